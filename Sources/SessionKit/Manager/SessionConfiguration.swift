@@ -1,0 +1,59 @@
+import Foundation
+
+/// Session lifetime, cookie and store-call policy. Every default is the safe one.
+public struct SessionConfiguration: Sendable {
+    /// Inactivity after which a session ends. The default is 30 minutes.
+    public var idleTimeout: Duration = .seconds(30 * 60)
+    /// Age after which a session ends however active; counted from sign-in for an
+    /// authenticated session, from creation otherwise. The default is 12 hours.
+    public var absoluteLifetime: Duration = .seconds(12 * 3600)
+    /// The idle timeout of a remember-me session. The default is 7 days.
+    public var rememberMeIdleTimeout: Duration = .seconds(7 * 86_400)
+    /// The absolute lifetime of a remember-me session. The default is 30 days.
+    public var rememberMeAbsoluteLifetime: Duration = .seconds(30 * 86_400)
+    /// How much of the idle window must pass before a request that writes nothing
+    /// refreshes the idle deadline (a "touch"), as a fraction from 0 to 1. The default,
+    /// 0.1, refreshes a 30-minute session at most every 3 minutes, so a session may end up
+    /// to that much before a full idle timeout after the last request. 0 touches on
+    /// every read.
+    public var touchFraction: Double = 0.1
+    /// The longest one store round trip may take before the request answers 503.
+    /// Queueing and back-off between attempts are not counted. The default is 2 seconds.
+    public var storeTimeout: Duration = .seconds(2)
+    /// How many compare-and-set attempts `update` makes when other processes keep
+    /// changing the session, with jittered back-off between them, before it fails with
+    /// ``SessionError/Code/updateConflict``. Updates within one process are serialised
+    /// and never use up attempts. The default is 64.
+    public var maxUpdateAttempts: Int = 64
+    /// The session cookie.
+    public var cookie = SessionCookieConfiguration()
+
+    public init() {}
+
+    /// Refuses settings that cannot work, naming the setting.
+    public func validate() throws(SessionConfigurationError) {
+        func positive(_ value: Duration, _ setting: String) throws(SessionConfigurationError) {
+            guard value > .zero else { throw SessionConfigurationError(setting: setting, message: "must be above zero") }
+        }
+        try positive(idleTimeout, "idleTimeout")
+        try positive(absoluteLifetime, "absoluteLifetime")
+        try positive(rememberMeIdleTimeout, "rememberMeIdleTimeout")
+        try positive(rememberMeAbsoluteLifetime, "rememberMeAbsoluteLifetime")
+        try positive(storeTimeout, "storeTimeout")
+        guard touchFraction >= 0, touchFraction <= 1 else {
+            throw SessionConfigurationError(setting: "touchFraction", message: "must be between 0 and 1, not \(touchFraction)")
+        }
+        guard maxUpdateAttempts >= 1 else {
+            throw SessionConfigurationError(setting: "maxUpdateAttempts", message: "must be at least 1")
+        }
+        try cookie.validate()
+    }
+
+    func idleTimeout(persistent: Bool) -> TimeInterval {
+        (persistent ? rememberMeIdleTimeout : idleTimeout).timeInterval
+    }
+
+    func absoluteLifetime(persistent: Bool) -> TimeInterval {
+        (persistent ? rememberMeAbsoluteLifetime : absoluteLifetime).timeInterval
+    }
+}

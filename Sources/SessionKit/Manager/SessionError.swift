@@ -1,0 +1,71 @@
+/// A failure a handler or the commit after it can meet, with the HTTP status it answers.
+///
+/// Adapters render it as `{"error": identifier, "message": message}` with ``status``.
+public struct SessionError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case storeUnavailable = "store_unavailable"
+            case sessionChanged = "session_changed"
+            case updateConflict = "update_conflict"
+            case tooLarge = "session_too_large"
+            case committed = "session_committed"
+            case notAttached = "session_not_attached"
+        }
+
+        private let base: Base
+
+        /// The store failed or did not answer in time. 503.
+        public static let storeUnavailable = Code(base: .storeUnavailable)
+        /// The session was ended or rotated by another request (a logout or login) while
+        /// this one changed it; the change was not written. 409.
+        public static let sessionChanged = Code(base: .sessionChanged)
+        /// `update` could not land its compare-and-set within the configured attempts. 409.
+        public static let updateConflict = Code(base: .updateConflict)
+        /// A value or the session passes the store's size limits. 413.
+        public static let tooLarge = Code(base: .tooLarge)
+        /// The session was used after its response was committed. 500: a programming error.
+        public static let committed = Code(base: .committed)
+        /// The route has no session middleware in front of it. 500: a programming error.
+        public static let notAttached = Code(base: .notAttached)
+
+        /// The machine-readable name sent in error bodies (`session_changed`).
+        public var identifier: String { base.rawValue }
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The HTTP status this error answers.
+    public var status: Int {
+        switch code {
+        case .storeUnavailable: 503
+        case .sessionChanged, .updateConflict: 409
+        case .tooLarge: 413
+        default: 500
+        }
+    }
+
+    public var description: String { "SessionError(\(code)): \(message)" }
+
+    static let sessionChanged = SessionError(
+        code: .sessionChanged,
+        message: "the session was ended or replaced by another request"
+    )
+
+    static let notAttached = SessionError(
+        code: .notAttached,
+        message: "no session middleware runs in front of this route"
+    )
+
+    static let committed = SessionError(
+        code: .committed,
+        message: "the session was used after its response was committed"
+    )
+}

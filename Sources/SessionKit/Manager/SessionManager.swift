@@ -1,0 +1,131 @@
+import Foundation
+public import Logging
+
+/// The policy between the web framework and the store: it hands each request a lazy
+/// ``RequestSession`` and commits it after the handler.
+///
+/// Adapters call ``session(cookieHeaders:client:logger:)`` before the handler and
+/// ``commit(_:)`` after it (also when the handler threw), then apply the
+/// ``SessionCommitOutcome`` to the response.
+public final class SessionManager: Sendable {
+    public let store: any SessionStore
+    public let configuration: SessionConfiguration
+    let wallClock: any WallClock
+    let clock: any Clock<Duration>
+    let updateLocks = KeyedAsyncLock<SessionStorageKey>()
+
+    /// - Parameters:
+    ///   - wallClock: The source of `now` for every deadline. Tests pass a manual one.
+    ///   - clock: Measures store timeouts and `update` back-off.
+    /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work.
+    public init(
+        store: any SessionStore,
+        configuration: SessionConfiguration = SessionConfiguration(),
+        wallClock: any WallClock = SystemWallClock(),
+        clock: any Clock<Duration> = ContinuousClock()
+    ) throws(SessionConfigurationError) {
+        try configuration.validate()
+        self.store = store
+        self.configuration = configuration
+        self.wallClock = wallClock
+        self.clock = clock
+    }
+
+    /// The session of one request, from its `Cookie` header fields. Nothing is loaded
+    /// until the handler reads it. A cookie value that is not exactly a well-formed token,
+    /// or a request carrying the session cookie more than once, counts as no session
+    /// and never reaches the store.
+    public func session(cookieHeaders: some Sequence<String>, client: SessionClient, logger: Logger) -> RequestSession {
+        let values = CookieHeader.values(named: configuration.cookie.name, in: cookieHeaders)
+        var token: SessionToken?
+        if values.count == 1 {
+            token = SessionToken(parsing: values[0])
+            if token == nil { logger.debug("session cookie is malformed; treated as no session") }
+        } else if values.count > 1 {
+            logger.debug("session cookie sent \(values.count) times; treated as no session")
+        }
+        return RequestSession(manager: self, token: token, client: client, logger: logger)
+    }
+
+    /// Writes what the request changed (at most one store write) and says what the
+    /// response needs. After this, the session throws on every use.
+    public func commit(_ session: RequestSession) async -> SessionCommitOutcome {
+        await session.commit()
+    }
+
+    // MARK: For RequestSession
+
+    func now() -> Date { wallClock.now() }
+
+    /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
+    /// failure turned into a ``SessionError``.
+    func storeCall<Value: Sendable>(
+        _ operation: String,
+        logger: Logger,
+        _ body: @escaping @Sendable (any SessionStore) async throws -> Value
+    ) async throws -> Value {
+        let store = self.store
+        do {
+            if store.completesInProcess { return try await body(store) }
+            return try await Deadline.run(within: configuration.storeTimeout, clock: clock) { try await body(store) }
+        } catch let error as SessionStoreError where error.code == .tooLarge {
+            logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            throw SessionError(code: .tooLarge, message: error.message)
+        } catch is Deadline.Exceeded {
+            logger.error("session store did not answer in time", metadata: ["operation": "\(operation)"])
+            throw SessionError(code: .storeUnavailable, message: "the session store did not answer in time")
+        } catch {
+            logger.error("session store failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            throw SessionError(code: .storeUnavailable, message: "the session store is unavailable")
+        }
+    }
+
+    /// A new session's record: created now, with the deadlines of its kind.
+    func newRecord(
+        key: SessionStorageKey,
+        values: [String: SessionValue],
+        persistent: Bool,
+        client: SessionClient,
+        now: Date
+    ) -> StoredSession {
+        StoredSession(
+            key: key,
+            values: values,
+            createdAt: now,
+            lastSeenAt: now,
+            idleDeadline: now + configuration.idleTimeout(persistent: persistent),
+            absoluteDeadline: now + configuration.absoluteLifetime(persistent: persistent),
+            isPersistent: persistent,
+            client: client
+        )
+    }
+
+    /// The changes that record activity now: last seen and the idle deadline.
+    func touch(_ changes: inout SessionChanges, persistent: Bool, now: Date) {
+        changes.lastSeenAt = now
+        changes.idleDeadline = now + configuration.idleTimeout(persistent: persistent)
+    }
+
+    /// Whether a request that writes nothing should refresh the idle deadline.
+    func touchIsDue(_ session: StoredSession, now: Date) -> Bool {
+        now.timeIntervalSince(session.lastSeenAt)
+            >= configuration.touchFraction * configuration.idleTimeout(persistent: session.isPersistent)
+    }
+
+    /// The cookie that carries `token` for `session`: persistent (with `Max-Age` up to the
+    /// absolute deadline) for remember-me, a browser-session cookie otherwise.
+    func cookie(for token: SessionToken, of session: StoredSession, now: Date) -> String {
+        var maxAge: Int?
+        if session.isPersistent {
+            let remaining = session.absoluteDeadline.timeIntervalSince(now)
+            maxAge = Int(min(remaining, configuration.cookie.maxAgeCap.timeInterval).rounded(.down))
+        }
+        return CookieHeader.setCookie(token.text, maxAge: maxAge, configuration: configuration.cookie)
+    }
+
+    /// Jittered exponential back-off before `update`'s next attempt.
+    func backOff(attempt: Int) async throws {
+        let ceiling = min(100, 2 << min(attempt, 6))
+        try await clock.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
+    }
+}

@@ -1,0 +1,323 @@
+public import Foundation
+import Synchronization
+
+/// Sessions in this process's memory: for development, tests and single-instance apps.
+///
+/// Values are kept live and never encoded, so ``SessionLimits`` are not enforced here.
+/// The table is split into independently locked shards (no lock is shared by all
+/// requests); expiry is judged on every read, and ``purgeExpired(now:)`` (run it with a
+/// ``SessionPurgeService``) frees expired entries in work proportional to what expired.
+/// With a ``Configuration/capacity``, the least recently used sessions are evicted to
+/// stay within it (per shard, so eviction order is approximately global LRU).
+public final class MemorySessionStore: SessionStore {
+    public struct Configuration: Sendable {
+        /// Independently locked parts of the table, rounded up to a power of two.
+        /// The default is 64.
+        public var shardCount: Int = 64
+        /// The most sessions kept; `nil`, the default, keeps every unexpired session.
+        public var capacity: Int?
+
+        public init(shardCount: Int = 64, capacity: Int? = nil) {
+            self.shardCount = shardCount
+            self.capacity = capacity
+        }
+    }
+
+    private let shards: [Shard]
+    private let users: [UserShard]
+    private let shardMask: UInt64
+
+    public init(configuration: Configuration = Configuration()) {
+        var count = 1
+        while count < max(1, configuration.shardCount) { count <<= 1 }
+        let perShardCapacity = configuration.capacity.map { max(1, ($0 + count - 1) / count) }
+        self.shards = (0..<count).map { _ in Shard(capacity: perShardCapacity) }
+        self.users = (0..<16).map { _ in UserShard() }
+        self.shardMask = UInt64(count - 1)
+    }
+
+    public var completesInProcess: Bool { true }
+
+    /// The number of entries held, expired ones not yet purged included.
+    public var count: Int {
+        shards.reduce(0) { total, shard in total + shard.state.withLock { $0.entries.count } }
+    }
+
+    public func load(_ key: SessionStorageKey, now: Date) -> StoredSession? {
+        shard(for: key).state.withLock { $0.live(key, now: now, markUsed: true) }
+    }
+
+    public func insert(_ session: StoredSession) throws {
+        let evicted = try shard(for: session.key).state.withLock { try $0.add(session) }
+        if let userID = session.userID { userIndex(userID).add(session.key, for: userID) }
+        unindex(evicted)
+    }
+
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) -> SessionApplyResult {
+        let (result, previousUser) = shard(for: key).state.withLock { state -> (SessionApplyResult, String?) in
+            guard var session = state.live(key, now: now, markUsed: true) else { return (.missing, nil) }
+            if let expectedVersion, session.version != expectedVersion { return (.conflict, nil) }
+            let previousUser = session.userID
+            session.apply(changes)
+            state.replace(session)
+            return (.applied(session), previousUser)
+        }
+        if case .applied(let session) = result, session.userID != previousUser {
+            reindex(key, from: previousUser, to: key, of: session.userID)
+        }
+        return result
+    }
+
+    public func rotate(
+        from oldKey: SessionStorageKey,
+        to newKey: SessionStorageKey,
+        applying changes: SessionChanges,
+        now: Date
+    ) throws -> SessionApplyResult {
+        let oldIndex = shardIndex(oldKey)
+        let newIndex = shardIndex(newKey)
+        // The move happens with both shards locked, always taken in index order so two
+        // rotations cannot deadlock.
+        func move(
+            takeOld: () -> StoredSession?,
+            newKeyTaken: Bool,
+            addNew: (StoredSession) throws -> [StoredSession]
+        ) throws -> (SessionApplyResult, [StoredSession], String?) {
+            guard !newKeyTaken else {
+                throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(newKey)")
+            }
+            guard var session = takeOld() else { return (.missing, [], nil) }
+            let previousUser = session.userID
+            session.apply(changes)
+            session.key = newKey
+            return (.applied(session), try addNew(session), previousUser)
+        }
+        let (result, evicted, previousUser): (SessionApplyResult, [StoredSession], String?)
+        if oldIndex == newIndex {
+            (result, evicted, previousUser) = try shards[oldIndex].state.withLock { state in
+                try move(
+                    takeOld: { state.remove(oldKey, ifLiveAt: now) },
+                    newKeyTaken: state.contains(newKey),
+                    addNew: { try state.add($0) }
+                )
+            }
+        } else {
+            (result, evicted, previousUser) = try shards[min(oldIndex, newIndex)].state.withLock { first in
+                try shards[max(oldIndex, newIndex)].state.withLock { second in
+                    oldIndex < newIndex
+                        ? try move(
+                            takeOld: { first.remove(oldKey, ifLiveAt: now) },
+                            newKeyTaken: second.contains(newKey),
+                            addNew: { try second.add($0) }
+                        )
+                        : try move(
+                            takeOld: { second.remove(oldKey, ifLiveAt: now) },
+                            newKeyTaken: first.contains(newKey),
+                            addNew: { try first.add($0) }
+                        )
+                }
+            }
+        }
+        if case .applied(let session) = result {
+            reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
+        }
+        unindex(evicted)
+        return result
+    }
+
+    public func delete(_ key: SessionStorageKey) {
+        let removed = shard(for: key).state.withLock { $0.remove(key) }
+        if let removed { unindex([removed]) }
+    }
+
+    public func sessions(ofUser userID: String, now: Date) -> [StoredSession] {
+        let index = userIndex(userID)
+        var found = [StoredSession]()
+        var stale = [SessionStorageKey]()
+        for key in index.keys(for: userID) {
+            let session = shard(for: key).state.withLock { $0.live(key, now: now, markUsed: false) }
+            if let session, session.userID == userID { found.append(session) } else { stale.append(key) }
+        }
+        index.remove(stale, for: userID)
+        return found.sorted { $0.lastSeenAt > $1.lastSeenAt }
+    }
+
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) -> Int {
+        let index = userIndex(userID)
+        var deleted = [SessionStorageKey]()
+        for key in index.keys(for: userID) where key != keptKey {
+            let removed = shard(for: key).state.withLock { state in
+                state.peek(key)?.userID == userID ? state.remove(key) : nil
+            }
+            if removed != nil { deleted.append(key) }
+        }
+        index.remove(deleted, for: userID)
+        return deleted.count
+    }
+
+    public func purgeExpired(now: Date) -> Int {
+        var purged = 0
+        for shard in shards {
+            while true {
+                let (batch, more) = shard.state.withLock { $0.purge(now: now, limit: 1024) }
+                purged += batch.count
+                unindex(batch)
+                if !more { break }
+            }
+        }
+        return purged
+    }
+
+    // MARK: Shards
+
+    private func shardIndex(_ key: SessionStorageKey) -> Int { Int(key.shardSeed & shardMask) }
+
+    private func shard(for key: SessionStorageKey) -> Shard { shards[shardIndex(key)] }
+
+    private func userIndex(_ userID: String) -> UserShard {
+        users[Int(UInt(bitPattern: userID.hashValue) % UInt(users.count))]
+    }
+
+    private func unindex(_ sessions: [StoredSession]) {
+        for session in sessions {
+            if let userID = session.userID { userIndex(userID).remove([session.key], for: userID) }
+        }
+    }
+
+    private func reindex(_ oldKey: SessionStorageKey, from oldUser: String?, to newKey: SessionStorageKey, of newUser: String?) {
+        if let newUser { userIndex(newUser).add(newKey, for: newUser) }
+        if let oldUser, oldUser != newUser || oldKey != newKey { userIndex(oldUser).remove([oldKey], for: oldUser) }
+    }
+}
+
+private final class Shard: Sendable {
+    let state: Mutex<ShardState>
+    init(capacity: Int?) { state = Mutex(ShardState(capacity: capacity)) }
+}
+
+private final class UserShard: Sendable {
+    private let index = Mutex<[String: Set<SessionStorageKey>]>([:])
+
+    func keys(for userID: String) -> Set<SessionStorageKey> { index.withLock { $0[userID] ?? [] } }
+
+    func add(_ key: SessionStorageKey, for userID: String) {
+        index.withLock { _ = $0[userID, default: []].insert(key) }
+    }
+
+    func remove(_ keys: [SessionStorageKey], for userID: String) {
+        guard !keys.isEmpty else { return }
+        index.withLock { index in
+            guard var set = index[userID] else { return }
+            set.subtract(keys)
+            index[userID] = set.isEmpty ? nil : set
+        }
+    }
+}
+
+/// One shard's table, expiry schedule and (with a capacity) recency list.
+private struct ShardState {
+    struct Entry {
+        var session: StoredSession
+        var newer: SessionStorageKey?
+        var older: SessionStorageKey?
+    }
+
+    var entries: [SessionStorageKey: Entry] = [:]
+    private var expiry = ExpiryHeap()
+    private let capacity: Int?
+    private var newest: SessionStorageKey?
+    private var oldest: SessionStorageKey?
+
+    init(capacity: Int?) { self.capacity = capacity }
+
+    func contains(_ key: SessionStorageKey) -> Bool { entries[key] != nil }
+
+    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key]?.session }
+
+    mutating func live(_ key: SessionStorageKey, now: Date, markUsed: Bool) -> StoredSession? {
+        guard let entry = entries[key], !entry.session.isExpired(at: now) else { return nil }
+        if markUsed, capacity != nil { moveToNewest(key) }
+        return entry.session
+    }
+
+    /// Adds a session and returns those evicted to stay within capacity.
+    mutating func add(_ session: StoredSession) throws -> [StoredSession] {
+        guard entries[session.key] == nil else {
+            throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(session.key)")
+        }
+        entries[session.key] = Entry(session: session)
+        expiry.push(session.expiresAt, session.key)
+        guard let capacity else { return [] }
+        link(session.key)
+        var evicted = [StoredSession]()
+        while entries.count > capacity, let victim = oldest, victim != session.key, let removed = remove(victim) {
+            evicted.append(removed)
+        }
+        return evicted
+    }
+
+    /// Replaces a stored session with a changed copy of itself.
+    mutating func replace(_ session: StoredSession) {
+        guard let previous = entries[session.key]?.session else { return }
+        entries[session.key]?.session = session
+        // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
+        if session.expiresAt < previous.expiresAt { expiry.push(session.expiresAt, session.key) }
+    }
+
+    mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
+        guard entries[key] != nil else { return nil }
+        if capacity != nil { unlink(key) }
+        return entries.removeValue(forKey: key)?.session
+    }
+
+    mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
+        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
+        return remove(key)
+    }
+
+    /// Removes up to `limit` sessions whose deadline has passed; says whether more may be due.
+    mutating func purge(now: Date, limit: Int) -> (removed: [StoredSession], more: Bool) {
+        var removed = [StoredSession]()
+        var popped = 0
+        while popped < limit, let due = expiry.popDue(at: now) {
+            popped += 1
+            guard let session = entries[due.key]?.session else { continue }
+            if session.isExpired(at: now) {
+                if let gone = remove(due.key) { removed.append(gone) }
+            } else if session.expiresAt > due.deadline {
+                // The session was extended since this deadline was scheduled.
+                expiry.push(session.expiresAt, due.key)
+            }
+        }
+        return (removed, popped == limit)
+    }
+
+    // MARK: Recency list (only with a capacity)
+
+    private mutating func link(_ key: SessionStorageKey) {
+        entries[key]?.older = newest
+        entries[key]?.newer = nil
+        if let newest { entries[newest]?.newer = key }
+        newest = key
+        if oldest == nil { oldest = key }
+    }
+
+    private mutating func unlink(_ key: SessionStorageKey) {
+        guard let entry = entries[key] else { return }
+        if let newer = entry.newer { entries[newer]?.older = entry.older } else { newest = entry.older }
+        if let older = entry.older { entries[older]?.newer = entry.newer } else { oldest = entry.newer }
+        entries[key]?.newer = nil
+        entries[key]?.older = nil
+    }
+
+    private mutating func moveToNewest(_ key: SessionStorageKey) {
+        guard newest != key else { return }
+        unlink(key)
+        link(key)
+    }
+}

@@ -1,0 +1,34 @@
+/// A failure reported by a ``SessionStore``.
+public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case duplicateKey
+            case tooLarge
+            case unavailable
+            case corrupt
+        }
+
+        private let base: Base
+
+        /// ``SessionStore/insert(_:)`` found a session under the key already.
+        public static let duplicateKey = Code(base: .duplicateKey)
+        /// A value or the whole session passes the store's ``SessionLimits``.
+        public static let tooLarge = Code(base: .tooLarge)
+        /// The store's backend could not be reached or failed.
+        public static let unavailable = Code(base: .unavailable)
+        /// The store holds a record it cannot read.
+        public static let corrupt = Code(base: .corrupt)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "SessionStoreError(\(code)): \(message)" }
+}

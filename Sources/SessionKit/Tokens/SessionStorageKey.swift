@@ -1,0 +1,97 @@
+import Crypto
+
+/// The key a store keeps a session under: the SHA-256 digest of its ``SessionToken``.
+///
+/// Knowing a storage key does not let anyone present the session (SHA-256 is not
+/// invertible), so stores, logs and admin tools deal only in storage keys.
+public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
+    // 32 bytes as four words: hashing and comparing need no allocation.
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(digest: SHA256.Digest) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        digest.withUnsafeBytes { raw in
+            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        }
+        self.words = words
+    }
+
+    /// Rebuilds a key from the 32 bytes a store wrote (``bytes``). Returns `nil` for any other length.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        let array = Array(bytes)
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        array.withUnsafeBytes { raw in
+            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        }
+        self.words = words
+    }
+
+    /// Rebuilds a key from its 64-character lowercase or uppercase ``hex`` form.
+    public init?(hex: some StringProtocol) {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.init(bytes: bytes)
+    }
+
+    /// The 32 digest bytes, in order.
+    public var bytes: [UInt8] {
+        var copy = words
+        return withUnsafeBytes(of: &copy) { Array($0) }
+    }
+
+    /// The digest as 64 lowercase hex digits.
+    public var hex: String { Self.hex(bytes) }
+
+    /// The first 8 bytes as hex: enough to tell sessions apart in logs.
+    public var shortHash: String { String(hex.prefix(16)) }
+
+    /// A well-mixed 64-bit value for choosing a shard.
+    var shardSeed: UInt64 { words.0 }
+
+    public var description: String { "SessionStorageKey(\(shortHash))" }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2
+            && lhs.words.3 == rhs.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
+
+    private static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var output = [UInt8]()
+        output.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            output.append(digits[Int(byte >> 4)])
+            output.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

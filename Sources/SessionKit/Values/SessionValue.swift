@@ -1,0 +1,78 @@
+public import Foundation
+
+/// One stored value in whichever form its store needs: the live Swift value, its JSON
+/// encoding, or both.
+///
+/// The memory store keeps live values and never encodes. Stores that persist call
+/// ``encodedJSON()`` for the keys that changed, and build values from the bytes they
+/// read with ``init(encodedJSON:)``; the session decodes only the keys a handler reads,
+/// once per request.
+public struct SessionValue: Sendable {
+    private enum Form: Sendable {
+        case live(any Codable & Sendable)
+        case encoded(Data)
+        case both(any Codable & Sendable, Data)
+    }
+
+    private var form: Form
+
+    /// Wraps a live value; nothing is encoded until a store asks.
+    public init<Value: Codable & Sendable>(_ value: Value) {
+        self.form = .live(value)
+    }
+
+    /// Wraps the JSON a store read back; nothing is decoded until a handler asks.
+    public init(encodedJSON: Data) {
+        self.form = .encoded(encodedJSON)
+    }
+
+    /// The value's JSON encoding, encoding the live value when no bytes are held.
+    public func encodedJSON() throws -> Data {
+        switch form {
+        case .encoded(let data), .both(_, let data):
+            return data
+        case .live(let value):
+            return try Self.encoder.encode(value)
+        }
+    }
+
+    /// Whether the live value is held (no decoding needed).
+    var hasLiveValue: Bool {
+        if case .encoded = form { return false }
+        return true
+    }
+
+    /// The value as `Value`: the live value when it has that type, otherwise decoded
+    /// from JSON (encoding the live value first when needed). Throws when it does not
+    /// decode as `Value`.
+    public func decode<Value: Codable & Sendable>(as type: Value.Type) throws -> Value {
+        switch form {
+        case .live(let value), .both(let value, _):
+            if let typed = value as? Value { return typed }
+            return try Self.decoder.decode(Value.self, from: try encodedJSON())
+        case .encoded(let data):
+            return try Self.decoder.decode(Value.self, from: data)
+        }
+    }
+
+    /// A copy that also holds `value` as its live form, so later reads skip decoding.
+    func holding<Value: Codable & Sendable>(decoded value: Value) -> SessionValue {
+        guard case .encoded(let data) = form else { return self }
+        var copy = self
+        copy.form = .both(value, data)
+        return copy
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

@@ -1,0 +1,52 @@
+import Foundation
+public import Hummingbird
+import NIOCore
+public import SessionKit
+
+/// A ``SessionError`` as Hummingbird renders it: its status and a JSON body
+/// `{"error": identifier, "message": message}`.
+public struct SessionHTTPError: HTTPResponseError {
+    public let error: SessionError
+    public var headers: HTTPFields
+
+    public init(_ error: SessionError, headers: HTTPFields = [:]) {
+        self.error = error
+        self.headers = headers
+    }
+
+    public var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONEncoder().encode(ErrorBody(error: error.code.identifier, message: error.message))
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+private struct ErrorBody: Encodable {
+    var error: String
+    var message: String
+}
+
+/// A handler's error with the session's headers added to whatever response it becomes,
+/// so a session change committed on a failed request still reaches the client.
+struct HeaderCarryingError: HTTPResponseError {
+    let base: any Error
+    let headers: HTTPFields
+
+    var status: HTTPResponse.Status { (base as? any HTTPResponseError)?.status ?? .internalServerError }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response: Response
+        if let base = base as? any HTTPResponseError {
+            response = try base.response(from: request, context: context)
+        } else {
+            response = Response(status: .internalServerError)
+        }
+        for field in headers {
+            if field.name == .setCookie { response.headers.append(field) } else { response.headers[field.name] = field.value }
+        }
+        return response
+    }
+}

@@ -1,0 +1,432 @@
+import Foundation
+public import SessionKit
+
+/// The behaviour every ``SessionStore`` must show. A store's own test target runs each
+/// check, typically as
+///
+/// ```swift
+/// @Test(arguments: SessionStoreConformance.Check.allCases)
+/// func conformance(_ check: SessionStoreConformance.Check) async throws {
+///     try await SessionStoreConformance.run(check, on: makeStore())
+/// }
+/// ```
+///
+/// Checks use their own ``ManualWallClock`` (starting at the real current time) and
+/// random user IDs, so they can share one database and run in parallel. A failed
+/// check throws ``Failure`` saying what was expected.
+public enum SessionStoreConformance {
+    public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        case roundTrip
+        case idleExpiry
+        case absoluteExpiry
+        case insertClash
+        case applyMergesPerKey
+        case applyToMissingCreatesNothing
+        case compareAndSet
+        case rotateIsAtomic
+        case perUserIndex
+        case concurrentReadModifyWrite
+        case deleteRacingApplies
+        case purgeIsIdempotent
+
+        public var description: String { rawValue }
+    }
+
+    /// A check that did not hold.
+    public struct Failure: Error, CustomStringConvertible {
+        public var check: Check
+        public var message: String
+        public var description: String { "\(check): \(message)" }
+    }
+
+    /// Runs every check in turn.
+    public static func runAll(on store: any SessionStore, expiresNatively: Bool = false) async throws {
+        for check in Check.allCases { try await run(check, on: store, expiresNatively: expiresNatively) }
+    }
+
+    /// Runs one check.
+    /// - Parameter expiresNatively: The store leaves removing expired sessions to its
+    ///   backend (Redis TTLs), so `purgeExpired` only tidies indexes: the purge check then
+    ///   does not demand that expired records are physically gone.
+    public static func run(_ check: Check, on store: any SessionStore, expiresNatively: Bool = false) async throws {
+        let context = Context(check: check, store: store, expiresNatively: expiresNatively)
+        switch check {
+        case .roundTrip: try await context.roundTrip()
+        case .idleExpiry: try await context.idleExpiry()
+        case .absoluteExpiry: try await context.absoluteExpiry()
+        case .insertClash: try await context.insertClash()
+        case .applyMergesPerKey: try await context.applyMergesPerKey()
+        case .applyToMissingCreatesNothing: try await context.applyToMissingCreatesNothing()
+        case .compareAndSet: try await context.compareAndSet()
+        case .rotateIsAtomic: try await context.rotateIsAtomic()
+        case .perUserIndex: try await context.perUserIndex()
+        case .concurrentReadModifyWrite: try await context.concurrentReadModifyWrite()
+        case .deleteRacingApplies: try await context.deleteRacingApplies()
+        case .purgeIsIdempotent: try await context.purgeIsIdempotent()
+        }
+    }
+}
+
+/// A cart-like value with nested structure, as applications store.
+struct ConformanceCart: Codable, Sendable, Equatable {
+    struct Line: Codable, Sendable, Equatable {
+        var sku: String
+        var quantity: Int
+    }
+
+    var lines: [Line]
+    var note: String?
+}
+
+private struct Context: Sendable {
+    let check: SessionStoreConformance.Check
+    let store: any SessionStore
+    let expiresNatively: Bool
+    let clock = ManualWallClock()
+
+    static let idle: TimeInterval = 30 * 60
+    static let absolute: TimeInterval = 12 * 3600
+
+    func fail(_ message: String) -> SessionStoreConformance.Failure {
+        SessionStoreConformance.Failure(check: check, message: message)
+    }
+
+    func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw fail(message()) }
+    }
+
+    func newKey() -> SessionStorageKey { SessionToken.generate().storageKey }
+
+    func record(
+        _ key: SessionStorageKey? = nil,
+        values: [String: SessionValue] = [:],
+        userID: String? = nil
+    ) -> StoredSession {
+        let now = clock.now()
+        return StoredSession(
+            key: key ?? newKey(),
+            values: values,
+            createdAt: now,
+            lastSeenAt: now,
+            idleDeadline: now + Self.idle,
+            absoluteDeadline: now + Self.absolute,
+            userID: userID,
+            authenticatedAt: userID == nil ? nil : now,
+            client: SessionClient(ipAddress: "192.0.2.7", userAgent: "Conformance/1.0")
+        )
+    }
+
+    func load(_ key: SessionStorageKey) async throws -> StoredSession? {
+        try await store.load(key, now: clock.now())
+    }
+
+    func value<Value: Codable & Sendable>(_ session: StoredSession?, _ name: String, as type: Value.Type) throws -> Value? {
+        guard let stored = session?.values[name] else { return nil }
+        return try stored.decode(as: Value.self)
+    }
+
+    func newUser() -> String { "user-\(UUID().uuidString)" }
+
+    func applied(_ result: SessionApplyResult, _ what: String) throws -> StoredSession {
+        guard case .applied(let session) = result else { throw fail("\(what): expected applied, got \(result)") }
+        return session
+    }
+
+    // MARK: Checks
+
+    func roundTrip() async throws {
+        let cart = ConformanceCart(lines: [.init(sku: "tea", quantity: 2), .init(sku: "cup", quantity: 1)], note: "gift \u{1F381}")
+        let session = record(values: ["cart": SessionValue(cart), "theme": SessionValue("dark"), "count": SessionValue(3)])
+        try await store.insert(session)
+        guard let loaded = try await load(session.key) else { throw fail("an inserted session did not load") }
+        try expect(try value(loaded, "cart", as: ConformanceCart.self) == cart, "cart did not round-trip")
+        try expect(try value(loaded, "theme", as: String.self) == "dark", "string did not round-trip")
+        try expect(try value(loaded, "count", as: Int.self) == 3, "int did not round-trip")
+        try expect((try? loaded.values["cart"]?.decode(as: [Int].self)) == nil, "a value decoded as an unrelated type")
+        try expect(loaded.key == session.key, "loaded key differs")
+        try expect(loaded.version == session.version, "version changed on insert: \(loaded.version)")
+        try expect(abs(loaded.createdAt.timeIntervalSince(session.createdAt)) < 0.001, "createdAt did not round-trip")
+        try expect(abs(loaded.idleDeadline.timeIntervalSince(session.idleDeadline)) < 0.001, "idleDeadline did not round-trip")
+        try expect(abs(loaded.absoluteDeadline.timeIntervalSince(session.absoluteDeadline)) < 0.001, "absoluteDeadline did not round-trip")
+        try expect(loaded.client == session.client, "client metadata did not round-trip")
+        try expect(loaded.userID == nil && loaded.isPersistent == false, "user or persistence appeared from nowhere")
+        try expect(try await load(newKey()) == nil, "an unknown key loaded")
+        try await store.delete(session.key)
+        try expect(try await load(session.key) == nil, "a deleted session loaded")
+        try await store.delete(session.key)  // idempotent
+    }
+
+    func idleExpiry() async throws {
+        let session = record(values: ["a": SessionValue(1)])
+        try await store.insert(session)
+        clock.advance(by: .seconds(Int64(Self.idle) - 1))
+        try expect(try await load(session.key) != nil, "expired before its idle deadline")
+        // Activity moves the idle deadline.
+        var touch = SessionChanges(lastSeenAt: clock.now(), idleDeadline: clock.now() + Self.idle)
+        _ = try applied(try await store.apply(touch, to: session.key, ifVersion: nil, now: clock.now()), "touch")
+        clock.advance(by: .seconds(Int64(Self.idle) - 1))
+        try expect(try await load(session.key) != nil, "a touched session expired at its old idle deadline")
+        clock.advance(by: .seconds(1))
+        try expect(try await load(session.key) == nil, "loaded at its idle deadline")
+        touch.lastSeenAt = clock.now()
+        let result = try await store.apply(touch, to: session.key, ifVersion: nil, now: clock.now())
+        guard case .missing = result else { throw fail("an idle-expired session accepted a write: \(result)") }
+        try expect(try await load(session.key) == nil, "a write brought an expired session back")
+    }
+
+    func absoluteExpiry() async throws {
+        let session = record(values: ["a": SessionValue(1)])
+        try await store.insert(session)
+        var now = clock.now()
+        // Keep it active: the absolute deadline still ends it.
+        for _ in 0..<(Int(Self.absolute / (Self.idle / 2)) - 1) {
+            clock.advance(by: .seconds(Int64(Self.idle / 2)))
+            now = clock.now()
+            let touch = SessionChanges(lastSeenAt: now, idleDeadline: now + Self.idle)
+            _ = try applied(try await store.apply(touch, to: session.key, ifVersion: nil, now: now), "touch")
+        }
+        try expect(try await load(session.key) != nil, "an active session expired before its absolute deadline")
+        clock.advance(by: .seconds(Int64(Self.idle / 2)))
+        try expect(try await load(session.key) == nil, "an active session outlived its absolute deadline")
+        let rotated = try await store.rotate(from: session.key, to: newKey(), applying: SessionChanges(), now: clock.now())
+        guard case .missing = rotated else { throw fail("an expired session could be rotated: \(rotated)") }
+    }
+
+    func insertClash() async throws {
+        let session = record(values: ["owner": SessionValue("first")])
+        try await store.insert(session)
+        var clash = record(session.key, values: ["owner": SessionValue("second")])
+        clash.version = 1
+        do {
+            try await store.insert(clash)
+            throw fail("inserting under an existing key succeeded")
+        } catch let error as SessionStoreError {
+            try expect(error.code == .duplicateKey, "clash reported as \(error.code), not duplicateKey")
+        }
+        try expect(try value(try await load(session.key), "owner", as: String.self) == "first", "a clashing insert overwrote the session")
+    }
+
+    func applyMergesPerKey() async throws {
+        let session = record(values: ["a": SessionValue(1), "b": SessionValue(2), "gone": SessionValue(true)])
+        try await store.insert(session)
+        let first = try applied(
+            try await store.apply(SessionChanges(values: ["a": SessionValue(10)]), to: session.key, ifVersion: nil, now: clock.now()),
+            "first apply"
+        )
+        try expect(first.version == session.version + 1, "version did not grow by one: \(first.version)")
+        let second = try applied(
+            try await store.apply(
+                SessionChanges(values: ["b": SessionValue(20), "gone": nil, "new.key with dots": SessionValue(["x": 1])]),
+                to: session.key, ifVersion: nil, now: clock.now()
+            ),
+            "second apply"
+        )
+        try expect(second.version == session.version + 2, "version did not grow by one again: \(second.version)")
+        let loaded = try await load(session.key)
+        try expect(try value(loaded, "a", as: Int.self) == 10, "first change lost")
+        try expect(try value(loaded, "b", as: Int.self) == 20, "second change lost")
+        try expect(loaded?.values["gone"] == nil, "removed key still present")
+        try expect(try value(loaded, "new.key with dots", as: [String: Int].self) == ["x": 1], "a key with dots was not kept as one key")
+        try expect(loaded?.values.count == 3, "unexpected keys: \(loaded?.values.keys.sorted() ?? [])")
+        try expect(loaded?.version == second.version, "loaded version differs from the applied one")
+        // Metadata changes.
+        let later = clock.now() + 60
+        let persisted = try applied(
+            try await store.apply(
+                SessionChanges(lastSeenAt: later, idleDeadline: later + Self.idle, absoluteDeadline: later + Self.absolute * 2, isPersistent: true),
+                to: session.key, ifVersion: nil, now: clock.now()
+            ),
+            "metadata apply"
+        )
+        try expect(persisted.isPersistent, "isPersistent not applied")
+        let reloaded = try await load(session.key)
+        try expect(reloaded?.isPersistent == true, "isPersistent not stored")
+        try expect(abs((reloaded?.lastSeenAt ?? .distantPast).timeIntervalSince(later)) < 0.001, "lastSeenAt not stored")
+        try expect(abs((reloaded?.absoluteDeadline ?? .distantPast).timeIntervalSince(later + Self.absolute * 2)) < 0.001, "absoluteDeadline not stored")
+    }
+
+    func applyToMissingCreatesNothing() async throws {
+        let key = newKey()
+        let result = try await store.apply(SessionChanges(values: ["a": SessionValue(1)]), to: key, ifVersion: nil, now: clock.now())
+        guard case .missing = result else { throw fail("apply to an absent key answered \(result)") }
+        let conditional = try await store.apply(SessionChanges(values: ["a": SessionValue(1)]), to: key, ifVersion: 1, now: clock.now())
+        guard case .missing = conditional else { throw fail("conditional apply to an absent key answered \(conditional)") }
+        try expect(try await load(key) == nil, "apply to an absent key created a session")
+        let deleted = record(values: ["a": SessionValue(1)])
+        try await store.insert(deleted)
+        try await store.delete(deleted.key)
+        let afterDelete = try await store.apply(SessionChanges(values: ["b": SessionValue(2)]), to: deleted.key, ifVersion: nil, now: clock.now())
+        guard case .missing = afterDelete else { throw fail("apply after delete answered \(afterDelete)") }
+        try expect(try await load(deleted.key) == nil, "apply after delete resurrected the session")
+    }
+
+    func compareAndSet() async throws {
+        let session = record(values: ["n": SessionValue(0)])
+        try await store.insert(session)
+        let first = try applied(
+            try await store.apply(SessionChanges(values: ["n": SessionValue(1)]), to: session.key, ifVersion: session.version, now: clock.now()),
+            "compare-and-set at the current version"
+        )
+        let stale = try await store.apply(SessionChanges(values: ["n": SessionValue(99)]), to: session.key, ifVersion: session.version, now: clock.now())
+        guard case .conflict = stale else { throw fail("compare-and-set at a stale version answered \(stale)") }
+        let loaded = try await load(session.key)
+        try expect(try value(loaded, "n", as: Int.self) == 1, "a conflicting write landed")
+        try expect(loaded?.version == first.version, "a conflicting write changed the version")
+    }
+
+    func rotateIsAtomic() async throws {
+        let user = newUser()
+        let session = record(values: ["cart": SessionValue(["tea"])], userID: user)
+        try await store.insert(session)
+        let newKey = newKey()
+        var changes = SessionChanges(values: ["flag": SessionValue(true)])
+        changes.authentication = .init(userID: user, authenticatedAt: clock.now(), client: SessionClient(ipAddress: "198.51.100.1"))
+        let rotated = try applied(try await store.rotate(from: session.key, to: newKey, applying: changes, now: clock.now()), "rotate")
+        try expect(rotated.key == newKey, "rotate returned the wrong key")
+        try expect(try await load(session.key) == nil, "the old key still loads after rotate")
+        let moved = try await load(newKey)
+        try expect(try value(moved, "cart", as: [String].self) == ["tea"], "rotate lost values")
+        try expect(try value(moved, "flag", as: Bool.self) == true, "rotate did not apply its changes")
+        try expect(moved?.client.ipAddress == "198.51.100.1", "rotate did not apply authentication")
+        let listed = try await store.sessions(ofUser: user, now: clock.now()).map(\.key)
+        try expect(listed == [newKey], "the user index after rotate lists \(listed.count) sessions, not just the new key")
+        // The old key is dead for writes too.
+        let oldWrite = try await store.apply(SessionChanges(values: ["x": SessionValue(1)]), to: session.key, ifVersion: nil, now: clock.now())
+        guard case .missing = oldWrite else { throw fail("a write to the old key after rotate answered \(oldWrite)") }
+        let again = try await store.rotate(from: session.key, to: self.newKey(), applying: SessionChanges(), now: clock.now())
+        guard case .missing = again else { throw fail("rotating a dead key answered \(again)") }
+        // Rotating onto a taken key fails and leaves the source alone.
+        let other = record(values: ["other": SessionValue(1)])
+        try await store.insert(other)
+        do {
+            _ = try await store.rotate(from: newKey, to: other.key, applying: SessionChanges(), now: clock.now())
+            throw fail("rotating onto a taken key succeeded")
+        } catch let error as SessionStoreError {
+            try expect(error.code == .duplicateKey, "rotating onto a taken key threw \(error.code)")
+        }
+        try expect(try await load(newKey) != nil, "a failed rotate lost the source session")
+        // Many concurrent rotations of one session: exactly one wins.
+        let targets = (0..<16).map { _ in self.newKey() }
+        let now = clock.now()
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for target in targets {
+                group.addTask {
+                    if case .applied = try await store.rotate(from: newKey, to: target, applying: SessionChanges(), now: now) { return true }
+                    return false
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        try expect(wins == 1, "\(wins) concurrent rotations of one session succeeded")
+        var live = 0
+        for target in targets where try await load(target) != nil { live += 1 }
+        try expect(live == 1, "\(live) sessions exist after concurrent rotations")
+    }
+
+    func perUserIndex() async throws {
+        let alice = newUser()
+        let bob = newUser()
+        var aliceKeys = [SessionStorageKey]()
+        for index in 0..<3 {
+            var session = record(values: ["i": SessionValue(index)], userID: alice)
+            session.lastSeenAt = clock.now() + TimeInterval(index)
+            try await store.insert(session)
+            aliceKeys.append(session.key)
+        }
+        try await store.insert(record(userID: bob))
+        let anonymous = record()
+        try await store.insert(anonymous)
+        let listed = try await store.sessions(ofUser: alice, now: clock.now())
+        try expect(listed.map(\.key) == aliceKeys.reversed(), "sessions(ofUser:) is not alice's three, newest first")
+        try expect(listed.allSatisfy { $0.userID == alice }, "listed a session of another user")
+        // Signing in on an anonymous session indexes it.
+        var signIn = SessionChanges()
+        signIn.authentication = .init(userID: alice, authenticatedAt: clock.now(), client: SessionClient())
+        _ = try applied(try await store.apply(signIn, to: anonymous.key, ifVersion: nil, now: clock.now()), "sign-in apply")
+        try expect(try await store.sessions(ofUser: alice, now: clock.now()).count == 4, "sign-in by apply was not indexed")
+        // A deleted session leaves the listing.
+        try await store.delete(aliceKeys[0])
+        try expect(try await store.sessions(ofUser: alice, now: clock.now()).count == 3, "a deleted session is still listed")
+        // Revoke all but one.
+        let deleted = try await store.deleteSessions(ofUser: alice, except: aliceKeys[2])
+        try expect(deleted == 2, "deleteSessions(except:) deleted \(deleted), expected 2")
+        try expect(try await store.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]], "deleteSessions(except:) kept the wrong sessions")
+        try expect(try await load(aliceKeys[1]) == nil, "a revoked session still loads")
+        try expect(try await store.sessions(ofUser: bob, now: clock.now()).count == 1, "another user's sessions were touched")
+        // Expired sessions are not listed.
+        clock.advance(by: .seconds(Int64(Self.idle) + 1))
+        try expect(try await store.sessions(ofUser: alice, now: clock.now()).isEmpty, "an expired session is listed")
+        try expect(try await store.deleteSessions(ofUser: newUser(), except: nil) == 0, "deleting an unknown user's sessions deleted some")
+    }
+
+    func concurrentReadModifyWrite() async throws {
+        let session = record(values: ["items": SessionValue([Int]())])
+        try await store.insert(session)
+        let writers = 64
+        let now = clock.now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for _ in 0..<10_000 {
+                        guard let current = try await store.load(session.key, now: now) else { throw fail("session vanished") }
+                        let items = (try current.values["items"]?.decode(as: [Int].self)) ?? []
+                        let changes = SessionChanges(values: ["items": SessionValue(items + [writer])])
+                        switch try await store.apply(changes, to: session.key, ifVersion: current.version, now: now) {
+                        case .applied: return
+                        case .conflict: await Task.yield()
+                        case .missing: throw fail("session reported missing during concurrent writes")
+                        }
+                    }
+                    throw fail("writer \(writer) never landed its change")
+                }
+            }
+            try await group.waitForAll()
+        }
+        let items = try value(try await load(session.key), "items", as: [Int].self) ?? []
+        try expect(items.sorted() == Array(0..<writers), "lost updates: \(writers - Set(items).count) of \(writers) missing")
+    }
+
+    func deleteRacingApplies() async throws {
+        let session = record(values: ["n": SessionValue(0)])
+        try await store.insert(session)
+        let now = clock.now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    _ = try await store.apply(SessionChanges(values: ["k\(index)": SessionValue(index)]), to: session.key, ifVersion: nil, now: now)
+                }
+                if index == 50 { group.addTask { try await store.delete(session.key) } }
+            }
+            try await group.waitForAll()
+        }
+        try expect(try await load(session.key) == nil, "applies racing a delete brought the session back")
+        let late = try await store.apply(SessionChanges(values: ["late": SessionValue(1)]), to: session.key, ifVersion: nil, now: now)
+        guard case .missing = late else { throw fail("apply after the race answered \(late)") }
+    }
+
+    func purgeIsIdempotent() async throws {
+        var expiring = [SessionStorageKey]()
+        for _ in 0..<5 {
+            var session = record(values: ["x": SessionValue(1)])
+            session.idleDeadline = clock.now() + 60
+            try await store.insert(session)
+            expiring.append(session.key)
+        }
+        let user = newUser()
+        let lasting = record(values: ["y": SessionValue(2)], userID: user)
+        try await store.insert(lasting)
+        clock.advance(by: .seconds(61))
+        let first = try await store.purgeExpired(now: clock.now())
+        let second = try await store.purgeExpired(now: clock.now())
+        try expect(second == 0, "a second purge at the same time removed \(second) more")
+        if !expiresNatively {
+            try expect(first >= expiring.count, "purge removed \(first) sessions, expected at least \(expiring.count)")
+            // Loading as of before the deadline shows whether the records are really gone.
+            for key in expiring {
+                try expect(try await store.load(key, now: clock.now() - 3600) == nil, "a purged session is still stored")
+            }
+        }
+        try expect(try await load(lasting.key) != nil, "purge removed a live session")
+        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
+    }
+}
