@@ -233,7 +233,8 @@ private struct Context: Sendable {
         let later = clock.now() + 60
         let persisted = try applied(
             try await store.apply(
-                SessionChanges(lastSeenAt: later, idleDeadline: later + Self.idle, absoluteDeadline: later + Self.absolute * 2, isPersistent: true),
+                SessionChanges(
+                    lastSeenAt: later, idleDeadline: later + Self.idle, absoluteDeadline: later + Self.absolute * 2, isPersistent: true),
                 to: session.key, ifVersion: nil, now: clock.now()
             ),
             "metadata apply"
@@ -242,7 +243,9 @@ private struct Context: Sendable {
         let reloaded = try await load(session.key)
         try expect(reloaded?.isPersistent == true, "isPersistent not stored")
         try expect(abs((reloaded?.lastSeenAt ?? .distantPast).timeIntervalSince(later)) < 0.001, "lastSeenAt not stored")
-        try expect(abs((reloaded?.absoluteDeadline ?? .distantPast).timeIntervalSince(later + Self.absolute * 2)) < 0.001, "absoluteDeadline not stored")
+        try expect(
+            abs((reloaded?.absoluteDeadline ?? .distantPast).timeIntervalSince(later + Self.absolute * 2)) < 0.001,
+            "absoluteDeadline not stored")
     }
 
     func applyToMissingCreatesNothing() async throws {
@@ -255,7 +258,8 @@ private struct Context: Sendable {
         let deleted = record(values: ["a": SessionValue(1)])
         try await store.insert(deleted)
         try await store.delete(deleted.key)
-        let afterDelete = try await store.apply(SessionChanges(values: ["b": SessionValue(2)]), to: deleted.key, ifVersion: nil, now: clock.now())
+        let afterDelete = try await store.apply(
+            SessionChanges(values: ["b": SessionValue(2)]), to: deleted.key, ifVersion: nil, now: clock.now())
         guard case .missing = afterDelete else { throw fail("apply after delete answered \(afterDelete)") }
         try expect(try await load(deleted.key) == nil, "apply after delete resurrected the session")
     }
@@ -264,10 +268,12 @@ private struct Context: Sendable {
         let session = record(values: ["n": SessionValue(0)])
         try await store.insert(session)
         let first = try applied(
-            try await store.apply(SessionChanges(values: ["n": SessionValue(1)]), to: session.key, ifVersion: session.version, now: clock.now()),
+            try await store.apply(
+                SessionChanges(values: ["n": SessionValue(1)]), to: session.key, ifVersion: session.version, now: clock.now()),
             "compare-and-set at the current version"
         )
-        let stale = try await store.apply(SessionChanges(values: ["n": SessionValue(99)]), to: session.key, ifVersion: session.version, now: clock.now())
+        let stale = try await store.apply(
+            SessionChanges(values: ["n": SessionValue(99)]), to: session.key, ifVersion: session.version, now: clock.now())
         guard case .conflict = stale else { throw fail("compare-and-set at a stale version answered \(stale)") }
         let loaded = try await load(session.key)
         try expect(try value(loaded, "n", as: Int.self) == 1, "a conflicting write landed")
@@ -291,7 +297,8 @@ private struct Context: Sendable {
         let listed = try await store.sessions(ofUser: user, now: clock.now()).map(\.key)
         try expect(listed == [newKey], "the user index after rotate lists \(listed.count) sessions, not just the new key")
         // The old key is dead for writes too.
-        let oldWrite = try await store.apply(SessionChanges(values: ["x": SessionValue(1)]), to: session.key, ifVersion: nil, now: clock.now())
+        let oldWrite = try await store.apply(
+            SessionChanges(values: ["x": SessionValue(1)]), to: session.key, ifVersion: nil, now: clock.now())
         guard case .missing = oldWrite else { throw fail("a write to the old key after rotate answered \(oldWrite)") }
         let again = try await store.rotate(from: session.key, to: self.newKey(), applying: SessionChanges(), now: clock.now())
         guard case .missing = again else { throw fail("rotating a dead key answered \(again)") }
@@ -311,7 +318,9 @@ private struct Context: Sendable {
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
             for target in targets {
                 group.addTask {
-                    if case .applied = try await store.rotate(from: newKey, to: target, applying: SessionChanges(), now: now) { return true }
+                    if case .applied = try await store.rotate(from: newKey, to: target, applying: SessionChanges(), now: now) {
+                        return true
+                    }
                     return false
                 }
             }
@@ -350,7 +359,9 @@ private struct Context: Sendable {
         // Revoke all but one.
         let deleted = try await store.deleteSessions(ofUser: alice, except: aliceKeys[2])
         try expect(deleted == 2, "deleteSessions(except:) deleted \(deleted), expected 2")
-        try expect(try await store.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]], "deleteSessions(except:) kept the wrong sessions")
+        try expect(
+            try await store.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]],
+            "deleteSessions(except:) kept the wrong sessions")
         try expect(try await load(aliceKeys[1]) == nil, "a revoked session still loads")
         try expect(try await store.sessions(ofUser: bob, now: clock.now()).count == 1, "another user's sessions were touched")
         // Expired sessions are not listed.
@@ -393,7 +404,8 @@ private struct Context: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<100 {
                 group.addTask {
-                    _ = try await store.apply(SessionChanges(values: ["k\(index)": SessionValue(index)]), to: session.key, ifVersion: nil, now: now)
+                    _ = try await store.apply(
+                        SessionChanges(values: ["k\(index)": SessionValue(index)]), to: session.key, ifVersion: nil, now: now)
                 }
                 if index == 50 { group.addTask { try await store.delete(session.key) } }
             }
@@ -427,6 +439,7 @@ private struct Context: Sendable {
             }
         }
         try expect(try await load(lasting.key) != nil, "purge removed a live session")
-        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
+        try expect(
+            try await store.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
     }
 }

@@ -44,14 +44,16 @@ public struct SessionCookieConfiguration: Sendable, Hashable {
             throw SessionConfigurationError(setting: "cookie.name", message: "'\(name)' is not a valid cookie name")
         }
         guard path.hasPrefix("/"), !path.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: ";") || $0 == 0x7F }) else {
-            throw SessionConfigurationError(setting: "cookie.path", message: "'\(path)' must start with '/' and hold no ';' or control characters")
+            throw SessionConfigurationError(
+                setting: "cookie.path", message: "'\(path)' must start with '/' and hold no ';' or control characters")
         }
         if let domain, domain.isEmpty || domain.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ";") || $0 >= 0x7F }) {
             throw SessionConfigurationError(setting: "cookie.domain", message: "'\(domain)' is not a valid cookie domain")
         }
         if name.hasPrefix("__Host-") {
             guard secure else {
-                throw SessionConfigurationError(setting: "cookie.secure", message: "a '__Host-' cookie must be Secure; use another name to serve plain HTTP")
+                throw SessionConfigurationError(
+                    setting: "cookie.secure", message: "a '__Host-' cookie must be Secure; use another name to serve plain HTTP")
             }
             guard domain == nil else {
                 throw SessionConfigurationError(setting: "cookie.domain", message: "a '__Host-' cookie must not have a Domain")

@@ -272,11 +272,15 @@ public final class RequestSession: Sendable {
         case .loaded(let session): existing = session
         case .failed(let error): if needsRecord { throw error } else { return }
         case .notLoaded, .loading:
-            // A blind write: look the session up first, so that a token whose session is
-            // gone is told apart from one that was ended during this request.
-            guard needsRecord, let key = snapshot.token?.storageKey else { return }
-            outcome.sessionRead = true
-            existing = try await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }
+            guard needsRecord else { return }
+            if let key = snapshot.token?.storageKey {
+                // A blind write: look the session up first, so that a token whose session
+                // is gone is told apart from one that was ended during this request.
+                outcome.sessionRead = true
+                existing = try await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }
+            } else {
+                existing = nil
+            }
         }
 
         guard let existing else {

@@ -7,7 +7,13 @@ public struct SessionCommitOutcome: Sendable {
     /// When set, the response must become this error instead of the handler's.
     public var error: SessionError?
     /// Whether the request looked a session up, so the response depends on who asked.
-    public var sessionRead: Bool = false
+    public var sessionRead: Bool
+
+    public init(setCookie: String? = nil, error: SessionError? = nil, sessionRead: Bool = false) {
+        self.setCookie = setCookie
+        self.error = error
+        self.sessionRead = sessionRead
+    }
 
     /// The `Cache-Control` value the response needs, given the one the handler set, or
     /// `nil` to leave it as it is. A response that sets the cookie is `no-store`; one that

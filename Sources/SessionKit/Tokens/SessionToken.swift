@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 
 /// The secret a client presents to name its session: 32 bytes from the system's
 /// cryptographically secure generator, written as 43 characters of unpadded base64url.

@@ -1,0 +1,199 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import SessionKit
+import SessionKitHummingbird
+import SessionKitTesting
+import Synchronization
+
+struct Cart: Codable, Sendable, Equatable {
+    var items: [String] = []
+}
+
+extension SessionKey where Value == Cart {
+    static var cart: SessionKey<Cart> { SessionKey("cart") }
+}
+
+extension SessionKey where Value == String {
+    static var message: SessionKey<String> { SessionKey("message") }
+    static var theme: SessionKey<String> { SessionKey("theme") }
+}
+
+extension SessionKey where Value == [Int] {
+    /// Same name as `.cart`, different type: what a deploy that changed `Cart` looks like.
+    static var cartAsNumbers: SessionKey<[Int]> { SessionKey("cart") }
+}
+
+/// A one-shot signal between a test and a handler.
+final class Signal: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func fire() {
+        let waiters = state.withLock { state in
+            state.fired = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let fired = state.withLock { state in
+                if !state.fired { state.waiters.append(continuation) }
+                return state.fired
+            }
+            if fired { continuation.resume() }
+        }
+    }
+}
+
+/// A test application: the session middleware in front of routes that exercise it, a
+/// manual wall clock and a counting store.
+struct TestApp: Sendable {
+    let clock = ManualWallClock()
+    let store: CountingSessionStore
+    let manager: SessionManager
+    let slowSetLoaded = Signal()
+    let slowSetRelease = Signal()
+
+    static let cookieName = "__Host-session"
+
+    init(store: any SessionStore = MemorySessionStore(), configure: (inout SessionConfiguration) -> Void = { _ in }) throws {
+        var configuration = SessionConfiguration()
+        configure(&configuration)
+        self.store = CountingSessionStore(store)
+        self.manager = try SessionManager(store: self.store, configuration: configuration, wallClock: clock)
+    }
+
+    func router() -> Router<BasicSessionKitRequestContext> {
+        let router = Router(context: BasicSessionKitRequestContext.self)
+        router.add(middleware: SessionKitMiddleware(manager: manager))
+        router.get("/untouched") { _, _ in "ok" }
+        router.get("/cart") { _, context -> String in
+            let cart = try await context.session.get(.cart) ?? Cart()
+            return cart.items.joined(separator: ",")
+        }
+        router.post("/cart/:item") { _, context -> String in
+            var cart = try await context.session.get(.cart) ?? Cart()
+            cart.items.append(try context.parameters.require("item"))
+            try context.session.set(.cart, cart)
+            return "added"
+        }
+        router.post("/cart-update/:item") { _, context -> String in
+            let item = try context.parameters.require("item")
+            let cart = try await context.session.update(.cart) { cart in
+                cart = cart ?? Cart()
+                cart!.items.append(item)
+            }
+            return "\(cart?.items.count ?? 0)"
+        }
+        router.post("/theme/:theme") { _, context -> String in
+            try context.session.set(.theme, try context.parameters.require("theme"))
+            return "set"
+        }
+        router.get("/numbers") { _, context -> String in
+            let numbers = try await context.session.get(.cartAsNumbers)
+            return numbers.map { "\($0)" } ?? "absent"
+        }
+        router.post("/login/:user") { _, context -> String in
+            try await context.session.authenticate(userID: try context.parameters.require("user"))
+            return "welcome"
+        }
+        router.post("/login-remembered/:user") { _, context -> String in
+            try context.session.rememberMe(true)
+            try await context.session.authenticate(userID: try context.parameters.require("user"))
+            return "welcome"
+        }
+        router.post("/remember") { _, context -> String in
+            try context.session.rememberMe(true)
+            return "remembered"
+        }
+        router.post("/forget") { _, context -> String in
+            try context.session.rememberMe(false)
+            return "forgotten"
+        }
+        router.post("/rotate") { _, context -> String in
+            try context.session.rotate()
+            return "rotated"
+        }
+        router.get("/whoami") { _, context -> String in
+            try await context.session.userID() ?? "anonymous"
+        }
+        router.post("/logout") { _, context -> Response in
+            try context.session.destroy()
+            return Response(status: .noContent)
+        }
+        router.post("/flash/:message") { _, context -> String in
+            try context.session.setFlash(.message, try context.parameters.require("message"))
+            return "flashed"
+        }
+        router.get("/flash") { _, context -> String in
+            try await context.session.flash(.message) ?? "none"
+        }
+        router.post("/fail-after-set") { _, context -> String in
+            try context.session.set(.theme, "failed")
+            throw HTTPError(.badRequest, message: "handler failed")
+        }
+        router.post("/crash-after-set") { _, context -> String in
+            try context.session.set(.theme, "crashed")
+            struct Opaque: Error {}
+            throw Opaque()
+        }
+        router.post("/other-cookie") { _, context -> Response in
+            try context.session.set(.theme, "x")
+            var response = Response(status: .ok)
+            response.headers[values: .setCookie].append("other=1; Path=/")
+            response.headers[.cacheControl] = "public, max-age=600"
+            return response
+        }
+        router.get("/public") { _, context -> Response in
+            _ = try await context.session.get(.theme)
+            var response = Response(status: .ok)
+            response.headers[.cacheControl] = "public, max-age=600"
+            return response
+        }
+        router.post("/slow-set") { _, context -> String in
+            _ = try await context.session.get(.cart)
+            slowSetLoaded.fire()
+            await slowSetRelease.wait()
+            try context.session.set(.theme, "late")
+            return "late write"
+        }
+        return router
+    }
+
+    func application() -> some ApplicationProtocol {
+        Application(router: router())
+    }
+}
+
+extension TestResponse {
+    /// The Set-Cookie field for the session cookie, if any.
+    var sessionSetCookie: String? {
+        headers[values: .setCookie].first { $0.hasPrefix(TestApp.cookieName + "=") }
+    }
+
+    /// The `Cookie` header that replays the session cookie this response set.
+    var sessionCookie: String? {
+        guard let field = sessionSetCookie else { return nil }
+        let pair = field.split(separator: ";", maxSplits: 1)[0]
+        return pair.hasSuffix("=") ? nil : String(pair)
+    }
+
+    var text: String { String(buffer: body) }
+
+    var json: [String: String]? {
+        try? JSONDecoder().decode([String: String].self, from: Data(body.readableBytesView))
+    }
+}
+
+extension HTTPFields {
+    static func cookie(_ value: String?) -> HTTPFields {
+        guard let value else { return [:] }
+        return [.cookie: value]
+    }
+}

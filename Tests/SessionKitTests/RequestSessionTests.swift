@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import SessionKit
+import SessionKitTesting
+import Synchronization
+import Testing
+
+private struct Counter: Codable, Sendable, Equatable {
+    var hits: [Int] = []
+}
+
+extension SessionKey where Value == Counter {
+    fileprivate static var counter: SessionKey<Counter> { SessionKey("counter") }
+}
+
+/// Wraps a store; loads wait until the gate opens.
+private final class GatedStore: SessionStore {
+    let base: any SessionStore
+    private let gate = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init(_ base: any SessionStore) { self.base = base }
+
+    func open() {
+        let waiters = gate.withLock { gate in
+            gate.open = true
+            defer { gate.waiters = [] }
+            return gate.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+        await withCheckedContinuation { continuation in
+            let open = gate.withLock { gate in
+                if !gate.open { gate.waiters.append(continuation) }
+                return gate.open
+            }
+            if open { continuation.resume() }
+        }
+        return try await base.load(key, now: now)
+    }
+
+    func insert(_ session: StoredSession) async throws { try await base.insert(session) }
+    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
+        try await base.apply(changes, to: key, ifVersion: ifVersion, now: now)
+    }
+    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
+        -> SessionApplyResult
+    {
+        try await base.rotate(from: oldKey, to: newKey, applying: changes, now: now)
+    }
+    func delete(_ key: SessionStorageKey) async throws { try await base.delete(key) }
+    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { try await base.sessions(ofUser: userID, now: now) }
+    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int {
+        try await base.deleteSessions(ofUser: userID, except: keptKey)
+    }
+    func purgeExpired(now: Date) async throws -> Int { try await base.purgeExpired(now: now) }
+}
+
+/// Every compare-and-set loses, as if another process always wrote first.
+private final class AlwaysConflictingStore: SessionStore {
+    let base = MemorySessionStore()
+    let attempts = Mutex(0)
+
+    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? { base.load(key, now: now) }
+    func insert(_ session: StoredSession) async throws { try base.insert(session) }
+    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
+        guard ifVersion == nil else {
+            attempts.withLock { $0 += 1 }
+            return .conflict
+        }
+        return base.apply(changes, to: key, ifVersion: nil, now: now)
+    }
+    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
+        -> SessionApplyResult
+    {
+        try base.rotate(from: oldKey, to: newKey, applying: changes, now: now)
+    }
+    func delete(_ key: SessionStorageKey) async throws { base.delete(key) }
+    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { base.sessions(ofUser: userID, now: now) }
+    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int {
+        base.deleteSessions(ofUser: userID, except: keptKey)
+    }
+    func purgeExpired(now: Date) async throws -> Int { base.purgeExpired(now: now) }
+}
+
+@Suite struct RequestSessionTests {
+    let logger = Logger(label: "test")
+
+    /// A session cookie header for a new stored session holding `counter`.
+    private func seed(_ manager: SessionManager) async throws -> String {
+        let session = manager.session(cookieHeaders: [], client: SessionClient(), logger: logger)
+        try session.set(.counter, Counter())
+        let outcome = await manager.commit(session)
+        let setCookie = try #require(outcome.setCookie)
+        return String(setCookie.split(separator: ";")[0])
+    }
+
+    @Test func useAfterCommitThrows() async throws {
+        let manager = try SessionManager(store: MemorySessionStore())
+        let session = manager.session(cookieHeaders: [], client: SessionClient(), logger: logger)
+        _ = await manager.commit(session)
+        #expect { try session.set(.counter, Counter()) } throws: { ($0 as? SessionError)?.code == .committed }
+        await #expect { try await session.get(.counter) } throws: { ($0 as? SessionError)?.code == .committed }
+        await #expect { try await session.authenticate(userID: "x") } throws: { ($0 as? SessionError)?.code == .committed }
+        let second = await manager.commit(session)
+        #expect(second.setCookie == nil && second.error == nil)
+    }
+
+    @Test func unattachedSessionSaysTheMiddlewareIsMissing() async throws {
+        let session = RequestSession.unattached()
+        await #expect { try await session.get(.counter) } throws: { error in
+            guard let error = error as? SessionError else { return false }
+            return error.code == .notAttached && error.status == 500
+        }
+    }
+
+    @Test func concurrentFirstReadsShareOneLoad() async throws {
+        let gated = GatedStore(MemorySessionStore())
+        let counting = CountingSessionStore(gated)
+        let manager = try SessionManager(store: counting)
+        let cookie = try await seed(manager)
+        counting.reset()
+        let session = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        try await withThrowingTaskGroup(of: Counter?.self) { group in
+            for _ in 0..<10 { group.addTask { try await session.get(.counter) } }
+            for _ in 0..<10 { await Task.yield() }
+            gated.open()
+            for try await counter in group { #expect(counter == Counter()) }
+        }
+        #expect(counting.count(.load) == 1)
+    }
+
+    @Test func updatesFromTwoProcessesRetryUntilAllLand() async throws {
+        // Two managers on one store stand for two application instances: their updates
+        // are not serialised by a shared lock, so compare-and-set conflicts happen.
+        let store = CountingSessionStore(MemorySessionStore())
+        let first = try SessionManager(store: store)
+        let second = try SessionManager(store: store)
+        let cookie = try await seed(first)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<64 {
+                let manager = index.isMultiple(of: 2) ? first : second
+                group.addTask {
+                    let session = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+                    try await session.update(.counter) { counter in counter?.hits.append(index) }
+                    #expect(await manager.commit(session).error == nil)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let reader = first.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        let hits = try await reader.get(.counter)?.hits ?? []
+        #expect(hits.sorted() == Array(0..<64))
+    }
+
+    @Test func updateGivesUpWithAClearErrorAfterItsAttempts() async throws {
+        let store = AlwaysConflictingStore()
+        var configuration = SessionConfiguration()
+        configuration.maxUpdateAttempts = 3
+        let manager = try SessionManager(store: store, configuration: configuration)
+        let cookie = try await seed(manager)
+        let session = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        await #expect { try await session.update(.counter) { $0?.hits.append(1) } } throws: { error in
+            guard let error = error as? SessionError else { return false }
+            return error.code == .updateConflict && error.status == 409
+        }
+        #expect(store.attempts.withLock { $0 } == 3)
+    }
+
+    @Test func updateOnARequestWithoutASessionCreatesOne() async throws {
+        let store = CountingSessionStore(MemorySessionStore())
+        let manager = try SessionManager(store: store)
+        let session = manager.session(cookieHeaders: [], client: SessionClient(), logger: logger)
+        let written = try await session.update(.counter) { $0 = Counter(hits: [7]) }
+        #expect(written == Counter(hits: [7]))
+        #expect(store.count(.insert) == 1)
+        let outcome = await manager.commit(session)
+        let cookie = try #require(outcome.setCookie)
+        let next = manager.session(cookieHeaders: [String(cookie.split(separator: ";")[0])], client: SessionClient(), logger: logger)
+        #expect(try await next.get(.counter) == Counter(hits: [7]))
+    }
+
+    @Test func updateAfterTheSessionEndedThrowsSessionChanged() async throws {
+        let store = MemorySessionStore()
+        let manager = try SessionManager(store: store)
+        let cookie = try await seed(manager)
+        let session = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        _ = try await session.get(.counter)
+        let logout = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        try logout.destroy()
+        _ = await manager.commit(logout)
+        await #expect { try await session.update(.counter) { $0?.hits.append(1) } } throws: {
+            ($0 as? SessionError)?.code == .sessionChanged
+        }
+        #expect(store.count == 0)
+    }
+}
