@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "SessionKit", targets: ["SessionKit"]),
         .library(name: "SessionKitHummingbird", targets: ["SessionKitHummingbird"]),
+        .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
     ],
     dependencies: [
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         .target(
@@ -44,6 +46,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "SessionKitSQLite",
+            dependencies: [
+                "SessionKit",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "SessionKitTesting",
             dependencies: ["SessionKit"],
             swiftSettings: strictSettings
@@ -51,6 +64,22 @@ let package = Package(
         .testTarget(
             name: "SessionKitTests",
             dependencies: ["SessionKit", "SessionKitTesting"],
+            swiftSettings: strictSettings
+        ),
+        // Test helper, not a product: a process the durability test kills mid-write.
+        .executableTarget(
+            name: "SessionKitSQLiteCrashWriter",
+            dependencies: [
+                "SessionKit",
+                "SessionKitSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SQLiteCrashWriter",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SessionKitSQLiteTests",
+            dependencies: ["SessionKit", "SessionKitSQLite", "SessionKitTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -86,6 +86,8 @@ private struct Context: Sendable {
 
     static let idle: TimeInterval = 30 * 60
     static let absolute: TimeInterval = 12 * 3600
+    /// A key name that JSON paths and query languages find awkward.
+    static let awkwardName = "~he said \"hi\" \\ $.x['y']"
 
     func fail(_ message: String) -> SessionStoreConformance.Failure {
         SessionStoreConformance.Failure(check: check, message: message)
@@ -136,12 +138,15 @@ private struct Context: Sendable {
 
     func roundTrip() async throws {
         let cart = ConformanceCart(lines: [.init(sku: "tea", quantity: 2), .init(sku: "cup", quantity: 1)], note: "gift \u{1F381}")
-        let session = record(values: ["cart": SessionValue(cart), "theme": SessionValue("dark"), "count": SessionValue(3)])
+        let session = record(values: [
+            "cart": SessionValue(cart), "theme": SessionValue("dark"), "count": SessionValue(3), Self.awkwardName: SessionValue(true),
+        ])
         try await store.insert(session)
         guard let loaded = try await load(session.key) else { throw fail("an inserted session did not load") }
         try expect(try value(loaded, "cart", as: ConformanceCart.self) == cart, "cart did not round-trip")
         try expect(try value(loaded, "theme", as: String.self) == "dark", "string did not round-trip")
         try expect(try value(loaded, "count", as: Int.self) == 3, "int did not round-trip")
+        try expect(try value(loaded, Self.awkwardName, as: Bool.self) == true, "a key with quotes and backslashes did not round-trip")
         try expect((try? loaded.values["cart"]?.decode(as: [Int].self)) == nil, "a value decoded as an unrelated type")
         try expect(loaded.key == session.key, "loaded key differs")
         try expect(loaded.version == session.version, "version changed on insert: \(loaded.version)")
@@ -216,7 +221,10 @@ private struct Context: Sendable {
         try expect(first.version == session.version + 1, "version did not grow by one: \(first.version)")
         let second = try applied(
             try await store.apply(
-                SessionChanges(values: ["b": SessionValue(20), "gone": nil, "new.key with dots": SessionValue(["x": 1])]),
+                SessionChanges(values: [
+                    "b": SessionValue(20), "gone": nil, "new.key with dots": SessionValue(["x": 1]),
+                    Self.awkwardName: SessionValue("quoted"),
+                ]),
                 to: session.key, ifVersion: nil, now: clock.now()
             ),
             "second apply"
@@ -227,7 +235,8 @@ private struct Context: Sendable {
         try expect(try value(loaded, "b", as: Int.self) == 20, "second change lost")
         try expect(loaded?.values["gone"] == nil, "removed key still present")
         try expect(try value(loaded, "new.key with dots", as: [String: Int].self) == ["x": 1], "a key with dots was not kept as one key")
-        try expect(loaded?.values.count == 3, "unexpected keys: \(loaded?.values.keys.sorted() ?? [])")
+        try expect(try value(loaded, Self.awkwardName, as: String.self) == "quoted", "a key with quotes and backslashes was lost")
+        try expect(loaded?.values.count == 4, "unexpected keys: \(loaded?.values.keys.sorted() ?? [])")
         try expect(loaded?.version == second.version, "loaded version differs from the applied one")
         // Metadata changes.
         let later = clock.now() + 60

@@ -1,0 +1,150 @@
+public import Foundation
+
+/// A session's values as one JSON object, for stores that keep them in a single JSON
+/// column. Values stay encoded: splitting an object finds each member's bytes without
+/// decoding them, so a request decodes only the keys its handler reads.
+public enum SessionValuesJSON {
+    /// `{"name": value, ...}` from each value's JSON.
+    public static func encodeObject(_ values: [String: SessionValue]) throws -> Data {
+        var output = Data("{".utf8)
+        var first = true
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            output.append(contentsOf: quoted(name).utf8)
+            output.append(UInt8(ascii: ":"))
+            output.append(try value.encodedJSON())
+        }
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
+    /// The members of a JSON object, each value kept as its JSON bytes.
+    /// Throws ``SessionStoreError/Code/corrupt`` when `bytes` is not a JSON object.
+    public static func decodeObject(_ bytes: some Collection<UInt8>) throws -> [String: SessionValue] {
+        var scanner = Scanner(bytes: Array(bytes))
+        return try scanner.object()
+    }
+
+    /// `name` as a JSON string literal.
+    public static func quoted(_ name: String) -> String {
+        var output = "\""
+        for scalar in name.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20:
+                output +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    + String(scalar.value, radix: 16)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output + "\""
+    }
+
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        func corrupt(_ what: String) -> SessionStoreError {
+            SessionStoreError(code: .corrupt, message: "stored session values are not a JSON object: \(what) at byte \(index)")
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8) throws {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == byte else { throw corrupt("expected '\(Character(UnicodeScalar(byte)))'") }
+            index += 1
+        }
+
+        mutating func object() throws -> [String: SessionValue] {
+            try expect(UInt8(ascii: "{"))
+            var members = [String: SessionValue]()
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return try end(members)
+            }
+            while true {
+                skipWhitespace()
+                let keyStart = index
+                try skipString()
+                let key = try JSONDecoder().decode(String.self, from: Data(bytes[keyStart..<index]))
+                try expect(UInt8(ascii: ":"))
+                skipWhitespace()
+                let valueStart = index
+                try skipValue()
+                members[key] = SessionValue(encodedJSON: Data(bytes[valueStart..<index]))
+                skipWhitespace()
+                guard index < bytes.count else { throw corrupt("unterminated object") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "}"))
+                return try end(members)
+            }
+        }
+
+        mutating func end(_ members: [String: SessionValue]) throws -> [String: SessionValue] {
+            skipWhitespace()
+            guard index == bytes.count else { throw corrupt("trailing bytes") }
+            return members
+        }
+
+        mutating func skipString() throws {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw corrupt("expected a string") }
+            index += 1
+            while index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "\\"): index += 2
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return
+                default: index += 1
+                }
+            }
+            throw corrupt("unterminated string")
+        }
+
+        /// Skips one value: a string, or anything up to the next top-level `,` or `}`
+        /// with brackets balanced and strings skipped whole.
+        mutating func skipValue() throws {
+            var depth = 0
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    try skipString()
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 {
+                        guard index > start else { throw corrupt("missing value") }
+                        return
+                    }
+                    depth -= 1
+                case UInt8(ascii: ","):
+                    if depth == 0 {
+                        guard index > start else { throw corrupt("missing value") }
+                        return
+                    }
+                default: break
+                }
+                index += 1
+            }
+            if depth != 0 || index == start { throw corrupt("unterminated value") }
+        }
+    }
+}

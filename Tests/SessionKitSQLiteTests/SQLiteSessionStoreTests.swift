@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import SessionKit
+import SessionKitSQLite
+import SessionKitTesting
+import Testing
+
+/// A fresh database file in its own temporary folder, removed afterwards.
+func withTemporaryDatabase<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sessionkit-sqlite-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    return try await body(folder.appendingPathComponent("sessions.sqlite").path)
+}
+
+func withStore<Result>(
+    at path: String,
+    _ configure: (inout SQLiteSessionStore.Configuration) -> Void = { _ in },
+    _ body: (SQLiteSessionStore) async throws -> Result
+) async throws -> Result {
+    var configuration = SQLiteSessionStore.Configuration(path: path)
+    configure(&configuration)
+    let store = try await SQLiteSessionStore.open(configuration: configuration, logger: Logger(label: "test"))
+    do {
+        let result = try await body(store)
+        try await store.close()
+        return result
+    } catch {
+        try? await store.close()
+        throw error
+    }
+}
+
+@Suite struct SQLiteSessionStoreTests {
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformance(_ check: SessionStoreConformance.Check) async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
+    @Test func sessionsSurviveReopeningAndMigrateIsIdempotent() async throws {
+        try await withTemporaryDatabase { path in
+            let clock = ManualWallClock()
+            let now = clock.now()
+            let session = StoredSession(
+                key: SessionToken.generate().storageKey,
+                values: ["cart": SessionValue(["tea", "cup"])],
+                createdAt: now,
+                lastSeenAt: now,
+                idleDeadline: now + 60,
+                absoluteDeadline: now + 120,
+                userID: "alice",
+                authenticatedAt: now
+            )
+            try await withStore(at: path) { store in
+                try await store.insert(session)
+                try await store.migrate()
+                try await store.migrate()
+            }
+            try await withStore(at: path) { store in
+                let loaded = try #require(try await store.load(session.key, now: now))
+                #expect(try loaded.values["cart"]?.decode(as: [String].self) == ["tea", "cup"])
+                #expect(loaded.userID == "alice")
+                #expect(try await store.integrityCheck() == ["ok"])
+            }
+        }
+    }
+
+    @Test func storeEnforcesItsSizeLimits() async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path, { $0.limits = SessionLimits(maxValueBytes: 100, maxSessionBytes: 250) }) { store in
+                let now = Date()
+                let key = SessionToken.generate().storageKey
+                let small = String(repeating: "x", count: 80)
+                try await store.insert(
+                    StoredSession(
+                        key: key,
+                        values: ["a": SessionValue(small)],
+                        createdAt: now,
+                        lastSeenAt: now,
+                        idleDeadline: now + 60,
+                        absoluteDeadline: now + 60
+                    )
+                )
+                let tooBigValue = SessionChanges(values: ["b": SessionValue(String(repeating: "y", count: 200))])
+                await #expect { try await store.apply(tooBigValue, to: key, ifVersion: nil, now: now) } throws: {
+                    ($0 as? SessionStoreError)?.code == .tooLarge
+                }
+                // Each value fits, the session as a whole would not.
+                _ = try await store.apply(SessionChanges(values: ["b": SessionValue(small)]), to: key, ifVersion: nil, now: now)
+                let overflow = SessionChanges(values: ["c": SessionValue(small)])
+                await #expect { try await store.apply(overflow, to: key, ifVersion: nil, now: now) } throws: {
+                    ($0 as? SessionStoreError)?.code == .tooLarge
+                }
+                let loaded = try #require(try await store.load(key, now: now))
+                #expect(loaded.values.keys.sorted() == ["a", "b"])
+            }
+        }
+    }
+
+    @Test func corruptFileFailsWithAClearError() async throws {
+        try await withTemporaryDatabase { path in
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: path).deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
+            try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: path))
+            await #expect(throws: (any Error).self) {
+                try await SQLiteSessionStore.open(configuration: .init(path: path), logger: Logger(label: "test"))
+            }
+        }
+    }
+
+    @Test func killedWriterLosesNoAcknowledgedSession() async throws {
+        let writer = try #require(Self.crashWriter(), "build the SessionKitSQLiteCrashWriter target first (swift build --build-tests)")
+        try await withTemporaryDatabase { path in
+            let process = Process()
+            process.executableURL = writer
+            process.arguments = [path]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            // Read acknowledged keys until a few hundred are in, then kill -9 mid-write.
+            var acknowledged = [String]()
+            var buffer = Data()
+            let handle = output.fileHandleForReading
+            while acknowledged.count < 300 {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    acknowledged.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+            #expect(acknowledged.count >= 300)
+
+            try await withStore(at: path) { store in
+                #expect(try await store.integrityCheck() == ["ok"])
+                let now = Date()
+                var missing = 0
+                for hex in acknowledged {
+                    let key = try #require(SessionStorageKey(hex: hex))
+                    if try await store.load(key, now: now) == nil { missing += 1 }
+                }
+                #expect(missing == 0)
+                #expect(try await store.count() >= acknowledged.count)
+            }
+        }
+    }
+
+    /// The helper executable, built beside the test bundle.
+    static func crashWriter() -> URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+        ]
+        return candidates.map { $0.appendingPathComponent("SessionKitSQLiteCrashWriter") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+}
