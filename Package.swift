@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SessionKitHummingbird", targets: ["SessionKitHummingbird"]),
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
+        .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -66,6 +68,20 @@ let package = Package(
             dependencies: ["SessionKit", "SessionKitTesting"],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "SessionKitDemo",
+            dependencies: [
+                "SessionKit",
+                "SessionKitHummingbird",
+                "SessionKitSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Test helper, not a product: a process the durability test kills mid-write.
         .executableTarget(
             name: "SessionKitSQLiteCrashWriter",
@@ -80,6 +96,19 @@ let package = Package(
         .testTarget(
             name: "SessionKitSQLiteTests",
             dependencies: ["SessionKit", "SessionKitSQLite", "SessionKitTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SessionKitDemoTests",
+            dependencies: [
+                "SessionKitDemo",
+                "SessionKit",
+                "SessionKitSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -228,6 +228,18 @@ public final class RequestSession: Sendable {
         try await loadedSession()?.userID
     }
 
+    /// Ends every other session of the signed-in user ("sign out everywhere else") at
+    /// once, and returns how many. Does nothing for an anonymous session.
+    @discardableResult
+    public func revokeOtherSessions() async throws -> Int {
+        guard let current = try await loadedSession(), let userID = current.userID else { return 0 }
+        let revoked = try await manager.storeCall("deleteSessions", logger: logger) {
+            try await $0.deleteSessions(ofUser: userID, except: current.key)
+        }
+        logger.debug("other sessions revoked", metadata: ["session": "\(current.key.shortHash)", "count": "\(revoked)"])
+        return revoked
+    }
+
     // MARK: Commit
 
     func commit() async -> SessionCommitOutcome {
@@ -473,6 +485,8 @@ public final class RequestSession: Sendable {
 
 /// A stored session's metadata as a handler may show it.
 public struct SessionInfo: Sendable, Hashable {
+    /// The session's public name (``SessionStorageKey/handle``), never its token.
+    public var handle: String
     public var createdAt: Date
     public var lastSeenAt: Date
     public var idleDeadline: Date
@@ -485,6 +499,7 @@ public struct SessionInfo: Sendable, Hashable {
     public var expiresAt: Date { min(idleDeadline, absoluteDeadline) }
 
     init(_ session: StoredSession) {
+        handle = session.key.handle
         createdAt = session.createdAt
         lastSeenAt = session.lastSeenAt
         idleDeadline = session.idleDeadline

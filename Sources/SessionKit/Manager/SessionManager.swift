@@ -12,23 +12,54 @@ public final class SessionManager: Sendable {
     public let configuration: SessionConfiguration
     let wallClock: any WallClock
     let clock: any Clock<Duration>
+    let logger: Logger
     let updateLocks = KeyedAsyncLock<SessionStorageKey>()
 
     /// - Parameters:
     ///   - wallClock: The source of `now` for every deadline. Tests pass a manual one.
     ///   - clock: Measures store timeouts and `update` back-off.
+    ///   - logger: For work outside a request (listing and revoking sessions); requests
+    ///     log to the logger they are given.
     /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work.
     public init(
         store: any SessionStore,
         configuration: SessionConfiguration = SessionConfiguration(),
         wallClock: any WallClock = SystemWallClock(),
-        clock: any Clock<Duration> = ContinuousClock()
+        clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger = Logger(label: "sessionkit")
     ) throws(SessionConfigurationError) {
         try configuration.validate()
         self.store = store
         self.configuration = configuration
         self.wallClock = wallClock
         self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Sessions of a user
+
+    /// The live sessions of `userID`, most recently active first.
+    public func sessions(ofUser userID: String) async throws -> [SessionInfo] {
+        let now = now()
+        return try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+            .map(SessionInfo.init)
+    }
+
+    /// Ends the session of `userID` named `handle`. Returns `false`, and ends nothing,
+    /// when `userID` has no live session of that name.
+    public func revoke(handle: String, ofUser userID: String) async throws -> Bool {
+        let now = now()
+        let sessions = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+        guard let session = sessions.first(where: { $0.key.handle == handle }) else { return false }
+        try await storeCall("delete", logger: logger) { try await $0.delete(session.key) }
+        logger.debug("session revoked", metadata: ["session": "\(session.key.shortHash)"])
+        return true
+    }
+
+    /// Ends every session of `userID` (account disabled, password changed) and returns how many.
+    @discardableResult
+    public func revokeAll(ofUser userID: String) async throws -> Int {
+        try await storeCall("deleteSessions", logger: logger) { try await $0.deleteSessions(ofUser: userID, except: nil) }
     }
 
     /// The session of one request, from its `Cookie` header fields. Nothing is loaded

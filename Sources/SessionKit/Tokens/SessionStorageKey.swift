@@ -55,6 +55,11 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     /// The digest as 64 lowercase hex digits.
     public var hex: String { Self.hex(bytes) }
 
+    /// The name under which users and admins see and revoke a session: the first 16
+    /// bytes of the storage key as 32 hex digits. Derived from the storage key, so it
+    /// can never be presented as a token.
+    public var handle: String { String(hex.prefix(32)) }
+
     /// The first 8 bytes as hex: enough to tell sessions apart in logs.
     public var shortHash: String { String(hex.prefix(16)) }
 

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SessionKit
+
+/// Server-rendered pages from plain Swift strings; every interpolated value goes through
+/// ``escape(_:)``.
+enum HTML {
+    static func escape(_ text: String) -> String {
+        var output = ""
+        output.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&#39;"
+            default: output.append(character)
+            }
+        }
+        return output
+    }
+
+    struct Frame {
+        var user: String?
+        var cartCount: Int
+        var preferences: Preferences
+        var notice: String?
+        var session: SessionInfo?
+        var storeDescription: String
+    }
+
+    static func page(_ title: String, frame: Frame, status: HTTPResponse.Status = .ok, body: String) -> Response {
+        let dark = frame.preferences.theme == .dark
+        let account =
+            frame.user.map { user in
+                """
+                <span>Signed in as <strong>\(escape(user))</strong></span>
+                <form method="post" action="/logout" class="inline"><button>Log out</button></form>
+                """
+            } ?? #"<a href="/login">Log in</a>"#
+        let notice = frame.notice.map { #"<p class="notice" role="status">\#(escape($0))</p>"# } ?? ""
+        let footer: String
+        if let session = frame.session {
+            footer = """
+                Your session ends at \(time(session.idleDeadline)) if you stay idle, and at \(time(session.absoluteDeadline)) \
+                at the latest\(session.isPersistent ? " (remembered on this device)" : "").
+                """
+        } else {
+            footer = "You have no session: nothing is stored about you until you add to your cart, log in or save preferences."
+        }
+        let html = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title)) · SessionKit demo shop</title>
+            <style>
+            body { font-family: system-ui, sans-serif; max-width: 56rem; margin: 0 auto; padding: 1rem;
+                   background: \(dark ? "#16181d" : "#fafafa"); color: \(dark ? "#e6e6e6" : "#1d1d1f"); }
+            a { color: \(dark ? "#8ab4ff" : "#0b57d0"); }
+            nav { display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; border-bottom: 1px solid #8884; padding-bottom: .5rem; }
+            nav .account { margin-left: auto; display: flex; gap: .5rem; align-items: center; }
+            table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: .35rem; border-bottom: 1px solid #8883; }
+            .notice { background: #2e7d3233; padding: .5rem; border-radius: .3rem; }
+            .error { background: #c6282833; padding: .5rem; border-radius: .3rem; }
+            form.inline { display: inline; } footer { margin-top: 2rem; font-size: .85rem; opacity: .8; }
+            </style></head>
+            <body>
+            <nav><a href="/"><strong>Tea &amp; Coffee</strong></a><a href="/cart">Cart (\(frame.cartCount))</a>
+            <a href="/preferences">Preferences</a><a href="/sessions">Your sessions</a><span class="account">\(account)</span></nav>
+            \(notice)
+            <main><h1>\(escape(title))</h1>
+            \(body)
+            </main>
+            <footer>\(escape(footer)) Sessions are kept in \(escape(frame.storeDescription)).</footer>
+            </body></html>
+            """
+        return Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+
+    static func time(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day().time(includingFractionalSeconds: false)) + " UTC"
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Hummingbird
+import SessionKit
+import SessionKitHummingbird
+
+/// The HTML pages a person uses. Forms post and redirect (303), so reloading is safe.
+extension Shop {
+    func frame(_ session: RequestSession) async throws -> HTML.Frame {
+        let info = try await session.info()
+        return HTML.Frame(
+            user: info?.userID,
+            cartCount: try await cart(session).itemCount,
+            preferences: try await preferences(session),
+            notice: try await session.flash(.notice),
+            session: info,
+            storeDescription: storeDescription
+        )
+    }
+
+    func addPages(to router: Router<ShopContext>) {
+        router.get("/") { _, context -> Response in
+            let frame = try await frame(context.session)
+            let rows = Catalog.products.map { product in
+                """
+                <tr><td>\(HTML.escape(product.name))</td><td>\(frame.preferences.currency.format(cents: product.priceCents))</td>
+                <td><form method="post" action="/cart/add" class="inline"><input type="hidden" name="sku" value="\(HTML.escape(product.sku))">
+                <input type="number" name="quantity" value="1" min="1" max="99" aria-label="quantity"> <button>Add to cart</button></form></td></tr>
+                """
+            }
+            return HTML.page(
+                "Catalogue",
+                frame: frame,
+                body: "<table><tr><th>Product</th><th>Price</th><th></th></tr>\(rows.joined())</table>"
+            )
+        }
+        router.post("/cart/add") { request, context -> Response in
+            var request = request
+            let fields = try await request.formFields()
+            let sku = fields["sku"] ?? ""
+            guard let product = Catalog.product(sku), let quantity = Int(fields["quantity"] ?? "1"), quantity > 0, quantity < 100 else {
+                throw DemoError.badRequest("choose a product and a quantity from 1 to 99")
+            }
+            try await addToCart(context.session, sku: sku, quantity: quantity)
+            try context.session.setFlash(.notice, "Added \(quantity) × \(product.name) to your cart.")
+            return HTML.redirect("/")
+        }
+        router.get("/cart") { _, context -> Response in
+            let frame = try await frame(context.session)
+            let cart = try await cart(context.session)
+            let currency = frame.preferences.currency
+            let rows = cart.lines.compactMap { line -> String? in
+                guard let product = Catalog.product(line.sku) else { return nil }
+                let sku = HTML.escape(line.sku)
+                return """
+                    <tr><td>\(HTML.escape(product.name))</td><td>\(currency.format(cents: product.priceCents))</td>
+                    <td><form method="post" action="/cart/\(sku)/quantity" class="inline">
+                    <input type="number" name="quantity" value="\(line.quantity)" min="0" max="99" aria-label="quantity"> <button>Update</button></form></td>
+                    <td><form method="post" action="/cart/\(sku)/remove" class="inline"><button>Remove</button></form></td></tr>
+                    """
+            }
+            let body =
+                cart.lines.isEmpty
+                ? #"<p>Your cart is empty. <a href="/">Browse the catalogue</a>.</p>"#
+                : """
+                <table><tr><th>Product</th><th>Price</th><th>Quantity</th><th></th></tr>\(rows.joined())</table>
+                <p><strong>Total: \(currency.format(cents: cart.totalCents))</strong></p>
+                """
+            return HTML.page("Your cart", frame: frame, body: body)
+        }
+        router.post("/cart/:sku/quantity") { request, context -> Response in
+            var request = request
+            let fields = try await request.formFields()
+            guard let quantity = Int(fields["quantity"] ?? ""), (0..<100).contains(quantity) else {
+                throw DemoError.badRequest("quantity must be from 0 to 99")
+            }
+            try await setQuantity(context.session, sku: try context.parameters.require("sku"), quantity: quantity)
+            try context.session.setFlash(.notice, "Cart updated.")
+            return HTML.redirect("/cart")
+        }
+        router.post("/cart/:sku/remove") { _, context -> Response in
+            try await setQuantity(context.session, sku: try context.parameters.require("sku"), quantity: 0)
+            try context.session.setFlash(.notice, "Removed from your cart.")
+            return HTML.redirect("/cart")
+        }
+        router.get("/login") { _, context -> Response in
+            HTML.page("Log in", frame: try await frame(context.session), body: loginForm(error: nil))
+        }
+        router.post("/login") { request, context -> Response in
+            var request = request
+            let fields = try await request.formFields()
+            let username = fields["username"] ?? ""
+            let remember = fields["remember"] != nil
+            guard try await logIn(context.session, username: username, password: fields["password"] ?? "", remember: remember) else {
+                return HTML.page(
+                    "Log in",
+                    frame: try await frame(context.session),
+                    status: .unauthorized,
+                    body: loginForm(error: "Wrong username or password.")
+                )
+            }
+            try context.session.setFlash(.notice, "Welcome, \(username). Your cart came with you.")
+            return HTML.redirect("/")
+        }
+        router.post("/logout") { _, context -> Response in
+            try context.session.destroy()
+            return HTML.redirect("/")
+        }
+        router.get("/preferences") { _, context -> Response in
+            let frame = try await frame(context.session)
+            func options<Option: RawRepresentable & CaseIterable & Equatable>(_ current: Option) -> String where Option.RawValue == String {
+                Option.allCases.map { option in
+                    #"<option value="\#(option.rawValue)"\#(option == current ? " selected" : "")>\#(option.rawValue)</option>"#
+                }.joined()
+            }
+            let body = """
+                <form method="post" action="/preferences">
+                <p><label>Theme <select name="theme">\(options(frame.preferences.theme))</select></label></p>
+                <p><label>Currency <select name="currency">\(options(frame.preferences.currency))</select></label></p>
+                <p><button>Save</button></p></form>
+                """
+            return HTML.page("Preferences", frame: frame, body: body)
+        }
+        router.post("/preferences") { request, context -> Response in
+            var request = request
+            let fields = try await request.formFields()
+            guard let theme = Preferences.Theme(rawValue: fields["theme"] ?? ""),
+                let currency = Currency(rawValue: fields["currency"] ?? "")
+            else { throw DemoError.badRequest("choose a theme and a currency from the lists") }
+            try context.session.set(.preferences, Preferences(theme: theme, currency: currency))
+            try context.session.setFlash(.notice, "Preferences saved.")
+            return HTML.redirect("/preferences")
+        }
+        router.get("/sessions") { _, context -> Response in
+            let frame = try await frame(context.session)
+            guard let user = frame.user else {
+                try context.session.setFlash(.notice, "Log in to see your sessions.")
+                return HTML.redirect("/login")
+            }
+            let sessions = try await manager.sessions(ofUser: user)
+            let rows = sessions.map { info in
+                let current = info.handle == frame.session?.handle
+                let action =
+                    current
+                    ? "<em>this browser</em>"
+                    : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline"><button>Revoke</button></form>"#
+                return """
+                    <tr><td>\(HTML.escape(info.client.userAgent ?? "unknown browser"))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
+                    <td>\(HTML.time(info.createdAt))</td><td>\(HTML.time(info.lastSeenAt))</td><td>\(action)</td></tr>
+                    """
+            }
+            let body = """
+                <table><tr><th>Browser</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
+                <form method="post" action="/sessions/revoke-others"><p><button>Sign out everywhere else</button></p></form>
+                """
+            return HTML.page("Your sessions", frame: frame, body: body)
+        }
+        router.post("/sessions/:handle/revoke") { _, context -> Response in
+            let user = try await requireUser(context.session)
+            let revoked = try await manager.revoke(handle: try context.parameters.require("handle"), ofUser: user)
+            try context.session.setFlash(.notice, revoked ? "That session has been signed out." : "That session had already ended.")
+            return HTML.redirect("/sessions")
+        }
+        router.post("/sessions/revoke-others") { _, context -> Response in
+            _ = try await requireUser(context.session)
+            let count = try await context.session.revokeOtherSessions()
+            try context.session.setFlash(.notice, "Signed out \(count) other session\(count == 1 ? "" : "s").")
+            return HTML.redirect("/sessions")
+        }
+    }
+
+    private func loginForm(error: String?) -> String {
+        """
+        \(error.map { #"<p class="error" role="alert">\#(HTML.escape($0))</p>"# } ?? "")
+        <form method="post" action="/login">
+        <p><label>Username <input name="username" autocomplete="username" required></label></p>
+        <p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
+        <p><label><input type="checkbox" name="remember" value="1"> Remember me on this device</label></p>
+        <p><button>Log in</button></p></form>
+        <p>The demo accounts are <code>alice</code> and <code>bob</code>; their passwords were printed when the shop started.</p>
+        """
+    }
+}

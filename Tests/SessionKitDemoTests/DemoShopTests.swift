@@ -1,0 +1,363 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import SessionKit
+import SessionKitSQLite
+import Testing
+
+@testable import SessionKitDemo
+
+private let password = "correct horse"
+
+private func makeShop(store: any SessionStore = MemorySessionStore()) throws -> Shop {
+    Shop(
+        manager: try SessionManager(store: store),
+        accounts: Accounts(password: password),
+        storeDescription: "test"
+    )
+}
+
+private func json(_ object: [String: Any]) -> ByteBuffer {
+    ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object))
+}
+
+extension TestResponse {
+    var sessionCookie: String? {
+        guard let field = headers[values: .setCookie].first(where: { $0.hasPrefix("__Host-session=") }) else { return nil }
+        let pair = String(field.split(separator: ";")[0])
+        return pair.hasSuffix("=") ? nil : pair
+    }
+
+    var object: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] }
+    var array: [[String: Any]]? { try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [[String: Any]] }
+    var text: String { String(buffer: body) }
+}
+
+/// A client that keeps the session cookie between requests, like a browser.
+final class Browser: @unchecked Sendable {
+    let client: any TestClientProtocol
+    var cookie: String?
+    let userAgent: String
+
+    init(_ client: any TestClientProtocol, userAgent: String = "DemoTests/1.0") {
+        self.client = client
+        self.userAgent = userAgent
+    }
+
+    @discardableResult
+    func send(_ method: HTTPRequest.Method, _ uri: String, json body: [String: Any]? = nil, form: String? = nil) async throws
+        -> TestResponse
+    {
+        var headers: HTTPFields = [.userAgent: userAgent]
+        if let cookie { headers[.cookie] = cookie }
+        var buffer: ByteBuffer?
+        if let body {
+            headers[.contentType] = "application/json"
+            buffer = json(body)
+        } else if let form {
+            headers[.contentType] = "application/x-www-form-urlencoded"
+            buffer = ByteBuffer(string: form)
+        }
+        let response = try await client.execute(uri: uri, method: method, headers: headers, body: buffer)
+        if let field = response.headers[values: .setCookie].first(where: { $0.hasPrefix("__Host-session=") }) {
+            cookie = response.sessionCookie
+            if field.contains("Max-Age=0") { cookie = nil }
+        }
+        return response
+    }
+}
+
+@Suite struct DemoAPITests {
+    @Test func anonymousSessionIsEmptyAndCostsNothing() async throws {
+        let shop = try makeShop()
+        try await Application(router: shop.router()).test(.router) { client in
+            let response = try await client.execute(uri: "/api/session", method: .get)
+            #expect(response.status == .ok)
+            let object = try #require(response.object)
+            #expect(object["authenticated"] as? Bool == false)
+            #expect(object["user"] is NSNull)
+            #expect(object["createdAt"] is NSNull)
+            #expect(response.headers[values: .setCookie].isEmpty)
+        }
+    }
+
+    @Test func productsListTheCatalogue() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let products = try #require(try await client.execute(uri: "/api/products", method: .get).array)
+            #expect(products.count == 12)
+            #expect(products.first?["sku"] as? String == "tea-green")
+            #expect(products.first?["price"] as? Double == 6.5)
+        }
+    }
+
+    @Test func cartAddRemoveAndTotals() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 2])
+            let added = try await browser.send(.post, "/api/cart/items", json: ["sku": "tea-green", "quantity": 1])
+            #expect(browser.cookie != nil)
+            let cart = try #require(added.object)
+            #expect((cart["items"] as? [[String: Any]])?.count == 2)
+            #expect(cart["total"] as? Double == 34.5)
+            try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 1])
+            let read = try #require(try await browser.send(.get, "/api/cart").object)
+            let mug = (read["items"] as? [[String: Any]])?.first { $0["sku"] as? String == "mug" }
+            #expect(mug?["quantity"] as? Int == 3)
+            let removed = try #require(try await browser.send(.delete, "/api/cart/items/mug").object)
+            #expect((removed["items"] as? [[String: Any]])?.map { $0["sku"] as? String } == ["tea-green"])
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"sku": "mug"}"#, HTTPResponse.Status.badRequest),
+        (#"{"sku": "mug", "quantity": 0}"#, .badRequest),
+        (#"{"sku": "mug", "quantity": -3}"#, .badRequest),
+        (#"{"sku": "mug", "quantity": "two"}"#, .badRequest),
+        ("not json", .badRequest),
+        (#"{"sku": "unicorn", "quantity": 1}"#, .notFound),
+    ])
+    func badCartBodiesGetJSONErrors(_ body: String, _ status: HTTPResponse.Status) async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let response = try await client.execute(
+                uri: "/api/cart/items",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: body)
+            )
+            #expect(response.status == status)
+            #expect(response.object?["error"] is String)
+            #expect(response.object?["message"] is String)
+            #expect(response.headers[values: .setCookie].isEmpty)
+        }
+    }
+
+    @Test func loginKeepsTheCartAndRotatesTheToken() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            try await browser.send(.post, "/api/cart/items", json: ["sku": "kettle", "quantity": 1])
+            let anonymous = try #require(browser.cookie)
+            let wrong = try await browser.send(.post, "/api/login", json: ["username": "alice", "password": "nope"])
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.object?["error"] as? String == "invalid_credentials")
+            let unknown = try await browser.send(.post, "/api/login", json: ["username": "mallory", "password": password])
+            #expect(unknown.status == .unauthorized)
+            let login = try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            #expect(login.status == .ok)
+            #expect(login.object?["user"] as? String == "alice")
+            #expect(browser.cookie != anonymous)
+            let session = try #require(try await browser.send(.get, "/api/session").object)
+            #expect(session["authenticated"] as? Bool == true)
+            #expect(session["user"] as? String == "alice")
+            #expect(session["idleExpiresAt"] is String)
+            let cart = try #require(try await browser.send(.get, "/api/cart").object)
+            #expect((cart["items"] as? [[String: Any]])?.first?["sku"] as? String == "kettle")
+            // The pre-login cookie is anonymous now.
+            browser.cookie = anonymous
+            #expect(try await browser.send(.get, "/api/session").object?["authenticated"] as? Bool == false)
+        }
+    }
+
+    @Test func logoutEndsTheSessionAndTheOldCookieIsAnonymous() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            try await browser.send(.post, "/api/login", json: ["username": "bob", "password": password])
+            let cookie = try #require(browser.cookie)
+            let logout = try await browser.send(.post, "/api/logout")
+            #expect(logout.status == .noContent)
+            #expect(browser.cookie == nil)
+            browser.cookie = cookie
+            let replay = try #require(try await browser.send(.get, "/api/session").object)
+            #expect(replay["authenticated"] as? Bool == false)
+        }
+    }
+
+    @Test func preferencesRoundTripAndValidate() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            #expect(try await browser.send(.get, "/api/preferences").object?["theme"] as? String == "light")
+            let saved = try await browser.send(.put, "/api/preferences", json: ["theme": "dark", "currency": "EUR"])
+            #expect(saved.status == .ok)
+            let read = try #require(try await browser.send(.get, "/api/preferences").object)
+            #expect(read["theme"] as? String == "dark")
+            #expect(read["currency"] as? String == "EUR")
+            let bad = try await browser.send(.put, "/api/preferences", json: ["theme": "neon", "currency": "EUR"])
+            #expect(bad.status == .badRequest)
+            #expect(try await browser.send(.get, "/api/preferences").object?["theme"] as? String == "dark")
+        }
+    }
+
+    @Test func sessionsListRevokeOneAndRevokeOthers() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let laptop = Browser(client, userAgent: "Firefox on Linux")
+            let phone = Browser(client, userAgent: "Safari on iPhone")
+            let tablet = Browser(client, userAgent: "Chrome on Android")
+            #expect(try await laptop.send(.get, "/api/sessions").status == .unauthorized)
+            for browser in [laptop, phone, tablet] {
+                #expect(try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password]).status == .ok)
+            }
+            let listed = try #require(try await laptop.send(.get, "/api/sessions").array)
+            #expect(listed.count == 3)
+            #expect(listed.filter { $0["current"] as? Bool == true }.map { $0["userAgent"] as? String } == ["Firefox on Linux"])
+            #expect(Set(listed.compactMap { $0["device"] as? String }) == ["Firefox on Linux", "Safari on iPhone", "Chrome on Android"])
+            for entry in listed {
+                let handle = try #require(entry["handle"] as? String)
+                #expect(handle.count == 32)
+                #expect(!(laptop.cookie ?? "").contains(handle))
+            }
+            // Revoke the phone by its handle.
+            let phoneHandle = try #require(listed.first { $0["userAgent"] as? String == "Safari on iPhone" }?["handle"] as? String)
+            #expect(try await laptop.send(.delete, "/api/sessions/\(phoneHandle)").status == .noContent)
+            #expect(try await phone.send(.get, "/api/session").object?["authenticated"] as? Bool == false)
+            #expect(try await laptop.send(.delete, "/api/sessions/\(phoneHandle)").status == .notFound)
+            // Bob cannot revoke alice's sessions.
+            let bob = Browser(client)
+            try await bob.send(.post, "/api/login", json: ["username": "bob", "password": password])
+            let tabletHandle = try #require(listed.first { $0["userAgent"] as? String == "Chrome on Android" }?["handle"] as? String)
+            #expect(try await bob.send(.delete, "/api/sessions/\(tabletHandle)").status == .notFound)
+            #expect(try await tablet.send(.get, "/api/session").object?["authenticated"] as? Bool == true)
+            // Sign out everywhere else.
+            #expect(try await laptop.send(.post, "/api/sessions/revoke-others").status == .noContent)
+            #expect(try await tablet.send(.get, "/api/session").object?["authenticated"] as? Bool == false)
+            let remaining = try #require(try await laptop.send(.get, "/api/sessions").array)
+            #expect(remaining.count == 1)
+            #expect(remaining.first?["current"] as? Bool == true)
+            #expect(try await bob.send(.get, "/api/session").object?["authenticated"] as? Bool == true)
+        }
+    }
+
+    @Test func concurrentCartAddsAllLand() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            try await browser.send(.post, "/api/cart/items", json: ["sku": "filter", "quantity": 1])
+            let cookie = try #require(browser.cookie)
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<32 {
+                    group.addTask {
+                        let sku = Catalog.products[index % Catalog.products.count].sku
+                        return try await client.execute(
+                            uri: "/api/cart/items",
+                            method: .post,
+                            headers: [.cookie: cookie, .contentType: "application/json"],
+                            body: json(["sku": sku, "quantity": 1])
+                        ).status
+                    }
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            let cart = try #require(try await browser.send(.get, "/api/cart").object)
+            let quantities = (cart["items"] as? [[String: Any]])?.compactMap { $0["quantity"] as? Int } ?? []
+            #expect(quantities.reduce(0, +) == 33)
+        }
+    }
+
+    @Test func cartSurvivesARestartOnSQLite() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sessionkit-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("demo.sqlite").path
+        let cookie = try await withShop(at: path) { browser in
+            try await browser.send(.post, "/api/cart/items", json: ["sku": "honey", "quantity": 4])
+            return try #require(browser.cookie)
+        }
+        try await withShop(at: path) { browser in
+            browser.cookie = cookie
+            let cart = try #require(try await browser.send(.get, "/api/cart").object)
+            #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 4)
+        }
+    }
+
+    /// Runs `body` against a shop on the SQLite file at `path`, closing the store afterwards.
+    private func withShop<Result: Sendable>(at path: String, _ body: @escaping @Sendable (Browser) async throws -> Result) async throws
+        -> Result
+    {
+        let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: Logger(label: "test"))
+        do {
+            let result = try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+                try await body(Browser(client))
+            }
+            try await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+}
+
+@Suite struct DemoPageTests {
+    @Test func pagesRenderAndFormsWork() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            let home = try await browser.send(.get, "/")
+            #expect(home.status == .ok)
+            #expect(home.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(home.text.contains("Glass teapot"))
+            #expect(home.text.contains("You have no session"))
+            #expect(browser.cookie == nil)
+
+            let add = try await browser.send(.post, "/cart/add", form: "sku=teapot&quantity=2")
+            #expect(add.status == .seeOther)
+            let afterAdd = try await browser.send(.get, "/")
+            #expect(afterAdd.text.contains("Added 2 × Glass teapot to your cart."))
+            #expect(afterAdd.text.contains("Cart (2)"))
+            #expect(afterAdd.text.contains("Your session ends at"))
+            // The flash message is shown once.
+            #expect(!(try await browser.send(.get, "/").text.contains("Added 2")))
+
+            #expect(try await browser.send(.post, "/cart/teapot/quantity", form: "quantity=5").status == .seeOther)
+            let cart = try await browser.send(.get, "/cart")
+            #expect(cart.text.contains(#"value="5""#))
+            #expect(cart.text.contains("$160.00"))
+
+            #expect(try await browser.send(.post, "/preferences", form: "theme=dark&currency=GBP").status == .seeOther)
+            let themed = try await browser.send(.get, "/cart")
+            #expect(themed.text.contains("#16181d"))
+            #expect(themed.text.contains("£126.40"))
+
+            let badLogin = try await browser.send(.post, "/login", form: "username=alice&password=wrong")
+            #expect(badLogin.status == .unauthorized)
+            #expect(badLogin.text.contains("Wrong username or password."))
+            let login = try await browser.send(.post, "/login", form: "username=alice&password=correct+horse&remember=1")
+            #expect(login.status == .seeOther)
+            #expect(login.headers[values: .setCookie].first?.contains("Max-Age=") == true)
+            let welcome = try await browser.send(.get, "/")
+            #expect(welcome.text.contains("Signed in as <strong>alice</strong>"))
+            #expect(welcome.text.contains("remembered on this device"))
+            #expect(welcome.text.contains("Cart (5)"))
+
+            let sessions = try await browser.send(.get, "/sessions")
+            #expect(sessions.text.contains("this browser"))
+            #expect(try await browser.send(.post, "/sessions/revoke-others").status == .seeOther)
+            #expect(try await browser.send(.get, "/sessions").text.contains("Signed out 0 other sessions."))
+
+            #expect(try await browser.send(.post, "/cart/teapot/remove").status == .seeOther)
+            #expect(try await browser.send(.get, "/cart").text.contains("Your cart is empty"))
+            #expect(try await browser.send(.post, "/logout").status == .seeOther)
+            #expect(browser.cookie == nil)
+            #expect(try await browser.send(.get, "/sessions").status == .seeOther)
+        }
+    }
+
+    @Test func htmlIsEscaped() {
+        #expect(HTML.escape(#"<script>alert("x")</script> & 'y'"#) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;")
+    }
+
+    @Test func storeFlagIsParsed() throws {
+        #expect(try StoreSpec(parsing: "memory") == .memory)
+        #expect(try StoreSpec(parsing: "sqlite:/tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
+        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "sqlite:") }
+        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "mysql://db") }
+    }
+
+    @Test func passwordsVerifyOnlyForTheirAccount() {
+        let accounts = Accounts(password: nil)
+        #expect(accounts.passwords.count == 2)
+        let alice = accounts.passwords.first { $0.username == "alice" }!.password
+        #expect(alice.count == 12)
+        #expect(accounts.verify(username: "alice", password: alice))
+        #expect(!accounts.verify(username: "alice", password: alice + "x"))
+        #expect(!accounts.verify(username: "carol", password: alice))
+    }
+}
