@@ -69,7 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
         let app = Application(
             router: shop.router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
-            services: [SessionPurgeService(store: opened.store, logger: logger)],
+            services: [SessionPurgeService(manager: manager, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(spec.description)")

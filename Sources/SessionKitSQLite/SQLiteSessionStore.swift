@@ -43,6 +43,9 @@ public final class SQLiteSessionStore: SessionStore {
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
     private let nextReader = Atomic<Int>(0)
+    /// Gives one task at a time the writer connection, so a transaction's statements are
+    /// never interleaved with another task's.
+    private let writerLock = KeyedAsyncLock<Int>()
     private let logger: Logger
 
     private init(
@@ -118,25 +121,20 @@ public final class SQLiteSessionStore: SessionStore {
     /// Creates or upgrades the schema. Safe to run twice, on an existing file, and from
     /// several processes at once (the upgrade runs in one `IMMEDIATE` transaction).
     public func migrate() async throws {
-        _ = try await writer.query("BEGIN IMMEDIATE")
-        do {
+        try await transaction { writer in
             for statement in Schema.create { _ = try await writer.query(statement) }
             let rows = try await writer.query("SELECT value FROM sessionkit_meta WHERE name = 'schema_version'")
             let found = rows.first?.column("value")?.integer ?? 0
             guard found <= Self.schemaVersion else {
                 throw SessionStoreError(
                     code: .corrupt,
-                    message: "\(configuration.path) has schema version \(found); this SessionKit knows up to \(Self.schemaVersion)"
+                    message: "\(self.configuration.path) has schema version \(found); this SessionKit knows up to \(Self.schemaVersion)"
                 )
             }
             _ = try await writer.query(
                 "INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [.integer(Self.schemaVersion)]
             )
-            _ = try await writer.query("COMMIT")
-        } catch {
-            _ = try? await writer.query("ROLLBACK")
-            throw error
         }
     }
 
@@ -162,24 +160,8 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func insert(_ session: StoredSession) async throws {
-        let data = try SessionValuesJSON.encodeObject(Schema.storedNames(session.values))
-        for (name, value) in session.values { try check(name, try value.encodedJSON()) }
-        guard data.count <= configuration.limits.maxSessionBytes else { throw tooLarge(data.count) }
-        try await run(
-            writer,
-            """
-            INSERT INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
-                user_id, authenticated_at, persistent, client_ip, user_agent, version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                Schema.blob(session.key), .text(String(decoding: data, as: UTF8.self)),
-                .float(session.createdAt.timeIntervalSince1970), .float(session.lastSeenAt.timeIntervalSince1970),
-                .float(session.idleDeadline.timeIntervalSince1970), .float(session.absoluteDeadline.timeIntervalSince1970),
-                Schema.text(session.userID), Schema.float(session.authenticatedAt), .integer(session.isPersistent ? 1 : 0),
-                Schema.text(session.client.ipAddress), Schema.text(session.client.userAgent), .integer(Int(session.version)),
-            ]
-        )
+        let (sql, binds) = try insertStatement(session)
+        try await write(sql, binds)
     }
 
     public func apply(
@@ -200,8 +182,57 @@ public final class SQLiteSessionStore: SessionStore {
         try await update(oldKey, changes: changes, newKey: newKey, ifVersion: nil, now: now)
     }
 
+    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+        let nowBind = SQLiteData.float(now.timeIntervalSince1970)
+        return try await transaction { writer in
+            var evicted = [StoredSession]()
+            if let limit = signIn.limit {
+                let oldKey: SessionStorageKey? = if case .rotate(let key, _) = signIn.source { key } else { nil }
+                let others = try await self.run(
+                    writer,
+                    """
+                    SELECT \(Schema.columns) FROM sessionkit_sessions
+                    WHERE user_id = ? AND expires_at > ? AND key IS NOT ? ORDER BY last_seen_at ASC
+                    """,
+                    [.text(signIn.userID), nowBind, oldKey.map(Schema.blob) ?? .null]
+                )
+                if others.count >= limit.maxSessions {
+                    guard limit.policy == .evictLeastRecentlyActive else {
+                        throw SessionStoreError(
+                            code: .sessionLimitReached,
+                            message: "\(signIn.userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
+                        )
+                    }
+                    for row in others.prefix(others.count - limit.maxSessions + 1) {
+                        let victim = try Schema.session(row)
+                        try await self.run(writer, "DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(victim.key)])
+                        evicted.append(victim)
+                    }
+                }
+            }
+            switch signIn.source {
+            case .rotate(let oldKey, let changes):
+                let statement = try self.updateStatement(oldKey, changes: changes, newKey: signIn.newKey, ifVersion: nil, now: now)
+                guard let row = try await self.run(writer, statement.sql(returning: Schema.columns), statement.binds).first else {
+                    // Nothing is written: the transaction rolls back the evictions too.
+                    switch try await self.explainUnchanged(oldKey, ifVersion: nil, now: now, on: writer) {
+                    case .missing: throw SignInMissing()
+                    default: throw self.tooLarge(nil)
+                    }
+                }
+                return .authenticated(try Schema.session(row), evicted: evicted)
+            case .insert(let session):
+                let (sql, binds) = try self.insertStatement(session)
+                try await self.run(writer, sql, binds)
+                return .authenticated(session, evicted: evicted)
+            }
+        } onError: { error in
+            error is SignInMissing ? .missing : nil
+        }
+    }
+
     public func delete(_ key: SessionStorageKey) async throws {
-        try await run(writer, "DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(key)])
+        try await write("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(key)])
     }
 
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
@@ -213,29 +244,69 @@ public final class SQLiteSessionStore: SessionStore {
         return try rows.map(Schema.session)
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int {
-        let rows = try await run(
-            writer,
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
+        let rows = try await write(
             "DELETE FROM sessionkit_sessions WHERE user_id = ? AND key IS NOT ? RETURNING key",
             [.text(userID), keptKey.map(Schema.blob) ?? .null]
         )
-        return rows.count
+        return try rows.map { try Schema.key($0) }
     }
 
-    public func purgeExpired(now: Date) async throws -> Int {
-        var purged = 0
+    public func purgeExpired(now: Date) async throws -> [SessionReference] {
+        var purged = [SessionReference]()
         while true {
-            let rows = try await run(
-                writer,
+            let rows = try await write(
                 """
                 DELETE FROM sessionkit_sessions WHERE key IN
-                    (SELECT key FROM sessionkit_sessions WHERE expires_at <= ? LIMIT ?) RETURNING key
+                    (SELECT key FROM sessionkit_sessions WHERE expires_at <= ? LIMIT ?) RETURNING key, user_id
                 """,
                 [.float(now.timeIntervalSince1970), .integer(configuration.purgeBatchSize)]
             )
-            purged += rows.count
+            purged += try rows.map { SessionReference(key: try Schema.key($0), userID: $0.column("user_id")?.string) }
             if rows.count < configuration.purgeBatchSize { return purged }
         }
+    }
+
+    public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
+        // A handle is the first half of the key: a range scan of the primary key.
+        guard let prefix = SessionStorageKey.handleBytes(handle) else { return nil }
+        let low = ByteBuffer(bytes: prefix + [UInt8](repeating: 0, count: 16))
+        let high = ByteBuffer(bytes: prefix + [UInt8](repeating: 0xFF, count: 16))
+        let rows = try await run(
+            reader(),
+            "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key BETWEEN ? AND ? AND expires_at > ? LIMIT 1",
+            [.blob(low), .blob(high), .float(now.timeIntervalSince1970)]
+        )
+        return try rows.first.map(Schema.session)
+    }
+
+    public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
+        let nowBind = SQLiteData.float(now.timeIntervalSince1970)
+        let connection = reader()
+        let totals = try await run(
+            connection,
+            """
+            SELECT count(*) AS total, min(created_at) AS oldest, coalesce(sum(expires_at <= ?), 0) AS soon
+            FROM sessionkit_sessions WHERE expires_at > ?
+            """,
+            [.float(now.timeIntervalSince1970 + window), nowBind]
+        )
+        let users = try await run(
+            connection,
+            "SELECT user_id, count(*) AS n FROM sessionkit_sessions WHERE expires_at > ? AND user_id IS NOT NULL GROUP BY user_id",
+            [nowBind]
+        )
+        var byUser = [String: Int]()
+        for row in users {
+            if let user = row.column("user_id")?.string { byUser[user] = row.column("n")?.integer ?? 0 }
+        }
+        let total = totals.first
+        return SessionStatistics(
+            total: total?.column("total")?.integer ?? 0,
+            byUser: byUser,
+            oldestCreatedAt: total?.column("oldest")?.double.map(Date.init(timeIntervalSince1970:)),
+            expiringSoon: total?.column("soon")?.integer ?? 0
+        )
     }
 
     // MARK: Statements
@@ -249,6 +320,39 @@ public final class SQLiteSessionStore: SessionStore {
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
+        let statement = try updateStatement(key, changes: changes, newKey: newKey, ifVersion: expectedVersion, now: now)
+        return try await writerLock.withLock(0) {
+            if let row = try await run(writer, statement.sql(returning: Schema.columns), statement.binds).first {
+                return .applied(try Schema.session(row))
+            }
+            return try await explainUnchanged(key, ifVersion: expectedVersion, now: now, on: writer)
+        }
+    }
+
+    /// Why an update changed no row: absent or expired, another version, or too large.
+    private func explainUnchanged(
+        _ key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        on connection: SQLiteConnection
+    ) async throws -> SessionApplyResult {
+        let found = try await run(
+            connection,
+            "SELECT version FROM sessionkit_sessions WHERE key = ? AND expires_at > ?",
+            [Schema.blob(key), .float(now.timeIntervalSince1970)]
+        )
+        guard let version = found.first?.column("version")?.integer else { return .missing }
+        if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }
+        throw tooLarge(nil)
+    }
+
+    private func updateStatement(
+        _ key: SessionStorageKey,
+        changes: SessionChanges,
+        newKey: SessionStorageKey?,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) throws -> Schema.UpdateStatement {
         var statement = Schema.UpdateStatement()
         if let newKey { statement.set("key = ?", Schema.blob(newKey)) }
         let dataExpression = try dataChange(changes)
@@ -269,26 +373,60 @@ public final class SQLiteSessionStore: SessionStore {
         if let expectedVersion { statement.where("version = ?", .integer(Int(expectedVersion))) }
         if let dataExpression {
             statement.where(
-                "octet_length(\(dataExpression.sql)) <= ?", dataExpression.binds + [.integer(configuration.limits.maxSessionBytes)])
+                "octet_length(\(dataExpression.sql)) <= ?",
+                dataExpression.binds + [.integer(configuration.limits.maxSessionBytes)]
+            )
         }
-        let rows: [SQLiteRow]
-        do {
-            rows = try await run(writer, statement.sql(returning: Schema.columns), statement.binds)
-        } catch let error as SessionStoreError where error.code == .duplicateKey {
-            throw SessionStoreError(
-                code: .duplicateKey, message: "a session is already stored under \(newKey.map { "\($0)" } ?? "the key")")
-        }
-        if let row = rows.first { return .applied(try Schema.session(row)) }
+        return statement
+    }
 
-        // Nothing changed: absent or expired, another version, or too large.
-        let found = try await run(
-            writer,
-            "SELECT version FROM sessionkit_sessions WHERE key = ? AND expires_at > ?",
-            [Schema.blob(key), .float(now.timeIntervalSince1970)]
+    private func insertStatement(_ session: StoredSession) throws -> (String, [SQLiteData]) {
+        for (name, value) in session.values { try check(name, try value.encodedJSON()) }
+        let data = try SessionValuesJSON.encodeObject(Schema.storedNames(session.values))
+        guard data.count <= configuration.limits.maxSessionBytes else { throw tooLarge(data.count) }
+        return (
+            """
+            INSERT INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
+                user_id, authenticated_at, persistent, client_ip, user_agent, version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                Schema.blob(session.key), .text(String(decoding: data, as: UTF8.self)),
+                .float(session.createdAt.timeIntervalSince1970), .float(session.lastSeenAt.timeIntervalSince1970),
+                .float(session.idleDeadline.timeIntervalSince1970), .float(session.absoluteDeadline.timeIntervalSince1970),
+                Schema.text(session.userID), Schema.float(session.authenticatedAt), .integer(session.isPersistent ? 1 : 0),
+                Schema.text(session.client.ipAddress), Schema.text(session.client.userAgent), .integer(Int(session.version)),
+            ]
         )
-        guard let current = found.first, let version = current.column("version")?.integer else { return .missing }
-        if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }
-        throw tooLarge(nil)
+    }
+
+    /// One statement on the writer connection.
+    @discardableResult
+    private func write(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
+        try await writerLock.withLock(0) { try await run(writer, sql, binds) }
+    }
+
+    private struct SignInMissing: Error {}
+
+    /// Runs `body` in an `IMMEDIATE` transaction on the writer connection: committed when
+    /// it returns, rolled back when it throws. `onError` may turn an error into a result
+    /// (after the rollback).
+    private func transaction<Result>(
+        _ body: (SQLiteConnection) async throws -> Result,
+        onError: (any Error) -> Result? = { _ in nil }
+    ) async throws -> Result {
+        try await writerLock.withLock(0) {
+            try await run(writer, "BEGIN IMMEDIATE", [])
+            do {
+                let result = try await body(writer)
+                try await run(writer, "COMMIT", [])
+                return result
+            } catch {
+                _ = try? await writer.query("ROLLBACK")
+                if let result = onError(error) { return result }
+                throw error
+            }
+        }
     }
 
     /// The SQL that turns `data` into the changed JSON object, with its bind values.

@@ -45,9 +45,7 @@ enum Schema {
             guard let seconds = try column(name).double else { throw corrupt("\(name) is not a time") }
             return Date(timeIntervalSince1970: seconds)
         }
-        guard let keyBytes = try column("key").blob, let key = SessionStorageKey(bytes: keyBytes.readableBytesView) else {
-            throw corrupt("key is not a storage key")
-        }
+        let key = try key(row)
         guard let data = try column("data").string else { throw corrupt("data is not text") }
         guard let version = try column("version").integer else { throw corrupt("version is not an integer") }
         return StoredSession(
@@ -63,6 +61,13 @@ enum Schema {
             client: SessionClient(ipAddress: try column("client_ip").string, userAgent: try column("user_agent").string),
             version: UInt64(version)
         )
+    }
+
+    static func key(_ row: SQLiteRow) throws -> SessionStorageKey {
+        guard let bytes = row.column("key")?.blob, let key = SessionStorageKey(bytes: bytes.readableBytesView) else {
+            throw corrupt("key is not a storage key")
+        }
+        return key
     }
 
     static func blob(_ key: SessionStorageKey) -> SQLiteData { .blob(ByteBuffer(bytes: key.bytes)) }

@@ -28,6 +28,12 @@ public enum SessionStoreConformance {
         case concurrentReadModifyWrite
         case deleteRacingApplies
         case purgeIsIdempotent
+        case signInMovesAndIndexes
+        case signInLimitEvictsLeastRecentlyActive
+        case signInLimitRefuses
+        case concurrentSignInsRespectTheLimit
+        case sessionByHandle
+        case statistics
 
         public var description: String { rawValue }
     }
@@ -63,6 +69,12 @@ public enum SessionStoreConformance {
         case .concurrentReadModifyWrite: try await context.concurrentReadModifyWrite()
         case .deleteRacingApplies: try await context.deleteRacingApplies()
         case .purgeIsIdempotent: try await context.purgeIsIdempotent()
+        case .signInMovesAndIndexes: try await context.signInMovesAndIndexes()
+        case .signInLimitEvictsLeastRecentlyActive: try await context.signInLimitEvictsLeastRecentlyActive()
+        case .signInLimitRefuses: try await context.signInLimitRefuses()
+        case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
+        case .sessionByHandle: try await context.sessionByHandle()
+        case .statistics: try await context.statistics()
         }
     }
 }
@@ -367,7 +379,7 @@ private struct Context: Sendable {
         try expect(try await store.sessions(ofUser: alice, now: clock.now()).count == 3, "a deleted session is still listed")
         // Revoke all but one.
         let deleted = try await store.deleteSessions(ofUser: alice, except: aliceKeys[2])
-        try expect(deleted == 2, "deleteSessions(except:) deleted \(deleted), expected 2")
+        try expect(Set(deleted) == [aliceKeys[1], anonymous.key], "deleteSessions(except:) deleted \(deleted.count), expected 2")
         try expect(
             try await store.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]],
             "deleteSessions(except:) kept the wrong sessions")
@@ -376,7 +388,8 @@ private struct Context: Sendable {
         // Expired sessions are not listed.
         clock.advance(by: .seconds(Int64(Self.idle) + 1))
         try expect(try await store.sessions(ofUser: alice, now: clock.now()).isEmpty, "an expired session is listed")
-        try expect(try await store.deleteSessions(ofUser: newUser(), except: nil) == 0, "deleting an unknown user's sessions deleted some")
+        try expect(
+            try await store.deleteSessions(ofUser: newUser(), except: nil).isEmpty, "deleting an unknown user's sessions deleted some")
     }
 
     func concurrentReadModifyWrite() async throws {
@@ -439,9 +452,10 @@ private struct Context: Sendable {
         clock.advance(by: .seconds(61))
         let first = try await store.purgeExpired(now: clock.now())
         let second = try await store.purgeExpired(now: clock.now())
-        try expect(second == 0, "a second purge at the same time removed \(second) more")
+        try expect(second.isEmpty, "a second purge at the same time removed \(second.count) more")
         if !expiresNatively {
-            try expect(first >= expiring.count, "purge removed \(first) sessions, expected at least \(expiring.count)")
+            try expect(Set(expiring).isSubset(of: first.map(\.key)), "purge did not report every expired session")
+            try expect(!first.map(\.key).contains(lasting.key), "purge reported a live session")
             // Loading as of before the deadline shows whether the records are really gone.
             for key in expiring {
                 try expect(try await store.load(key, now: clock.now() - 3600) == nil, "a purged session is still stored")
@@ -450,5 +464,147 @@ private struct Context: Sendable {
         try expect(try await load(lasting.key) != nil, "purge removed a live session")
         try expect(
             try await store.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
+    }
+
+    // MARK: Sign-in and administration
+
+    func signIn(
+        _ user: String,
+        from existing: StoredSession? = nil,
+        limit: UserSessionLimit? = nil,
+        lastSeen offset: TimeInterval = 0
+    ) async throws -> SessionSignInResult {
+        let now = clock.now()
+        let newKey = newKey()
+        let authentication = SessionChanges.Authentication(
+            userID: user, authenticatedAt: now, client: SessionClient(ipAddress: "203.0.113.9"))
+        let source: SessionSignIn.Source
+        if let existing {
+            var changes = SessionChanges(lastSeenAt: now + offset)
+            changes.authentication = authentication
+            source = .rotate(from: existing.key, applying: changes)
+        } else {
+            var session = record(newKey, userID: user)
+            session.lastSeenAt = now + offset
+            session.authenticatedAt = now
+            source = .insert(session)
+        }
+        return try await store.authenticate(SessionSignIn(source: source, newKey: newKey, userID: user, limit: limit), now: now)
+    }
+
+    func signedIn(_ result: SessionSignInResult, _ what: String) throws -> (StoredSession, [StoredSession]) {
+        guard case .authenticated(let session, let evicted) = result else { throw fail("\(what): expected authenticated, got missing") }
+        return (session, evicted)
+    }
+
+    func signInMovesAndIndexes() async throws {
+        let user = newUser()
+        let anonymous = record(values: ["cart": SessionValue(["tea"])])
+        try await store.insert(anonymous)
+        let (session, evicted) = try signedIn(try await signIn(user, from: anonymous), "sign-in on an anonymous session")
+        try expect(evicted.isEmpty, "a sign-in without a limit evicted sessions")
+        try expect(session.userID == user && session.client.ipAddress == "203.0.113.9", "sign-in did not record the user and client")
+        try expect(try await load(anonymous.key) == nil, "the pre-sign-in key still loads")
+        try expect(try value(try await load(session.key), "cart", as: [String].self) == ["tea"], "sign-in lost the session's values")
+        let (fresh, _) = try signedIn(try await signIn(user), "sign-in inserting a new session")
+        let listed = Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key))
+        try expect(listed == [session.key, fresh.key], "the user index does not hold both signed-in sessions")
+        let gone = record()
+        let missing = try await signIn(user, from: gone)
+        guard case .missing = missing else { throw fail("signing in on an absent session answered \(missing)") }
+        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 2, "a failed sign-in changed the index")
+    }
+
+    func signInLimitEvictsLeastRecentlyActive() async throws {
+        let user = newUser()
+        let limit = UserSessionLimit(maxSessions: 2, policy: .evictLeastRecentlyActive)
+        let (oldest, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 1), "first sign-in")
+        let (newer, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 2), "second sign-in")
+        let anonymous = record()
+        try await store.insert(anonymous)
+        let (third, evicted) = try signedIn(try await signIn(user, from: anonymous, limit: limit, lastSeen: 3), "third sign-in")
+        try expect(evicted.map(\.key) == [oldest.key], "the limit evicted \(evicted.count) sessions, not just the least recently active")
+        try expect(try await load(oldest.key) == nil, "the evicted session still loads")
+        let listed = Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key))
+        try expect(listed == [newer.key, third.key], "after eviction the user holds the wrong sessions")
+        // Signing in again on a session the user already holds does not count against the limit.
+        let (again, evictedAgain) = try signedIn(try await signIn(user, from: third, limit: limit, lastSeen: 4), "re-sign-in")
+        try expect(evictedAgain.isEmpty, "re-signing in on one's own session evicted another")
+        try expect(
+            Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key)) == [newer.key, again.key], "re-sign-in broke the index"
+        )
+        // Expired sessions do not count either.
+        clock.advance(by: .seconds(Int64(Self.idle) + 1))
+        let (_, evictedLater) = try signedIn(try await signIn(user, limit: limit), "sign-in after expiry")
+        try expect(evictedLater.isEmpty, "expired sessions counted against the limit")
+    }
+
+    func signInLimitRefuses() async throws {
+        let user = newUser()
+        let limit = UserSessionLimit(maxSessions: 2, policy: .refuse)
+        _ = try signedIn(try await signIn(user, limit: limit), "first sign-in")
+        _ = try signedIn(try await signIn(user, limit: limit), "second sign-in")
+        let anonymous = record(values: ["keep": SessionValue(1)])
+        try await store.insert(anonymous)
+        do {
+            _ = try await signIn(user, from: anonymous, limit: limit)
+            throw fail("a sign-in past the limit was not refused")
+        } catch let error as SessionStoreError {
+            try expect(error.code == .sessionLimitReached, "a refused sign-in threw \(error.code)")
+        }
+        try expect(try await load(anonymous.key) != nil, "a refused sign-in changed the session it was for")
+        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 2, "a refused sign-in changed the index")
+    }
+
+    func concurrentSignInsRespectTheLimit() async throws {
+        for policy in [UserSessionLimit.Policy.refuse, .evictLeastRecentlyActive] {
+            let user = newUser()
+            let limit = UserSessionLimit(maxSessions: 3, policy: policy)
+            let attempts = 16
+            let successes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<attempts {
+                    group.addTask {
+                        do {
+                            _ = try signedIn(try await signIn(user, limit: limit, lastSeen: TimeInterval(index)), "sign-in")
+                            return true
+                        } catch let error as SessionStoreError where error.code == .sessionLimitReached {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            let held = try await store.sessions(ofUser: user, now: clock.now()).count
+            try expect(held == 3, "\(policy): after \(attempts) concurrent sign-ins the user holds \(held) sessions, limit 3")
+            let expected = policy == .refuse ? 3 : attempts
+            try expect(successes == expected, "\(policy): \(successes) of \(attempts) concurrent sign-ins succeeded, expected \(expected)")
+        }
+    }
+
+    func sessionByHandle() async throws {
+        let session = record(values: ["x": SessionValue(1)], userID: newUser())
+        try await store.insert(session)
+        let found = try await store.session(withHandle: session.key.handle, now: clock.now())
+        try expect(found?.key == session.key, "session(withHandle:) did not find the session")
+        try expect(try await store.session(withHandle: newKey().handle, now: clock.now()) == nil, "an unknown handle found a session")
+        clock.advance(by: .seconds(Int64(Self.idle) + 1))
+        try expect(
+            try await store.session(withHandle: session.key.handle, now: clock.now()) == nil, "an expired session was found by handle")
+    }
+
+    func statistics() async throws {
+        // Far in the future of every other check, so only this check's sessions are live.
+        clock.advance(by: .seconds(400 * 86_400))
+        let user = newUser()
+        var soon = record(userID: user)
+        soon.idleDeadline = clock.now() + 30
+        try await store.insert(soon)
+        try await store.insert(record(userID: user))
+        try await store.insert(record())
+        let statistics = try await store.statistics(now: clock.now(), expiringWithin: 60)
+        try expect(statistics.byUser[user] == 2, "statistics count \(statistics.byUser[user] ?? 0) sessions for the user, expected 2")
+        try expect(statistics.total >= 3, "statistics count \(statistics.total) sessions, expected at least 3")
+        try expect(statistics.expiringSoon >= 1, "statistics did not count the session about to expire")
+        try expect(statistics.oldestCreatedAt != nil, "statistics found no oldest session")
     }
 }

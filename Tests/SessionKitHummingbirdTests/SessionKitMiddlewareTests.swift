@@ -193,7 +193,9 @@ import Testing
             let login = try await client.execute(uri: "/login/bob", method: .post)
             let cookie = try #require(login.sessionCookie)
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie)).text == "bob")
-            #expect(app.store.count(.insert) == 1)
+            // One write: the sign-in stores the new session itself.
+            #expect(app.store.count(.authenticate) == 1)
+            #expect(app.store.writes == 1)
         }
     }
 
@@ -374,7 +376,7 @@ import Testing
     // MARK: Store failures
 
     @Test func failingStoreAnswers503() async throws {
-        let app = try TestApp(store: FailingStore())
+        let app = try TestApp(store: failingStore)
         try await app.application().test(.router) { client in
             let cookie = "__Host-session=" + SessionToken.generate().text
             let read = try await client.execute(uri: "/cart", method: .get, headers: .cookie(cookie))
@@ -389,7 +391,7 @@ import Testing
     }
 
     @Test func storeThatNeverAnswersTimesOutWith503() async throws {
-        let app = try TestApp(store: SilentStore()) { $0.storeTimeout = .milliseconds(50) }
+        let app = try TestApp(store: silentStore) { $0.storeTimeout = .milliseconds(50) }
         try await app.application().test(.router) { client in
             let cookie = "__Host-session=" + SessionToken.generate().text
             let read = try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie))
@@ -411,35 +413,10 @@ import Testing
 }
 
 /// A store whose backend is down.
-struct FailingStore: SessionStore {
-    struct Down: Error {}
-    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? { throw Down() }
-    func insert(_ session: StoredSession) async throws { throw Down() }
-    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
-        throw Down()
-    }
-    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
-        -> SessionApplyResult
-    { throw Down() }
-    func delete(_ key: SessionStorageKey) async throws { throw Down() }
-    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { throw Down() }
-    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int { throw Down() }
-    func purgeExpired(now: Date) async throws -> Int { throw Down() }
-}
+let failingStore = InterceptingSessionStore(MemorySessionStore()) { _ in throw StoreDown() }
+struct StoreDown: Error {}
 
 /// A store that never answers and ignores cancellation.
-struct SilentStore: SessionStore {
-    private func never<Value>() async -> Value { await withUnsafeContinuation { _ in } }
-    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? { await never() }
-    func insert(_ session: StoredSession) async throws { await never() as Void }
-    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
-        await never()
-    }
-    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
-        -> SessionApplyResult
-    { await never() }
-    func delete(_ key: SessionStorageKey) async throws { await never() as Void }
-    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { await never() }
-    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int { await never() }
-    func purgeExpired(now: Date) async throws -> Int { await never() }
+let silentStore = InterceptingSessionStore(MemorySessionStore()) { _ in
+    await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
 }

@@ -51,9 +51,9 @@ import Testing
         let long = (0..<1000).map { _ in session(clock) }
         for session in short + long { try store.insert(session) }
         clock.advance(by: .seconds(61))
-        #expect(store.purgeExpired(now: clock.now()) == 10)
+        #expect(store.purgeExpired(now: clock.now()).count == 10)
         #expect(store.count == 1000)
-        #expect(store.purgeExpired(now: clock.now()) == 0)
+        #expect(store.purgeExpired(now: clock.now()).count == 0)
     }
 
     @Test func extendedSessionsSurvivePurgeAndExpireLater() throws {
@@ -65,10 +65,10 @@ import Testing
         let now = clock.now()
         _ = store.apply(SessionChanges(lastSeenAt: now, idleDeadline: now + 60), to: original.key, ifVersion: nil, now: now)
         clock.advance(by: .seconds(20))
-        #expect(store.purgeExpired(now: clock.now()) == 0)
+        #expect(store.purgeExpired(now: clock.now()).count == 0)
         #expect(store.count == 1)
         clock.advance(by: .seconds(41))
-        #expect(store.purgeExpired(now: clock.now()) == 1)
+        #expect(store.purgeExpired(now: clock.now()).count == 1)
         #expect(store.count == 0)
     }
 
@@ -80,6 +80,6 @@ import Testing
         let now = clock.now()
         _ = store.apply(SessionChanges(idleDeadline: now + 10), to: original.key, ifVersion: nil, now: now)
         clock.advance(by: .seconds(11))
-        #expect(store.purgeExpired(now: clock.now()) == 1)
+        #expect(store.purgeExpired(now: clock.now()).count == 1)
     }
 }

@@ -13,75 +13,42 @@ extension SessionKey where Value == Counter {
     fileprivate static var counter: SessionKey<Counter> { SessionKey("counter") }
 }
 
-/// Wraps a store; loads wait until the gate opens.
-private final class GatedStore: SessionStore {
-    let base: any SessionStore
-    private let gate = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    init(_ base: any SessionStore) { self.base = base }
+/// A gate that holds callers until opened.
+private final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func open() {
-        let waiters = gate.withLock { gate in
-            gate.open = true
-            defer { gate.waiters = [] }
-            return gate.waiters
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+    func pass() async {
         await withCheckedContinuation { continuation in
-            let open = gate.withLock { gate in
-                if !gate.open { gate.waiters.append(continuation) }
-                return gate.open
+            let open = state.withLock { state in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
             }
             if open { continuation.resume() }
         }
-        return try await base.load(key, now: now)
     }
-
-    func insert(_ session: StoredSession) async throws { try await base.insert(session) }
-    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
-        try await base.apply(changes, to: key, ifVersion: ifVersion, now: now)
-    }
-    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
-        -> SessionApplyResult
-    {
-        try await base.rotate(from: oldKey, to: newKey, applying: changes, now: now)
-    }
-    func delete(_ key: SessionStorageKey) async throws { try await base.delete(key) }
-    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { try await base.sessions(ofUser: userID, now: now) }
-    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int {
-        try await base.deleteSessions(ofUser: userID, except: keptKey)
-    }
-    func purgeExpired(now: Date) async throws -> Int { try await base.purgeExpired(now: now) }
 }
 
 /// Every compare-and-set loses, as if another process always wrote first.
-private final class AlwaysConflictingStore: SessionStore {
-    let base = MemorySessionStore()
+private final class AlwaysConflictingStore: ForwardingSessionStore {
+    let wrapped: any SessionStore = MemorySessionStore()
     let attempts = Mutex(0)
 
-    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? { base.load(key, now: now) }
-    func insert(_ session: StoredSession) async throws { try base.insert(session) }
     func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
         guard ifVersion == nil else {
             attempts.withLock { $0 += 1 }
             return .conflict
         }
-        return base.apply(changes, to: key, ifVersion: nil, now: now)
+        return try await wrapped.apply(changes, to: key, ifVersion: nil, now: now)
     }
-    func rotate(from oldKey: SessionStorageKey, to newKey: SessionStorageKey, applying changes: SessionChanges, now: Date) async throws
-        -> SessionApplyResult
-    {
-        try base.rotate(from: oldKey, to: newKey, applying: changes, now: now)
-    }
-    func delete(_ key: SessionStorageKey) async throws { base.delete(key) }
-    func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] { base.sessions(ofUser: userID, now: now) }
-    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> Int {
-        base.deleteSessions(ofUser: userID, except: keptKey)
-    }
-    func purgeExpired(now: Date) async throws -> Int { base.purgeExpired(now: now) }
 }
 
 @Suite struct RequestSessionTests {
@@ -116,7 +83,10 @@ private final class AlwaysConflictingStore: SessionStore {
     }
 
     @Test func concurrentFirstReadsShareOneLoad() async throws {
-        let gated = GatedStore(MemorySessionStore())
+        let gate = Gate()
+        let gated = InterceptingSessionStore(MemorySessionStore()) { operation in
+            if operation == .load { await gate.pass() }
+        }
         let counting = CountingSessionStore(gated)
         let manager = try SessionManager(store: counting)
         let cookie = try await seed(manager)
@@ -125,7 +95,7 @@ private final class AlwaysConflictingStore: SessionStore {
         try await withThrowingTaskGroup(of: Counter?.self) { group in
             for _ in 0..<10 { group.addTask { try await session.get(.counter) } }
             for _ in 0..<10 { await Task.yield() }
-            gated.open()
+            gate.open()
             for try await counter in group { #expect(counter == Counter()) }
         }
         #expect(counting.count(.load) == 1)

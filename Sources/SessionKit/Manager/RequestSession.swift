@@ -173,20 +173,25 @@ public final class RequestSession: Sendable {
         manager.touch(&changes, persistent: persistent, now: now)
 
         let token = SessionToken.generate()
-        let signedIn: StoredSession
+        let source: SessionSignIn.Source
         if let existing {
-            let result = try await manager.storeCall("rotate", logger: logger) { [changes] in
-                try await $0.rotate(from: existing.key, to: token.storageKey, applying: changes, now: now)
-            }
-            guard case .applied(let rotated) = result else { throw SessionError.sessionChanged }
-            signedIn = rotated
+            source = .rotate(from: existing.key, applying: changes)
         } else {
             var fresh = manager.newRecord(key: token.storageKey, values: [:], persistent: persistent, client: client, now: now)
             fresh.apply(changes)
             fresh.version = 1
-            try await manager.storeCall("insert", logger: logger) { [fresh] in try await $0.insert(fresh) }
-            signedIn = fresh
+            source = .insert(fresh)
         }
+        let signIn = SessionSignIn(
+            source: source,
+            newKey: token.storageKey,
+            userID: userID,
+            limit: manager.configuration.maxSessionsPerUser
+        )
+        let result = try await manager.storeCall("authenticate", logger: logger) { try await $0.authenticate(signIn, now: now) }
+        guard case .authenticated(let signedIn, let evicted) = result else { throw SessionError.sessionChanged }
+        manager.events.emit(.authenticated, signedIn.key, userID: userID, at: now)
+        for session in evicted { manager.events.emit(.evicted, session.key, userID: session.userID, at: now) }
         try record { state in
             state.token = token
             state.issued = true
@@ -233,11 +238,7 @@ public final class RequestSession: Sendable {
     @discardableResult
     public func revokeOtherSessions() async throws -> Int {
         guard let current = try await loadedSession(), let userID = current.userID else { return 0 }
-        let revoked = try await manager.storeCall("deleteSessions", logger: logger) {
-            try await $0.deleteSessions(ofUser: userID, except: current.key)
-        }
-        logger.debug("other sessions revoked", metadata: ["session": "\(current.key.shortHash)", "count": "\(revoked)"])
-        return revoked
+        return try await manager.revokeAll(ofUser: userID, except: current.key)
     }
 
     // MARK: Commit
@@ -270,6 +271,8 @@ public final class RequestSession: Sendable {
             if let key {
                 try await manager.storeCall("delete", logger: logger) { try await $0.delete(key) }
                 logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
+                let userID: String? = if case .loaded(let session?) = snapshot.load { session.userID } else { nil }
+                manager.events.emit(.destroyed, key, userID: userID, at: now)
             }
             if cameWithToken || snapshot.issued {
                 outcome.setCookie = CookieHeader.expireCookie(configuration: manager.configuration.cookie)
@@ -309,6 +312,7 @@ public final class RequestSession: Sendable {
             )
             try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
             logger.debug("session created", metadata: ["session": "\(token.storageKey.shortHash)"])
+            manager.events.emit(.created, fresh.key, userID: nil, at: now)
             outcome.setCookie = manager.cookie(for: token, of: fresh, now: now)
             return
         }
@@ -330,6 +334,7 @@ public final class RequestSession: Sendable {
             guard case .applied(let rotated) = result else { throw changedMeanwhile(existing) }
             token = newToken
             written = rotated
+            manager.events.emit(.rotated, rotated.key, userID: rotated.userID, at: now)
         } else if !changes.isEmpty {
             manager.touch(&changes, persistent: persistent, now: now)
             let result = try await manager.storeCall("apply", logger: logger) { [changes] in
@@ -463,6 +468,7 @@ public final class RequestSession: Sendable {
         let token = SessionToken.generate()
         let fresh = manager.newRecord(key: token.storageKey, values: values, persistent: rememberMe ?? false, client: client, now: now)
         try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
+        manager.events.emit(.created, fresh.key, userID: nil, at: now)
         try record { state in
             state.token = token
             state.issued = true

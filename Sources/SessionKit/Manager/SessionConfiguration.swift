@@ -25,6 +25,9 @@ public struct SessionConfiguration: Sendable {
     /// ``SessionError/Code/updateConflict``. Updates within one process are serialised
     /// and never use up attempts. The default is 64.
     public var maxUpdateAttempts: Int = 64
+    /// The most sessions one user may hold at once, and whether a sign-in past it evicts
+    /// the least recently active session or is refused. The default, `nil`, sets no limit.
+    public var maxSessionsPerUser: UserSessionLimit?
     /// The session cookie.
     public var cookie = SessionCookieConfiguration()
 
@@ -45,6 +48,9 @@ public struct SessionConfiguration: Sendable {
         }
         guard maxUpdateAttempts >= 1 else {
             throw SessionConfigurationError(setting: "maxUpdateAttempts", message: "must be at least 1")
+        }
+        if let limit = maxSessionsPerUser, limit.maxSessions < 1 {
+            throw SessionConfigurationError(setting: "maxSessionsPerUser", message: "must be at least 1")
         }
         try cookie.validate()
     }

@@ -10,6 +10,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case tooLarge = "session_too_large"
             case committed = "session_committed"
             case notAttached = "session_not_attached"
+            case sessionLimitReached = "session_limit_reached"
         }
 
         private let base: Base
@@ -25,6 +26,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         public static let tooLarge = Code(base: .tooLarge)
         /// The session was used after its response was committed. 500: a programming error.
         public static let committed = Code(base: .committed)
+        /// A sign-in was refused because the user holds as many sessions as allowed. 403.
+        public static let sessionLimitReached = Code(base: .sessionLimitReached)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -48,6 +51,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable: 503
         case .sessionChanged, .updateConflict: 409
         case .tooLarge: 413
+        case .sessionLimitReached: 403
         default: 500
         }
     }

@@ -14,6 +14,8 @@ public final class SessionManager: Sendable {
     let clock: any Clock<Duration>
     let logger: Logger
     let updateLocks = KeyedAsyncLock<SessionStorageKey>()
+    /// Session events, for whoever subscribes.
+    public let events = SessionEvents()
 
     /// - Parameters:
     ///   - wallClock: The source of `now` for every deadline. Tests pass a manual one.
@@ -34,32 +36,6 @@ public final class SessionManager: Sendable {
         self.wallClock = wallClock
         self.clock = clock
         self.logger = logger
-    }
-
-    // MARK: Sessions of a user
-
-    /// The live sessions of `userID`, most recently active first.
-    public func sessions(ofUser userID: String) async throws -> [SessionInfo] {
-        let now = now()
-        return try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
-            .map(SessionInfo.init)
-    }
-
-    /// Ends the session of `userID` named `handle`. Returns `false`, and ends nothing,
-    /// when `userID` has no live session of that name.
-    public func revoke(handle: String, ofUser userID: String) async throws -> Bool {
-        let now = now()
-        let sessions = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
-        guard let session = sessions.first(where: { $0.key.handle == handle }) else { return false }
-        try await storeCall("delete", logger: logger) { try await $0.delete(session.key) }
-        logger.debug("session revoked", metadata: ["session": "\(session.key.shortHash)"])
-        return true
-    }
-
-    /// Ends every session of `userID` (account disabled, password changed) and returns how many.
-    @discardableResult
-    public func revokeAll(ofUser userID: String) async throws -> Int {
-        try await storeCall("deleteSessions", logger: logger) { try await $0.deleteSessions(ofUser: userID, except: nil) }
     }
 
     /// The session of one request, from its `Cookie` header fields. Nothing is loaded
@@ -84,6 +60,71 @@ public final class SessionManager: Sendable {
         await session.commit()
     }
 
+    // MARK: Sessions of a user
+
+    /// The live sessions of `userID`, most recently active first.
+    public func sessions(ofUser userID: String) async throws -> [SessionInfo] {
+        let now = now()
+        return try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+            .map(SessionInfo.init)
+    }
+
+    /// Ends the session of `userID` named `handle`. Returns `false`, and ends nothing,
+    /// when `userID` has no live session of that name.
+    public func revoke(handle: String, ofUser userID: String) async throws -> Bool {
+        let now = now()
+        let sessions = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+        guard let session = sessions.first(where: { $0.key.handle == handle }) else { return false }
+        try await revoke(session.key, userID: userID)
+        return true
+    }
+
+    /// Ends the session named `handle`, whoever it belongs to (for administrators).
+    /// Returns `false` when no live session has that handle.
+    public func revoke(handle: String) async throws -> Bool {
+        let now = now()
+        guard let session = try await storeCall("session", logger: logger, { try await $0.session(withHandle: handle, now: now) })
+        else { return false }
+        try await revoke(session.key, userID: session.userID)
+        return true
+    }
+
+    /// Ends every session of `userID` (account disabled, password changed), except the
+    /// one named `keptHandle`, and returns how many.
+    @discardableResult
+    public func revokeAll(ofUser userID: String, except keptHandle: String? = nil) async throws -> Int {
+        var kept: SessionStorageKey?
+        if let keptHandle {
+            let now = now()
+            kept = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+                .first { $0.key.handle == keptHandle }?.key
+        }
+        return try await revokeAll(ofUser: userID, except: kept)
+    }
+
+    /// Removes expired sessions from the store, reports each as an `expired` event, and
+    /// returns how many. ``SessionPurgeService`` calls it periodically.
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        let now = now()
+        let purged = try await storeCall("purgeExpired", logger: logger) { try await $0.purgeExpired(now: now) }
+        for session in purged { events.emit(.expired, session.key, userID: session.userID, at: now) }
+        return purged.count
+    }
+
+    func revoke(_ key: SessionStorageKey, userID: String?) async throws {
+        try await storeCall("delete", logger: logger) { try await $0.delete(key) }
+        events.emit(.revoked, key, userID: userID, at: now())
+        logger.debug("session revoked", metadata: ["session": "\(key.shortHash)"])
+    }
+
+    func revokeAll(ofUser userID: String, except kept: SessionStorageKey?) async throws -> Int {
+        let revoked = try await storeCall("deleteSessions", logger: logger) { try await $0.deleteSessions(ofUser: userID, except: kept) }
+        let now = now()
+        for key in revoked { events.emit(.revoked, key, userID: userID, at: now) }
+        return revoked.count
+    }
+
     // MARK: For RequestSession
 
     func now() -> Date { wallClock.now() }
@@ -102,6 +143,9 @@ public final class SessionManager: Sendable {
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])
             throw SessionError(code: .tooLarge, message: error.message)
+        } catch let error as SessionStoreError where error.code == .sessionLimitReached {
+            logger.debug("sign-in refused at the session limit", metadata: ["operation": "\(operation)"])
+            throw SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
         } catch is Deadline.Exceeded {
             logger.error("session store did not answer in time", metadata: ["operation": "\(operation)"])
             throw SessionError(code: .storeUnavailable, message: "the session store did not answer in time")

@@ -79,10 +79,71 @@ public final class MemorySessionStore: SessionStore {
         applying changes: SessionChanges,
         now: Date
     ) throws -> SessionApplyResult {
+        let (result, evicted, previousUser) = try move(from: oldKey, to: newKey, applying: changes, now: now)
+        if case .applied(let session) = result {
+            reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
+        }
+        unindex(evicted)
+        return result
+    }
+
+    public func authenticate(_ signIn: SessionSignIn, now: Date) throws -> SessionSignInResult {
+        let userID = signIn.userID
+        let oldKey: SessionStorageKey? = if case .rotate(let key, _) = signIn.source { key } else { nil }
+        // The user's index stays locked for the whole sign-in, so concurrent sign-ins of
+        // one user are counted and capped one at a time. Shard locks are taken inside it;
+        // nothing takes an index lock while holding a shard lock.
+        let (result, evictedByCapacity, previousUser) = try userIndex(userID).withLocked(userID) {
+            keys -> (SessionSignInResult, [StoredSession], String?) in
+            var others = [StoredSession]()
+            for key in keys where key != oldKey {
+                let session = shard(for: key).state.withLock { $0.live(key, now: now, markUsed: false) }
+                if let session, session.userID == userID { others.append(session) } else { keys.remove(key) }
+            }
+            var evicted = [StoredSession]()
+            if let limit = signIn.limit, others.count >= limit.maxSessions {
+                guard limit.policy == .evictLeastRecentlyActive else {
+                    throw SessionStoreError(
+                        code: .sessionLimitReached,
+                        message: "\(userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
+                    )
+                }
+                for victim in others.sorted(by: { $0.lastSeenAt < $1.lastSeenAt }).prefix(others.count - limit.maxSessions + 1) {
+                    if let removed = shard(for: victim.key).state.withLock({ $0.remove(victim.key) }) { evicted.append(removed) }
+                    keys.remove(victim.key)
+                }
+            }
+            let stored: StoredSession
+            var evictedByCapacity = [StoredSession]()
+            var previousUser: String?
+            switch signIn.source {
+            case .rotate(let oldKey, let changes):
+                let moved = try move(from: oldKey, to: signIn.newKey, applying: changes, now: now)
+                guard case .applied(let session) = moved.result else { return (.missing, [], nil) }
+                (stored, evictedByCapacity, previousUser) = (session, moved.evicted, moved.previousUser)
+                keys.remove(oldKey)
+            case .insert(let session):
+                evictedByCapacity = try shard(for: session.key).state.withLock { try $0.add(session) }
+                stored = session
+            }
+            keys.insert(stored.key)
+            return (.authenticated(stored, evicted: evicted), evictedByCapacity, previousUser)
+        }
+        if let previousUser, previousUser != userID, let oldKey { userIndex(previousUser).remove([oldKey], for: previousUser) }
+        unindex(evictedByCapacity)
+        return result
+    }
+
+    /// Moves a session between keys with both shards locked, leaving the user index alone.
+    private func move(
+        from oldKey: SessionStorageKey,
+        to newKey: SessionStorageKey,
+        applying changes: SessionChanges,
+        now: Date
+    ) throws -> (result: SessionApplyResult, evicted: [StoredSession], previousUser: String?) {
         let oldIndex = shardIndex(oldKey)
         let newIndex = shardIndex(newKey)
-        // The move happens with both shards locked, always taken in index order so two
-        // rotations cannot deadlock.
+        // Shards are always locked in index order, so two moves cannot deadlock.
         func move(
             takeOld: () -> StoredSession?,
             newKeyTaken: Bool,
@@ -97,37 +158,30 @@ public final class MemorySessionStore: SessionStore {
             session.key = newKey
             return (.applied(session), try addNew(session), previousUser)
         }
-        let (result, evicted, previousUser): (SessionApplyResult, [StoredSession], String?)
         if oldIndex == newIndex {
-            (result, evicted, previousUser) = try shards[oldIndex].state.withLock { state in
+            return try shards[oldIndex].state.withLock { state in
                 try move(
                     takeOld: { state.remove(oldKey, ifLiveAt: now) },
                     newKeyTaken: state.contains(newKey),
                     addNew: { try state.add($0) }
                 )
             }
-        } else {
-            (result, evicted, previousUser) = try shards[min(oldIndex, newIndex)].state.withLock { first in
-                try shards[max(oldIndex, newIndex)].state.withLock { second in
-                    oldIndex < newIndex
-                        ? try move(
-                            takeOld: { first.remove(oldKey, ifLiveAt: now) },
-                            newKeyTaken: second.contains(newKey),
-                            addNew: { try second.add($0) }
-                        )
-                        : try move(
-                            takeOld: { second.remove(oldKey, ifLiveAt: now) },
-                            newKeyTaken: first.contains(newKey),
-                            addNew: { try first.add($0) }
-                        )
-                }
+        }
+        return try shards[min(oldIndex, newIndex)].state.withLock { first in
+            try shards[max(oldIndex, newIndex)].state.withLock { second in
+                oldIndex < newIndex
+                    ? try move(
+                        takeOld: { first.remove(oldKey, ifLiveAt: now) },
+                        newKeyTaken: second.contains(newKey),
+                        addNew: { try second.add($0) }
+                    )
+                    : try move(
+                        takeOld: { second.remove(oldKey, ifLiveAt: now) },
+                        newKeyTaken: first.contains(newKey),
+                        addNew: { try first.add($0) }
+                    )
             }
         }
-        if case .applied(let session) = result {
-            reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
-        }
-        unindex(evicted)
-        return result
     }
 
     public func delete(_ key: SessionStorageKey) {
@@ -147,7 +201,7 @@ public final class MemorySessionStore: SessionStore {
         return found.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) -> Int {
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) -> [SessionStorageKey] {
         let index = userIndex(userID)
         var deleted = [SessionStorageKey]()
         for key in index.keys(for: userID) where key != keptKey {
@@ -157,20 +211,44 @@ public final class MemorySessionStore: SessionStore {
             if removed != nil { deleted.append(key) }
         }
         index.remove(deleted, for: userID)
-        return deleted.count
+        return deleted
     }
 
-    public func purgeExpired(now: Date) -> Int {
-        var purged = 0
+    public func purgeExpired(now: Date) -> [SessionReference] {
+        var purged = [SessionReference]()
         for shard in shards {
             while true {
                 let (batch, more) = shard.state.withLock { $0.purge(now: now, limit: 1024) }
-                purged += batch.count
+                purged += batch.map { SessionReference(key: $0.key, userID: $0.userID) }
                 unindex(batch)
                 if !more { break }
             }
         }
         return purged
+    }
+
+    /// Scans every shard: for administration, not the request path.
+    public func session(withHandle handle: String, now: Date) -> StoredSession? {
+        for shard in shards {
+            let found = shard.state.withLock { state in
+                state.entries.values.first { $0.session.key.handle == handle && !$0.session.isExpired(at: now) }?.session
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
+    /// Scans every shard: for administration, not the request path.
+    public func statistics(now: Date, expiringWithin window: TimeInterval) -> SessionStatistics {
+        var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
+        for shard in shards {
+            shard.state.withLock { state in
+                for entry in state.entries.values where !entry.session.isExpired(at: now) {
+                    statistics.count(entry.session, now: now, window: window)
+                }
+            }
+        }
+        return statistics
     }
 
     // MARK: Shards
@@ -204,6 +282,15 @@ private final class UserShard: Sendable {
     private let index = Mutex<[String: Set<SessionStorageKey>]>([:])
 
     func keys(for userID: String) -> Set<SessionStorageKey> { index.withLock { $0[userID] ?? [] } }
+
+    /// Runs `body` on the user's keys with this index shard locked, storing what it leaves.
+    func withLocked<Result>(_ userID: String, _ body: (inout Set<SessionStorageKey>) throws -> Result) throws -> Result {
+        try index.withLock { index in
+            var keys = index[userID] ?? []
+            defer { index[userID] = keys.isEmpty ? nil : keys }
+            return try body(&keys)
+        }
+    }
 
     func add(_ key: SessionStorageKey, for userID: String) {
         index.withLock { _ = $0[userID, default: []].insert(key) }

@@ -1,28 +1,26 @@
 public import Logging
 public import ServiceLifecycle
 
-/// Calls a store's ``SessionStore/purgeExpired(now:)`` at an interval until graceful
-/// shutdown. Add it to the application's service group.
+/// Calls ``SessionManager/purgeExpired()`` at an interval until graceful shutdown, so
+/// expired sessions are removed (and reported as `expired` events). Add it to the
+/// application's service group.
 public struct SessionPurgeService: Service {
-    private let store: any SessionStore
+    private let manager: SessionManager
     private let interval: Duration
     private let clock: any Clock<Duration>
-    private let wallClock: any WallClock
     private let logger: Logger
 
     /// - Parameters:
     ///   - interval: Time between purges. The default is one minute.
     public init(
-        store: any SessionStore,
+        manager: SessionManager,
         interval: Duration = .seconds(60),
         clock: any Clock<Duration> = ContinuousClock(),
-        wallClock: any WallClock = SystemWallClock(),
         logger: Logger
     ) {
-        self.store = store
+        self.manager = manager
         self.interval = interval
         self.clock = clock
-        self.wallClock = wallClock
         self.logger = logger
     }
 
@@ -35,7 +33,7 @@ public struct SessionPurgeService: Service {
                     return
                 }
                 do {
-                    let purged = try await store.purgeExpired(now: wallClock.now())
+                    let purged = try await manager.purgeExpired()
                     if purged > 0 { logger.debug("purged expired sessions", metadata: ["count": "\(purged)"]) }
                 } catch {
                     logger.warning("session purge failed", metadata: ["error": "\(error)"])

@@ -6,6 +6,7 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
             case tooLarge
             case unavailable
             case corrupt
+            case sessionLimitReached
         }
 
         private let base: Base
@@ -18,6 +19,8 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
         public static let unavailable = Code(base: .unavailable)
         /// The store holds a record it cannot read.
         public static let corrupt = Code(base: .corrupt)
+        /// A sign-in was refused: the user holds as many sessions as the limit allows.
+        public static let sessionLimitReached = Code(base: .sessionLimitReached)
 
         public var description: String { base.rawValue }
     }

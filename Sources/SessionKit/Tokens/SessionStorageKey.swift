@@ -60,6 +60,11 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     /// can never be presented as a token.
     public var handle: String { String(hex.prefix(32)) }
 
+    /// The 16 bytes a ``handle`` stands for, or `nil` when `handle` is not 32 hex digits.
+    public static func handleBytes(_ handle: some StringProtocol) -> [UInt8]? {
+        SessionStorageKey(hex: handle + String(repeating: "0", count: 32)).map { Array($0.bytes.prefix(16)) }
+    }
+
     /// The first 8 bytes as hex: enough to tell sessions apart in logs.
     public var shortHash: String { String(hex.prefix(16)) }
 
