@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
+        .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
@@ -43,6 +45,7 @@ let package = Package(
             dependencies: [
                 "SessionKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -68,12 +71,33 @@ let package = Package(
             dependencies: ["SessionKit", "SessionKitTesting"],
             swiftSettings: strictSettings
         ),
+        // What the demo's and the admin tool's --store accepts; internal to the package.
+        .target(
+            name: "SessionKitStores",
+            dependencies: [
+                "SessionKit",
+                "SessionKitSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "SessionKitCLI",
+            dependencies: [
+                "SessionKit",
+                "SessionKitStores",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "SessionKitDemo",
             dependencies: [
                 "SessionKit",
                 "SessionKitHummingbird",
                 "SessionKitSQLite",
+                "SessionKitStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -112,13 +136,30 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SessionKitCLITests",
+            dependencies: [
+                "SessionKit",
+                "SessionKitDemo",
+                "SessionKitSQLite",
+                "SessionKitStores",
+                "SessionKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SessionKitHummingbirdTests",
             dependencies: [
                 "SessionKit",
                 "SessionKitHummingbird",
+                "SessionKitSQLite",
                 "SessionKitTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import SessionKit
+import SessionKitStores
 
 @main
 struct DemoCommand: AsyncParsableCommand {
@@ -29,6 +30,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The password of both demo accounts; generated per run when not given.")
     var demoPassword: String?
 
+    @Option(help: "The most sessions one user may hold at once (no limit when not given).")
+    var maxSessionsPerUser: Int?
+
+    @Option(help: "At the session limit: evict-oldest signs the least recently active session out, refuse refuses the login.")
+    var sessionLimitPolicy = "evict-oldest"
+
+    @Option(help: "A proxy address whose X-Forwarded-For header names the client (repeatable).")
+    var trustedProxy: [String] = []
+
     @Flag(help: "Drop Secure (and the __Host- cookie prefix) for plain HTTP on a host other than localhost. Development only.")
     var insecureCookies = false
 
@@ -37,6 +47,10 @@ struct DemoCommand: AsyncParsableCommand {
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         guard absoluteLifetime > 0 else { throw ValidationError("--absolute-lifetime must be a positive number of seconds") }
         if let demoPassword, demoPassword.isEmpty { throw ValidationError("--demo-password must not be empty") }
+        if let maxSessionsPerUser, maxSessionsPerUser < 1 { throw ValidationError("--max-sessions-per-user must be at least 1") }
+        guard UserSessionLimit.Policy(rawValue: sessionLimitPolicy) != nil else {
+            throw ValidationError("--session-limit-policy must be evict-oldest or refuse")
+        }
         do {
             _ = try StoreSpec(parsing: store)
         } catch let error as SessionConfigurationError {
@@ -51,6 +65,9 @@ struct DemoCommand: AsyncParsableCommand {
         var configuration = SessionConfiguration()
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.absoluteLifetime = .seconds(absoluteLifetime)
+        if let maxSessionsPerUser, let policy = UserSessionLimit.Policy(rawValue: sessionLimitPolicy) {
+            configuration.maxSessionsPerUser = UserSessionLimit(maxSessions: maxSessionsPerUser, policy: policy)
+        }
         if insecureCookies {
             configuration.cookie = .insecureForDevelopment()
             printLine("warning: --insecure-cookies: the session cookie is sent over plain HTTP. Never use this in production.")
@@ -63,7 +80,12 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let shop = Shop(manager: manager, accounts: Accounts(password: demoPassword), storeDescription: spec.description)
+        let shop = Shop(
+            manager: manager,
+            accounts: Accounts(password: demoPassword),
+            storeDescription: spec.description,
+            trustedProxies: trustedProxy.isEmpty ? nil : TrustedProxies(addresses: Set(trustedProxy))
+        )
 
         let host = self.host
         let app = Application(

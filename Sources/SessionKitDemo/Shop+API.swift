@@ -151,7 +151,7 @@ extension Shop {
                     lastSeenAt: info.lastSeenAt,
                     ip: info.client.ipAddress,
                     userAgent: info.client.userAgent,
-                    device: info.client.userAgent
+                    device: info.device
                 )
             }
         }

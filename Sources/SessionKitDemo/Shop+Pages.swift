@@ -144,12 +144,12 @@ extension Shop {
                     ? "<em>this browser</em>"
                     : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline"><button>Revoke</button></form>"#
                 return """
-                    <tr><td>\(HTML.escape(info.client.userAgent ?? "unknown browser"))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
+                    <tr><td title="\(HTML.escape(info.client.userAgent ?? ""))">\(HTML.escape(info.device))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
                     <td>\(HTML.time(info.createdAt))</td><td>\(HTML.time(info.lastSeenAt))</td><td>\(action)</td></tr>
                     """
             }
             let body = """
-                <table><tr><th>Browser</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
+                <table><tr><th>Device</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
                 <form method="post" action="/sessions/revoke-others"><p><button>Sign out everywhere else</button></p></form>
                 """
             return HTML.page("Your sessions", frame: frame, body: body)

@@ -12,10 +12,12 @@ struct Shop: Sendable {
     let accounts: Accounts
     /// Where sessions are kept, as shown in page footers and at start-up.
     let storeDescription: String
+    /// Proxies allowed to name the client's address.
+    var trustedProxies: TrustedProxies?
 
     func router() -> Router<ShopContext> {
         let router = Router(context: ShopContext.self)
-        router.add(middleware: SessionKitMiddleware(manager: manager))
+        router.add(middleware: SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies))
         addAPI(to: router)
         addPages(to: router)
         return router

@@ -1,3 +1,4 @@
+import HTTPTypes
 public import Hummingbird
 public import SessionKit
 
@@ -20,9 +21,17 @@ public import SessionKit
 /// committed even when the handler throws; the error's response carries the cookie.
 public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMiddleware {
     public let manager: SessionManager
+    /// Proxies whose forwarding header names the client's address; `nil` trusts none.
+    public let trustedProxies: TrustedProxies?
+    private let forwardedHeader: HTTPField.Name?
 
-    public init(manager: SessionManager) {
+    /// - Parameter trustedProxies: Proxies allowed to name the client's address in a
+    ///   forwarding header. The client address recorded with a session is otherwise the
+    ///   connection's (which needs a context adopting `RemoteAddressRequestContext`).
+    public init(manager: SessionManager, trustedProxies: TrustedProxies? = nil) {
         self.manager = manager
+        self.trustedProxies = trustedProxies
+        self.forwardedHeader = trustedProxies.flatMap { HTTPField.Name($0.header) }
     }
 
     public func handle(
@@ -31,10 +40,11 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let client = SessionClient(
-            ipAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress,
-            userAgent: request.headers[.userAgent]
-        )
+        var address = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
+        if let trustedProxies, let forwardedHeader {
+            address = trustedProxies.clientAddress(peer: address, forwarded: request.headers[values: forwardedHeader])
+        }
+        let client = SessionClient(ipAddress: address, userAgent: request.headers[.userAgent])
         let session = manager.session(cookieHeaders: request.headers[values: .cookie], client: client, logger: context.logger)
         context.session = session
 

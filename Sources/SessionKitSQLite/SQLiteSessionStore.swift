@@ -255,17 +255,28 @@ public final class SQLiteSessionStore: SessionStore {
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
         var purged = [SessionReference]()
         while true {
-            let rows = try await write(
-                """
-                DELETE FROM sessionkit_sessions WHERE key IN
-                    (SELECT key FROM sessionkit_sessions WHERE expires_at <= ? LIMIT ?) RETURNING key, user_id
-                """,
-                [.float(now.timeIntervalSince1970), .integer(configuration.purgeBatchSize)]
-            )
-            purged += try rows.map { SessionReference(key: try Schema.key($0), userID: $0.column("user_id")?.string) }
-            if rows.count < configuration.purgeBatchSize { return purged }
+            let batch = try await purgeExpiredBatch(now: now)
+            purged += batch
+            if batch.count < configuration.purgeBatchSize { return purged }
         }
     }
+
+    /// Deletes up to ``Configuration/purgeBatchSize`` expired sessions in one statement and
+    /// returns them; fewer than a batch means none are left. For callers that report
+    /// progress on large purges.
+    public func purgeExpiredBatch(now: Date) async throws -> [SessionReference] {
+        let rows = try await write(
+            """
+            DELETE FROM sessionkit_sessions WHERE key IN
+                (SELECT key FROM sessionkit_sessions WHERE expires_at <= ? LIMIT ?) RETURNING key, user_id
+            """,
+            [.float(now.timeIntervalSince1970), .integer(configuration.purgeBatchSize)]
+        )
+        return try rows.map { SessionReference(key: try Schema.key($0), userID: $0.column("user_id")?.string) }
+    }
+
+    /// The size of one ``purgeExpiredBatch(now:)``.
+    public var purgeBatchSize: Int { configuration.purgeBatchSize }
 
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         // A handle is the first half of the key: a range scan of the primary key.

@@ -344,13 +344,6 @@ final class Browser: @unchecked Sendable {
         #expect(HTML.escape(#"<script>alert("x")</script> & 'y'"#) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;")
     }
 
-    @Test func storeFlagIsParsed() throws {
-        #expect(try StoreSpec(parsing: "memory") == .memory)
-        #expect(try StoreSpec(parsing: "sqlite:/tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
-        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "sqlite:") }
-        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "mysql://db") }
-    }
-
     @Test func passwordsVerifyOnlyForTheirAccount() {
         let accounts = Accounts(password: nil)
         #expect(accounts.passwords.count == 2)

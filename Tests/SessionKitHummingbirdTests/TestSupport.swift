@@ -156,6 +156,16 @@ struct TestApp: Sendable {
             response.headers[.cacheControl] = "public, max-age=600"
             return response
         }
+        router.get("/sessions") { _, context -> String in
+            guard let user = try await context.session.userID() else { return "anonymous" }
+            let current = try await context.session.info()?.handle
+            return try await manager.sessions(ofUser: user).map { info in
+                "\(info.handle) \(info.handle == current ? "current" : "other") \(info.client.ipAddress ?? "-") \(info.device)"
+            }.joined(separator: "\n")
+        }
+        router.post("/revoke-others") { _, context -> String in
+            "\(try await context.session.revokeOtherSessions())"
+        }
         router.post("/slow-set") { _, context -> String in
             _ = try await context.session.get(.cart)
             slowSetLoaded.fire()

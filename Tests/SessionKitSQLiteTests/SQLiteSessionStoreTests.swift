@@ -112,7 +112,10 @@ func withStore<Result>(
     }
 
     @Test func killedWriterLosesNoAcknowledgedSession() async throws {
-        let writer = try #require(Self.crashWriter(), "build the SessionKitSQLiteCrashWriter target first (swift build --build-tests)")
+        let writer = try #require(
+            BuiltExecutable.url(named: "SessionKitSQLiteCrashWriter"),
+            "build the SessionKitSQLiteCrashWriter target first (swift build --build-tests)"
+        )
         try await withTemporaryDatabase { path in
             let process = Process()
             process.executableURL = writer
@@ -150,16 +153,5 @@ func withStore<Result>(
                 #expect(try await store.count() >= acknowledged.count)
             }
         }
-    }
-
-    /// The helper executable, built beside the test bundle.
-    static func crashWriter() -> URL? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-            Bundle.main.bundleURL,
-        ]
-        return candidates.map { $0.appendingPathComponent("SessionKitSQLiteCrashWriter") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 }

@@ -269,9 +269,13 @@ public final class RequestSession: Sendable {
         if snapshot.destroyRequested {
             let key = snapshot.token?.storageKey
             if let key {
+                // The event names the user; look the session up for it only when someone listens.
+                var userID: String? = if case .loaded(let session?) = snapshot.load { session.userID } else { nil }
+                if userID == nil, manager.events.hasSubscribers, case .notLoaded = snapshot.load {
+                    userID = try? await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }?.userID
+                }
                 try await manager.storeCall("delete", logger: logger) { try await $0.delete(key) }
                 logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
-                let userID: String? = if case .loaded(let session?) = snapshot.load { session.userID } else { nil }
                 manager.events.emit(.destroyed, key, userID: userID, at: now)
             }
             if cameWithToken || snapshot.issued {
@@ -503,8 +507,10 @@ public struct SessionInfo: Sendable, Hashable {
     public var client: SessionClient
     /// When the session ends if nothing else happens: the earlier deadline.
     public var expiresAt: Date { min(idleDeadline, absoluteDeadline) }
+    /// A short name for the client's device, from its user agent ("Firefox on Linux").
+    public var device: String { DeviceLabel.describe(userAgent: client.userAgent) }
 
-    init(_ session: StoredSession) {
+    public init(_ session: StoredSession) {
         handle = session.key.handle
         createdAt = session.createdAt
         lastSeenAt = session.lastSeenAt

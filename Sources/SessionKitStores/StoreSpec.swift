@@ -1,16 +1,17 @@
-import Logging
-import SessionKit
+package import Logging
+package import SessionKit
 import SessionKitSQLite
 
-/// Where sessions live, as given on the command line: `memory` or `sqlite:PATH`.
-enum StoreSpec: Equatable, CustomStringConvertible {
+/// Where sessions live, as the demo's and the admin tool's `--store` name it:
+/// `memory` or `sqlite:PATH`.
+package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     case memory
     case sqlite(path: String)
 
-    static let defaultSQLitePath = ".sessionkit/demo.sqlite"
+    package static let defaultSQLitePath = ".sessionkit/demo.sqlite"
 
     /// Parses a `--store` value; the error names the flag and the accepted forms.
-    init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         if text == "memory" {
             self = .memory
         } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
@@ -20,7 +21,7 @@ enum StoreSpec: Equatable, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    package var description: String {
         switch self {
         case .memory: "memory (lost when the process ends)"
         case .sqlite(let path): "the SQLite file \(path)"
@@ -28,12 +29,12 @@ enum StoreSpec: Equatable, CustomStringConvertible {
     }
 
     /// An opened store, and what to do with it at shutdown.
-    struct Opened {
-        var store: any SessionStore
-        var close: @Sendable () async throws -> Void
+    package struct Opened: Sendable {
+        package var store: any SessionStore
+        package var close: @Sendable () async throws -> Void
     }
 
-    func open(logger: Logger) async throws -> Opened {
+    package func open(logger: Logger) async throws -> Opened {
         switch self {
         case .memory:
             return Opened(store: MemorySessionStore(), close: {})

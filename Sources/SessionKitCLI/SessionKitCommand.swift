@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SessionKit
+import SessionKitSQLite
+import SessionKitStores
+
+/// `sessionkit`: inspect and manage stored sessions.
+///
+/// Exit codes: 0 done; 1 no such session (show, revoke); 64 a usage error (an unknown
+/// flag or a bad `--store`); 69 the store could not be opened or failed.
+@main
+struct SessionKitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sessionkit",
+        abstract: "Inspect and manage SessionKit sessions.",
+        discussion: """
+            Sessions are named by handle: the first half of their storage key, never a usable token.
+            Exit codes: 0 done, 1 no such session, 64 usage error, 69 store unavailable or failing.
+            """,
+        subcommands: [List.self, Show.self, Revoke.self, RevokeUser.self, Purge.self, Stats.self, Migrate.self]
+    )
+}
+
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Where sessions live: sqlite:PATH (memory is accepted but holds nothing).")
+    var store = "sqlite:" + StoreSpec.defaultSQLitePath
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        do {
+            _ = try StoreSpec(parsing: store)
+        } catch let error as SessionConfigurationError {
+            throw ValidationError("\(error.setting): \(error.message)")
+        }
+    }
+
+    /// Opens the store, runs `body` with a manager on it, and closes it; a store failure
+    /// exits with 69.
+    func withManager<Result>(_ body: (SessionManager, any SessionStore) async throws -> Result) async throws -> Result {
+        let logger = Logger(label: "sessionkit")
+        let opened: StoreSpec.Opened
+        do {
+            opened = try await StoreSpec(parsing: store).open(logger: logger)
+        } catch {
+            printError("cannot open \(store): \(error)")
+            throw ExitCode(69)
+        }
+        do {
+            let manager = try SessionManager(store: opened.store, logger: logger)
+            let result = try await body(manager, opened.store)
+            try await opened.close()
+            return result
+        } catch let exit as ExitCode {
+            try? await opened.close()
+            throw exit
+        } catch {
+            try? await opened.close()
+            printError("\(error)")
+            throw ExitCode(69)
+        }
+    }
+}
+
+// MARK: Commands
+
+extension SessionKitCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a user's sessions, most recently active first.")
+        @OptionGroup var options: StoreOptions
+        @Option(help: "The user whose sessions to list.") var user: String
+
+        func run() async throws {
+            let sessions = try await options.withManager { manager, _ in try await manager.sessions(ofUser: user) }
+            try Output.sessions(sessions, json: options.json)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one session by handle.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The session's handle.") var handle: String
+
+        func run() async throws {
+            let session = try await options.withManager { _, store in try await store.session(withHandle: handle, now: Date()) }
+            guard let session else {
+                printError("no live session has handle \(handle)")
+                throw ExitCode(1)
+            }
+            try Output.sessions([SessionInfo(session)], json: options.json, detailed: true)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End one session by handle.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The session's handle.") var handle: String
+
+        func run() async throws {
+            guard try await options.withManager({ manager, _ in try await manager.revoke(handle: handle) }) else {
+                printError("no live session has handle \(handle)")
+                throw ExitCode(1)
+            }
+            try Output.result(["revoked": 1], text: "revoked \(handle)", json: options.json)
+        }
+    }
+
+    struct RevokeUser: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-user",
+            abstract: "End every session of a user (account disabled, password changed)."
+        )
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The user.") var user: String
+        @Option(help: "Keep this session (by handle).") var except: String?
+
+        func run() async throws {
+            let count = try await options.withManager { manager, _ in try await manager.revokeAll(ofUser: user, except: except) }
+            try Output.result(["revoked": count], text: "revoked \(count) session\(count == 1 ? "" : "s") of \(user)", json: options.json)
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete expired sessions now, reporting progress on large stores.")
+        @OptionGroup var options: StoreOptions
+
+        func run() async throws {
+            let count = try await options.withManager { manager, store in
+                guard let sqlite = store as? SQLiteSessionStore else { return try await manager.purgeExpired() }
+                var total = 0
+                let now = Date()
+                while true {
+                    let batch = try await sqlite.purgeExpiredBatch(now: now)
+                    total += batch.count
+                    if total > 0, !options.json { printError("purged \(total)…") }
+                    if batch.count < sqlite.purgeBatchSize { return total }
+                }
+            }
+            try Output.result(["purged": count], text: "purged \(count) expired session\(count == 1 ? "" : "s")", json: options.json)
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Count sessions: total, by user, oldest, expiring soon.")
+        @OptionGroup var options: StoreOptions
+        @Option(help: "What counts as expiring soon, in seconds.") var expiringWithin = 300
+
+        func run() async throws {
+            let statistics = try await options.withManager { _, store in
+                try await store.statistics(now: Date(), expiringWithin: TimeInterval(expiringWithin))
+            }
+            try Output.statistics(statistics, window: expiringWithin, json: options.json)
+        }
+    }
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or upgrade the store's schema (opening the store migrates it).")
+        @OptionGroup var options: StoreOptions
+
+        func run() async throws {
+            try await options.withManager { _, store in
+                if let sqlite = store as? SQLiteSessionStore { try await sqlite.migrate() }
+            }
+            try Output.result(["migrated": 1], text: "schema is up to date", json: options.json)
+        }
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data(("sessionkit: " + line + "\n").utf8))
+}
