@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SessionKit", targets: ["SessionKit"]),
         .library(name: "SessionKitHummingbird", targets: ["SessionKitHummingbird"]),
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
+        .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
         .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
@@ -71,12 +73,25 @@ let package = Package(
             dependencies: ["SessionKit", "SessionKitTesting"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "SessionKitPostgres",
+            dependencies: [
+                "SessionKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // What the demo's and the admin tool's --store accepts; internal to the package.
         .target(
             name: "SessionKitStores",
             dependencies: [
                 "SessionKit",
+                "SessionKitPostgres",
                 "SessionKitSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -131,6 +146,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SessionKitPostgresTests",
+            dependencies: [
+                "SessionKit",
+                "SessionKitPostgres",
+                "SessionKitTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

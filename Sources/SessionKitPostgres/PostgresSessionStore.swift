@@ -1,0 +1,335 @@
+public import Foundation
+public import Logging
+import NIOCore
+public import PostgresNIO
+public import SessionKit
+
+/// Sessions in PostgreSQL, shared by every application instance that uses the database.
+///
+/// The store wraps the `PostgresClient` the application already runs: the client's
+/// `run()` must be running (add the client to the application's service group), or
+/// every call waits until the manager's store timeout answers 503 — ``migrate()``
+/// instead fails after ``Configuration/migrationTimeout`` saying so.
+///
+/// Sessions live in `sessionkit_sessions` in the connection's schema (choose another
+/// with `search_path`). Every request-path operation is one round trip of a statement
+/// prepared once per connection: per-key changes are applied inside PostgreSQL with
+/// `(data - removed) || set` on a `jsonb` column, compare-and-set is a `version`
+/// condition, and expiry is judged against the `now` each call receives, never the
+/// database's clock. A sign-in under a session limit takes one short transaction that
+/// holds a per-user advisory lock.
+public final class PostgresSessionStore: SessionStore {
+    public struct Configuration: Sendable {
+        /// Size limits on encoded values.
+        public var limits = SessionLimits()
+        /// Rows deleted per statement by ``PostgresSessionStore/purgeExpired(now:)``, so no
+        /// lock is held for long. The default is 500.
+        public var purgeBatchSize: Int = 500
+        /// How long ``PostgresSessionStore/migrate()`` waits for the database. The default is 15 seconds.
+        public var migrationTimeout: Duration = .seconds(15)
+
+        public init() {}
+    }
+
+    private let client: PostgresClient
+    private let configuration: Configuration
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - client: A client whose `run()` the application runs.
+    public init(client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Creates the table and indexes when missing. Safe to run twice and from several
+    /// instances at once: it runs in one transaction holding an advisory lock.
+    public func migrate() async throws {
+        let client = self.client
+        let logger = self.logger
+        do {
+            try await withDeadline(configuration.migrationTimeout) {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresStatements.lockID))", logger: logger)
+                    for statement in PostgresStatements.schema {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        """
+                        INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', 1)
+                        ON CONFLICT (name) DO UPDATE SET value = GREATEST(sessionkit_meta.value, 1)
+                        """,
+                        logger: logger
+                    )
+                }
+            }
+        } catch  where Self.unwrapped(error) is MigrationTimedOut {
+            throw SessionStoreError(
+                code: .unavailable,
+                message: """
+                    PostgreSQL did not answer within \(configuration.migrationTimeout): is the server up, and is the \
+                    PostgresClient's run() running in the application's service group?
+                    """
+            )
+        } catch {
+            throw Self.unwrapped(error)
+        }
+    }
+
+    // MARK: SessionStore
+
+    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+        try await rows(PostgresStatements.Load(key: PostgresStatements.bytes(key), now: now)).first.map(PostgresStatements.session)
+    }
+
+    public func insert(_ session: StoredSession) async throws {
+        try await rows(PostgresStatements.Insert(session: session, data: try encodedObject(session.values)))
+    }
+
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await change(key, newKey: nil, changes: changes, ifVersion: expectedVersion, now: now, on: nil)
+    }
+
+    public func rotate(
+        from oldKey: SessionStorageKey,
+        to newKey: SessionStorageKey,
+        applying changes: SessionChanges,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await change(oldKey, newKey: newKey, changes: changes, ifVersion: nil, now: now, on: nil)
+    }
+
+    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+        guard let limit = signIn.limit else {
+            // Without a limit, the user index is the user_id column: one statement.
+            return try await complete(signIn, evicted: [], now: now, on: nil)
+        }
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(signIn.userID), 0))", logger: logger)
+                let oldKey: ByteBuffer? = if case .rotate(let key, _) = signIn.source { PostgresStatements.bytes(key) } else { nil }
+                var others = [StoredSession]()
+                for try await row in try await connection.query(
+                    """
+                    SELECT key, data::text, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at,
+                        persistent, client_ip, user_agent, version
+                    FROM sessionkit_sessions
+                    WHERE user_id = \(signIn.userID) AND expires_at > \(now) AND (\(oldKey)::bytea IS NULL OR key <> \(oldKey)::bytea)
+                    ORDER BY last_seen_at ASC
+                    """,
+                    logger: logger
+                ).decode(PostgresStatements.SessionRow.self) {
+                    others.append(try PostgresStatements.session(row))
+                }
+                var evicted = [StoredSession]()
+                if others.count >= limit.maxSessions {
+                    guard limit.policy == .evictLeastRecentlyActive else {
+                        throw SessionStoreError(
+                            code: .sessionLimitReached,
+                            message: "\(signIn.userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
+                        )
+                    }
+                    evicted = Array(others.prefix(others.count - limit.maxSessions + 1))
+                    let keys = evicted.map { PostgresStatements.bytes($0.key) }
+                    try await connection.query("DELETE FROM sessionkit_sessions WHERE key = ANY(\(keys))", logger: logger)
+                }
+                let result = try await complete(signIn, evicted: evicted, now: now, on: connection)
+                // A missing session rolls the evictions back.
+                if case .missing = result { throw SignInMissing() }
+                return result
+            }
+        } catch {
+            switch Self.unwrapped(error) {
+            case is SignInMissing: return .missing
+            case let error: throw error
+            }
+        }
+    }
+
+    public func delete(_ key: SessionStorageKey) async throws {
+        try await rows(PostgresStatements.Delete(key: PostgresStatements.bytes(key)))
+    }
+
+    public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
+        try await rows(PostgresStatements.UserSessions(userID: userID, now: now)).map(PostgresStatements.session)
+    }
+
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
+        try await rows(PostgresStatements.DeleteUserSessions(userID: userID, kept: keptKey.map(PostgresStatements.bytes)))
+            .compactMap { SessionStorageKey(bytes: $0.readableBytesView) }
+    }
+
+    public func purgeExpired(now: Date) async throws -> [SessionReference] {
+        var purged = [SessionReference]()
+        while true {
+            let batch = try await rows(PostgresStatements.PurgeBatch(now: now, limit: Int64(configuration.purgeBatchSize)))
+            purged += batch.compactMap { key, userID in
+                SessionStorageKey(bytes: key.readableBytesView).map { SessionReference(key: $0, userID: userID) }
+            }
+            if batch.count < configuration.purgeBatchSize { return purged }
+        }
+    }
+
+    public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
+        guard let prefix = SessionStorageKey.handleBytes(handle) else { return nil }
+        let statement = PostgresStatements.ByHandle(
+            low: ByteBuffer(bytes: prefix + [UInt8](repeating: 0, count: 16)),
+            high: ByteBuffer(bytes: prefix + [UInt8](repeating: 0xFF, count: 16)),
+            now: now
+        )
+        return try await rows(statement).first.map(PostgresStatements.session)
+    }
+
+    public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
+        do {
+            var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
+            for try await (total, oldest, soon) in try await client.query(
+                """
+                SELECT count(*), min(created_at), count(*) FILTER (WHERE expires_at <= \(now + window))
+                FROM sessionkit_sessions WHERE expires_at > \(now)
+                """,
+                logger: logger
+            ).decode((Int64, Date?, Int64).self) {
+                statistics.total = Int(total)
+                statistics.oldestCreatedAt = oldest
+                statistics.expiringSoon = Int(soon)
+            }
+            for try await (user, count) in try await client.query(
+                "SELECT user_id, count(*) FROM sessionkit_sessions WHERE expires_at > \(now) AND user_id IS NOT NULL GROUP BY user_id",
+                logger: logger
+            ).decode((String, Int64).self) {
+                statistics.byUser[user] = Int(count)
+            }
+            return statistics
+        } catch let error as PSQLError {
+            throw Self.storeError(error)
+        }
+    }
+
+    // MARK: Statements
+
+    /// Apply or rotate, on the pool or on a transaction's connection; a second round trip
+    /// only when no row changed, to say why.
+    private func change(
+        _ key: SessionStorageKey,
+        newKey: SessionStorageKey?,
+        changes: SessionChanges,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        on connection: PostgresConnection?
+    ) async throws -> SessionApplyResult {
+        let encoded = try changes.encodedValues(within: configuration.limits)
+        let statement = PostgresStatements.Change(
+            key: key,
+            newKey: newKey,
+            removed: encoded.filter { $0.value == nil }.keys.sorted(),
+            set: try SessionValuesJSON.encodeObject(encoded.compactMapValues { $0 }.mapValues(SessionValue.init(encodedJSON:)))
+                .utf8String,
+            changes: changes,
+            now: now,
+            expectedVersion: expectedVersion,
+            maxSessionBytes: configuration.limits.maxSessionBytes
+        )
+        if let row = try await rows(statement, on: connection).first { return .applied(try PostgresStatements.session(row)) }
+        let version = try await rows(PostgresStatements.Version(key: PostgresStatements.bytes(key), now: now), on: connection).first
+        guard let version else { return .missing }
+        if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }
+        throw SessionStoreError(code: .tooLarge, message: "the session would pass \(configuration.limits.maxSessionBytes) bytes encoded")
+    }
+
+    /// The write of a sign-in: rotate or insert, reporting `evicted`.
+    private func complete(
+        _ signIn: SessionSignIn,
+        evicted: [StoredSession],
+        now: Date,
+        on connection: PostgresConnection?
+    ) async throws -> SessionSignInResult {
+        switch signIn.source {
+        case .rotate(let oldKey, let changes):
+            guard
+                case .applied(let session) = try await change(
+                    oldKey, newKey: signIn.newKey, changes: changes, ifVersion: nil, now: now, on: connection)
+            else { return .missing }
+            return .authenticated(session, evicted: evicted)
+        case .insert(let session):
+            try await rows(PostgresStatements.Insert(session: session, data: try encodedObject(session.values)), on: connection)
+            return .authenticated(session, evicted: evicted)
+        }
+    }
+
+    private func encodedObject(_ values: [String: SessionValue]) throws -> String {
+        let encoded = try SessionChanges(values: values.mapValues { $0 }).encodedValues(within: configuration.limits)
+        let data = try SessionValuesJSON.encodeObject(encoded.compactMapValues { $0 }.mapValues(SessionValue.init(encodedJSON:)))
+        guard data.count <= configuration.limits.maxSessionBytes else {
+            throw SessionStoreError(
+                code: .tooLarge, message: "the session would pass \(configuration.limits.maxSessionBytes) bytes encoded")
+        }
+        return data.utf8String
+    }
+
+    /// Runs a prepared statement and collects its rows, with PostgreSQL's errors as store errors.
+    @discardableResult
+    private func rows<Statement: PostgresPreparedStatement>(
+        _ statement: Statement,
+        on connection: PostgresConnection? = nil
+    ) async throws -> [Statement.Row] {
+        do {
+            var rows = [Statement.Row]()
+            if let connection {
+                for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            } else {
+                for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+            }
+            return rows
+        } catch let error as PSQLError {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// The error a transaction's closure threw, with PostgreSQL's errors as store errors.
+    private static func unwrapped(_ error: any Error) -> any Error {
+        if let transaction = error as? PostgresTransactionError {
+            if let closure = transaction.closureError { return unwrapped(closure) }
+            return unwrapped(transaction.beginError ?? transaction.commitError ?? transaction.rollbackError ?? error)
+        }
+        if let error = error as? PSQLError { return storeError(error) }
+        return error
+    }
+
+    private static func storeError(_ error: PSQLError) -> SessionStoreError {
+        if error.serverInfo?[.sqlState] == "23505" {
+            return SessionStoreError(code: .duplicateKey, message: "a session is already stored under that key")
+        }
+        let detail = error.serverInfo?[.message] ?? "\(error.code)"
+        return SessionStoreError(code: .unavailable, message: "PostgreSQL: \(detail)")
+    }
+
+    private struct SignInMissing: Error {}
+    private struct MigrationTimedOut: Error {}
+
+    private func withDeadline(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return false
+            }
+            let finished = try await group.next() ?? false
+            group.cancelAll()
+            if !finished { throw MigrationTimedOut() }
+        }
+    }
+}
+
+extension Data {
+    fileprivate var utf8String: String { String(decoding: self, as: UTF8.self) }
+}

@@ -1,0 +1,266 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import SessionKit
+
+/// The store's SQL: static, so every statement is prepared once per connection.
+/// Times are `timestamptz`; `expires_at` is derived from the two deadlines and indexed.
+enum PostgresStatements {
+    static let lockID: Int64 = 0x5345_5353_4B49_5431  // "SESSKIT1": serialises migrations
+
+    static let schema = [
+        """
+        CREATE TABLE IF NOT EXISTS sessionkit_meta (name text PRIMARY KEY, value bigint NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS sessionkit_sessions (
+            key bytea PRIMARY KEY,
+            data jsonb NOT NULL,
+            created_at timestamptz NOT NULL,
+            last_seen_at timestamptz NOT NULL,
+            idle_deadline timestamptz NOT NULL,
+            absolute_deadline timestamptz NOT NULL,
+            expires_at timestamptz GENERATED ALWAYS AS (LEAST(idle_deadline, absolute_deadline)) STORED,
+            user_id text,
+            authenticated_at timestamptz,
+            persistent boolean NOT NULL,
+            client_ip text,
+            user_agent text,
+            version bigint NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS sessionkit_sessions_expires_at ON sessionkit_sessions (expires_at)",
+        "CREATE INDEX IF NOT EXISTS sessionkit_sessions_user_id ON sessionkit_sessions (user_id) WHERE user_id IS NOT NULL",
+    ]
+
+    static let columns = """
+        key, data::text, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at, \
+        persistent, client_ip, user_agent, version
+        """
+
+    typealias SessionRow = (ByteBuffer, String, Date, Date, Date, Date, String?, Date?, Bool, String?, String?, Int64)
+
+    static func session(_ row: SessionRow) throws -> StoredSession {
+        guard let key = SessionStorageKey(bytes: row.0.readableBytesView) else {
+            throw SessionStoreError(code: .corrupt, message: "unreadable session row: key is not a storage key")
+        }
+        return StoredSession(
+            key: key,
+            values: try SessionValuesJSON.decodeObject(row.1.utf8),
+            createdAt: row.2,
+            lastSeenAt: row.3,
+            idleDeadline: row.4,
+            absoluteDeadline: row.5,
+            userID: row.6,
+            authenticatedAt: row.7,
+            isPersistent: row.8,
+            client: SessionClient(ipAddress: row.9, userAgent: row.10),
+            version: UInt64(row.11)
+        )
+    }
+
+    static func bytes(_ key: SessionStorageKey) -> ByteBuffer { ByteBuffer(bytes: key.bytes) }
+
+    struct Load: PostgresPreparedStatement {
+        static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2"
+        typealias Row = SessionRow
+        var key: ByteBuffer
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(key)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct Insert: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
+                user_id, authenticated_at, persistent, client_ip, user_agent, version)
+            VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            """
+        typealias Row = Void
+        var session: StoredSession
+        var data: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 12)
+            bindings.append(bytes(session.key))
+            bindings.append(data)
+            bindings.append(session.createdAt)
+            bindings.append(session.lastSeenAt)
+            bindings.append(session.idleDeadline)
+            bindings.append(session.absoluteDeadline)
+            bindings.append(session.userID)
+            bindings.append(session.authenticatedAt)
+            bindings.append(session.isPersistent)
+            bindings.append(session.client.ipAddress)
+            bindings.append(session.client.userAgent)
+            bindings.append(Int64(session.version))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
+    /// keys, metadata replaced where given, an optional version condition, and the size
+    /// limit on the result.
+    struct Change: PostgresPreparedStatement {
+        static let sql = """
+            UPDATE sessionkit_sessions SET
+                key = coalesce($2::bytea, key),
+                data = (data - $3::text[]) || $4::jsonb,
+                last_seen_at = coalesce($5::timestamptz, last_seen_at),
+                idle_deadline = coalesce($6::timestamptz, idle_deadline),
+                absolute_deadline = coalesce($7::timestamptz, absolute_deadline),
+                persistent = coalesce($8::boolean, persistent),
+                user_id = coalesce($9::text, user_id),
+                authenticated_at = coalesce($10::timestamptz, authenticated_at),
+                client_ip = CASE WHEN $9::text IS NULL THEN client_ip ELSE $11::text END,
+                user_agent = CASE WHEN $9::text IS NULL THEN user_agent ELSE $12::text END,
+                version = version + 1
+            WHERE key = $1 AND expires_at > $13 AND ($14::bigint IS NULL OR version = $14::bigint)
+                AND octet_length(((data - $3::text[]) || $4::jsonb)::text) <= $15
+            RETURNING \(columns)
+            """
+        typealias Row = SessionRow
+        var key: SessionStorageKey
+        var newKey: SessionStorageKey?
+        var removed: [String]
+        var set: String
+        var changes: SessionChanges
+        var now: Date
+        var expectedVersion: UInt64?
+        var maxSessionBytes: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 15)
+            bindings.append(bytes(key))
+            bindings.append(newKey.map(bytes))
+            bindings.append(removed)
+            bindings.append(set)
+            bindings.append(changes.lastSeenAt)
+            bindings.append(changes.idleDeadline)
+            bindings.append(changes.absoluteDeadline)
+            bindings.append(changes.isPersistent)
+            bindings.append(changes.authentication?.userID)
+            bindings.append(changes.authentication?.authenticatedAt)
+            bindings.append(changes.authentication?.client.ipAddress)
+            bindings.append(changes.authentication?.client.userAgent)
+            bindings.append(now)
+            bindings.append(expectedVersion.map { Int64($0) })
+            bindings.append(Int64(maxSessionBytes))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    /// Why a change touched no row.
+    struct Version: PostgresPreparedStatement {
+        static let sql = "SELECT version FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2"
+        typealias Row = Int64
+        var key: ByteBuffer
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(key)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+    }
+
+    struct Delete: PostgresPreparedStatement {
+        static let sql = "DELETE FROM sessionkit_sessions WHERE key = $1"
+        typealias Row = Void
+        var key: ByteBuffer
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(key)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    struct UserSessions: PostgresPreparedStatement {
+        static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC"
+        typealias Row = SessionRow
+        var userID: String
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(userID)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct DeleteUserSessions: PostgresPreparedStatement {
+        static let sql = "DELETE FROM sessionkit_sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR key <> $2::bytea) RETURNING key"
+        typealias Row = ByteBuffer
+        var userID: String
+        var kept: ByteBuffer?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(userID)
+            bindings.append(kept)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(ByteBuffer.self) }
+    }
+
+    /// One bounded batch; `SKIP LOCKED` lets purgers on several replicas share the work
+    /// without waiting on each other or deleting a row twice.
+    struct PurgeBatch: PostgresPreparedStatement {
+        static let sql = """
+            DELETE FROM sessionkit_sessions WHERE key IN
+                (SELECT key FROM sessionkit_sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING key, user_id
+            """
+        typealias Row = (ByteBuffer, String?)
+        var now: Date
+        var limit: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(now)
+            bindings.append(limit)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    struct ByHandle: PostgresPreparedStatement {
+        static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE key BETWEEN $1 AND $2 AND expires_at > $3 LIMIT 1"
+        typealias Row = SessionRow
+        var low: ByteBuffer
+        var high: ByteBuffer
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(low)
+            bindings.append(high)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+}
