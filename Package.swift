@@ -154,8 +154,12 @@ let package = Package(
             name: "SessionKitPostgresTests",
             dependencies: [
                 "SessionKit",
+                "SessionKitDemo",
                 "SessionKitPostgres",
                 "SessionKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -23,7 +23,7 @@ struct SessionKitCommand: AsyncParsableCommand {
 }
 
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Where sessions live: sqlite:PATH (memory is accepted but holds nothing).")
+    @Option(help: "Where sessions live: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE (memory holds nothing).")
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
 
     @Flag(help: "Print JSON instead of a table.")
@@ -41,24 +41,14 @@ struct StoreOptions: ParsableArguments {
     /// exits with 69.
     func withManager<Result>(_ body: (SessionManager, any SessionStore) async throws -> Result) async throws -> Result {
         let logger = Logger(label: "sessionkit")
-        let opened: StoreSpec.Opened
         do {
-            opened = try await StoreSpec(parsing: store).open(logger: logger)
-        } catch {
-            printError("cannot open \(store): \(error)")
-            throw ExitCode(69)
-        }
-        do {
-            let manager = try SessionManager(store: opened.store, logger: logger)
-            let result = try await body(manager, opened.store)
-            try await opened.close()
-            return result
+            return try await StoreSpec(parsing: store).withStore(logger: logger) { store in
+                try await body(try SessionManager(store: store, logger: logger), store)
+            }
         } catch let exit as ExitCode {
-            try? await opened.close()
             throw exit
         } catch {
-            try? await opened.close()
-            printError("\(error)")
+            printError("\(store): \(error)")
             throw ExitCode(69)
         }
     }

@@ -18,7 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).")
     var port = 8080
 
-    @Option(help: "Where sessions live: memory, or sqlite:PATH.")
+    @Option(help: "Where sessions live: memory, sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE.")
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
 
     @Option(help: "Seconds of inactivity after which a session ends.")
@@ -73,39 +73,31 @@ struct DemoCommand: AsyncParsableCommand {
             printLine("warning: --insecure-cookies: the session cookie is sent over plain HTTP. Never use this in production.")
         }
         let spec = try StoreSpec(parsing: store)
-        let opened = try await spec.open(logger: logger)
-        let manager: SessionManager
-        do {
-            manager = try SessionManager(store: opened.store, configuration: configuration, logger: logger)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        let shop = Shop(
-            manager: manager,
-            accounts: Accounts(password: demoPassword),
-            storeDescription: spec.description,
-            trustedProxies: trustedProxy.isEmpty ? nil : TrustedProxies(addresses: Set(trustedProxy))
-        )
-
+        let accounts = Accounts(password: demoPassword)
         let host = self.host
-        let app = Application(
-            router: shop.router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
-            services: [SessionPurgeService(manager: manager, logger: logger)],
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(spec.description)")
-                for (username, password) in shop.accounts.passwords { printLine("\(username) password: \(password)") }
-            },
-            logger: logger
-        )
-        do {
+        let port = self.port
+        let trustedProxies = trustedProxy.isEmpty ? nil : TrustedProxies(addresses: Set(trustedProxy))
+        try await spec.withStore(logger: logger) { store in
+            let manager: SessionManager
+            do {
+                manager = try SessionManager(store: store, configuration: configuration, logger: logger)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            let shop = Shop(manager: manager, accounts: accounts, storeDescription: spec.description, trustedProxies: trustedProxies)
+            let app = Application(
+                router: shop.router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
+                services: [SessionPurgeService(manager: manager, logger: logger)],
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(spec.description)")
+                    for (username, password) in accounts.passwords { printLine("\(username) password: \(password)") }
+                },
+                logger: logger
+            )
             try await app.runService()
-        } catch {
-            try? await opened.close()
-            throw error
         }
-        try await opened.close()
     }
 }
 

@@ -1,14 +1,19 @@
+import Foundation
 package import Logging
+import PostgresNIO
 package import SessionKit
+import SessionKitPostgres
 import SessionKitSQLite
 
 /// Where sessions live, as the demo's and the admin tool's `--store` name it:
-/// `memory` or `sqlite:PATH`.
+/// `memory`, `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
 package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     case memory
     case sqlite(path: String)
+    case postgres(url: String)
 
     package static let defaultSQLitePath = ".sessionkit/demo.sqlite"
+    private static let forms = "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE"
 
     /// Parses a `--store` value; the error names the flag and the accepted forms.
     package init(parsing text: String) throws {
@@ -16,8 +21,11 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
             self = .memory
         } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
             self = .sqlite(path: String(text.dropFirst("sqlite:".count)))
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            _ = try PostgresClient.Configuration(sessionKitURL: text)
+            self = .postgres(url: text)
         } else {
-            throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not one of: memory, sqlite:PATH")
+            throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not one of: \(Self.forms)")
         }
     }
 
@@ -25,22 +33,41 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         switch self {
         case .memory: "memory (lost when the process ends)"
         case .sqlite(let path): "the SQLite file \(path)"
+        case .postgres(let url): "PostgreSQL at \(Self.redacted(url))"
         }
     }
 
-    /// An opened store, and what to do with it at shutdown.
-    package struct Opened: Sendable {
-        package var store: any SessionStore
-        package var close: @Sendable () async throws -> Void
-    }
-
-    package func open(logger: Logger) async throws -> Opened {
+    /// Opens the store (migrating its schema), keeps what it needs running (a PostgreSQL
+    /// client's connection pool) while `body` runs, and closes it afterwards.
+    package func withStore<Result>(logger: Logger, _ body: (any SessionStore) async throws -> Result) async throws -> Result {
         switch self {
         case .memory:
-            return Opened(store: MemorySessionStore(), close: {})
+            return try await body(MemorySessionStore())
         case .sqlite(let path):
             let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: logger)
-            return Opened(store: store, close: { try await store.close() })
+            do {
+                let result = try await body(store)
+                try await store.close()
+                return result
+            } catch {
+                try? await store.close()
+                throw error
+            }
+        case .postgres(let url):
+            let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
+            return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let store = PostgresSessionStore(client: client, logger: logger)
+                try await store.migrate()
+                return try await body(store)
+            }
         }
+    }
+
+    private static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "(unparsable URL)" }
+        if components.password != nil { components.password = "***" }
+        return components.string ?? "(unparsable URL)"
     }
 }

@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresNIO
+import SessionKit
+import SessionKitPostgres
+import SessionKitTesting
+import Testing
+
+@testable import SessionKitDemo
+
+/// Controls a PostgreSQL server of the test's own through `Scripts/postgres`.
+struct OwnPostgres {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sessionkit-pg-\(UUID().uuidString)")
+
+    @discardableResult
+    func run(_ command: String) throws -> String {
+        let result = try BuiltExecutable.run(TestServices.script("postgres"), [command, folder.path])
+        guard result.status == 0 else { throw OutageTestError(message: "Scripts/postgres \(command) failed: \(result.errors)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func remove() {
+        _ = try? run("stop")
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+struct OutageTestError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+@Suite(
+    .serialized,
+    .enabled(if: TestServices.enabled("SESSIONKIT_POSTGRES_URL"), "needs PostgreSQL installed (Scripts/test installs it)")
+)
+struct PostgresOutageTests {
+    @Test func outageAnswers503ForSessionsAndRecoversWithoutARestart() async throws {
+        let server = OwnPostgres()
+        defer { server.remove() }
+        let url = try server.run("start")
+        try await withPostgresStore(url: url) { store, _ in
+            var configuration = SessionConfiguration()
+            configuration.storeTimeout = .seconds(1)
+            let shop = Shop(
+                manager: try SessionManager(store: store, configuration: configuration),
+                accounts: Accounts(password: "pw"),
+                storeDescription: "test"
+            )
+            try await Application(router: shop.router()).test(.router) { client in
+                let login = try await client.execute(
+                    uri: "/api/login",
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"username": "alice", "password": "pw"}"#)
+                )
+                let setCookie = try #require(login.headers[values: .setCookie].first)
+                let cookie = String(setCookie.split(separator: ";")[0])
+                let add = try await client.execute(
+                    uri: "/api/cart/items",
+                    method: .post,
+                    headers: [.contentType: "application/json", .cookie: cookie],
+                    body: ByteBuffer(string: #"{"sku": "mug", "quantity": 3}"#)
+                )
+                #expect(add.status == .ok)
+
+                try server.run("kill")
+                let down = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
+                #expect(down.status == .serviceUnavailable)
+                #expect(String(buffer: down.body).contains("store_unavailable"))
+                #expect(down.headers[values: .setCookie].isEmpty)
+                // Pages that need no session still work.
+                #expect(try await client.execute(uri: "/api/products", method: .get).status == .ok)
+                #expect(try await client.execute(uri: "/", method: .get).status == .ok)
+
+                try server.run("start")
+                // Poll with a deadline until the pool has reconnected.
+                let deadline = ContinuousClock.now + .seconds(60)
+                var recovered: TestResponse?
+                while ContinuousClock.now < deadline {
+                    let response = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
+                    if response.status == .ok {
+                        recovered = response
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let cart = try #require(recovered, "the store did not recover within 60 seconds")
+                #expect(String(buffer: cart.body).contains(#""quantity":3"#))
+            }
+        }
+    }
+
+    @Test func migrateFailsClearlyWhenTheClientIsNotRunning() async throws {
+        let configuration = try PostgresClient.Configuration(sessionKitURL: try TestServices.value("SESSIONKIT_POSTGRES_URL"))
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "postgres"))
+        var storeConfiguration = PostgresSessionStore.Configuration()
+        storeConfiguration.migrationTimeout = .milliseconds(300)
+        let store = PostgresSessionStore(client: client, configuration: storeConfiguration, logger: Logger(label: "store"))
+        await #expect { try await store.migrate() } throws: { error in
+            (error as? SessionStoreError)?.message.contains("run()") == true
+        }
+    }
+}
