@@ -149,7 +149,7 @@ extension Shop {
                     """
             }
             let body = """
-                <table><tr><th>Device</th><th>IP address</th><th>Signed in</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
+                <table><tr><th>Device</th><th>IP address</th><th>Started</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
                 <form method="post" action="/sessions/revoke-others"><p><button>Sign out everywhere else</button></p></form>
                 """
             return HTML.page("Your sessions", frame: frame, body: body)
