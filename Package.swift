@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SessionKitHummingbird", targets: ["SessionKitHummingbird"]),
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
+        .library(name: "SessionKitRedis", targets: ["SessionKitRedis"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
         .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
@@ -79,6 +80,17 @@ let package = Package(
                 "SessionKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SessionKitRedis",
+            dependencies: [
+                "SessionKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -161,6 +173,17 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SessionKitRedisTests",
+            dependencies: [
+                "SessionKit",
+                "SessionKitRedis",
+                "SessionKitTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

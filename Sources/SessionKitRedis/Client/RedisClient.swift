@@ -1,0 +1,176 @@
+import Crypto
+import Foundation
+import NIOCore
+import Synchronization
+
+/// A small Redis client: a bounded pool of pipelined connections to one server, with
+/// connect and command timeouts, reconnection with back-off after a dropped connection,
+/// and scripts run by `EVALSHA` (loaded on `NOSCRIPT`).
+public final class RedisClient: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// ACL user; `nil` with a password authenticates as `default`.
+        public var username: String?
+        public var password: String?
+        /// Connections kept; commands are spread over them and pipelined on each. The default is 4.
+        public var connections: Int = 4
+        public var connectTimeout: Duration = .seconds(2)
+        /// A command without a reply by then fails, and its connection is closed (its
+        /// other in-flight replies can no longer be matched). The default is 2 seconds.
+        public var commandTimeout: Duration = .seconds(2)
+        /// After a failed connect, further connects wait at least this long, doubling up
+        /// to ``maxBackoff``. The default is 50 milliseconds.
+        public var initialBackoff: Duration = .milliseconds(50)
+        public var maxBackoff: Duration = .seconds(2)
+        /// Limits on what the server may send.
+        public var decoder = RESPDecoder()
+
+        public init(host: String, port: Int = 6379, username: String? = nil, password: String? = nil) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+        }
+
+        /// A configuration from `redis://[USER:PASSWORD@]HOST[:PORT]`.
+        public init(url: String) throws {
+            guard let components = URLComponents(string: url), components.scheme == "redis", let host = components.host, !host.isEmpty
+            else {
+                throw RedisError(code: .unavailable, message: "'\(url)' is not redis://[USER:PASSWORD@]HOST[:PORT]")
+            }
+            self.init(
+                host: host,
+                port: components.port ?? 6379,
+                username: components.user.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding },
+                password: components.password?.removingPercentEncoding
+            )
+        }
+    }
+
+    private enum Slot {
+        case idle(failures: Int, retryAt: ContinuousClock.Instant)
+        case connecting(Task<RedisConnection, any Error>)
+        case connected(RedisConnection)
+    }
+
+    public let configuration: Configuration
+    private let slots: Mutex<[Slot]>
+    private let next = Atomic<Int>(0)
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        self.slots = Mutex(Array(repeating: .idle(failures: 0, retryAt: .now), count: max(1, configuration.connections)))
+    }
+
+    /// Sends a command and returns its reply; an error reply throws ``RedisError/Code/reply``.
+    @discardableResult
+    public func send(_ arguments: [RESPArgument]) async throws -> RESPValue {
+        let reply = try await sendRaw(arguments)
+        if let message = reply.errorMessage { throw RedisError(code: .reply, message: message) }
+        return reply
+    }
+
+    /// Runs `script` by its SHA-1, loading it when the server does not have it yet.
+    public func run(_ script: RedisScript, keys: [String], arguments: [RESPArgument]) async throws -> RESPValue {
+        let tail: [RESPArgument] = [.text(String(keys.count))] + keys.map { .text($0) } + arguments
+        let reply = try await sendRaw(["EVALSHA", .text(script.sha1)] + tail)
+        if let message = reply.errorMessage {
+            guard message.hasPrefix("NOSCRIPT") else { throw RedisError(code: .reply, message: message) }
+            return try await send(["EVAL", .text(script.source)] + tail)
+        }
+        return reply
+    }
+
+    /// Closes every connection.
+    public func close() async {
+        let open = slots.withLock { slots -> [RedisConnection] in
+            defer { slots = slots.map { _ in .idle(failures: 0, retryAt: .now) } }
+            return slots.compactMap { if case .connected(let connection) = $0 { connection } else { nil } }
+        }
+        for connection in open { await connection.close() }
+    }
+
+    private func sendRaw(_ arguments: [RESPArgument]) async throws -> RESPValue {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
+        let connection = try await connection(at: index)
+        let timeout = connection.channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(configuration.commandTimeout))) {
+            connection.channel.close(promise: nil)
+        }
+        defer { timeout.cancel() }
+        do {
+            return try await connection.send(arguments)
+        } catch let error as RedisError where error.code == .connectionClosed {
+            throw RedisError(code: .timeout, message: "no reply within \(configuration.commandTimeout), or the connection dropped")
+        }
+    }
+
+    private func connection(at index: Int) async throws -> RedisConnection {
+        enum Step {
+            case ready(RedisConnection)
+            case wait(Task<RedisConnection, any Error>)
+            case refuse(String)
+        }
+        let configuration = self.configuration
+        let step = slots.withLock { slots -> Step in
+            switch slots[index] {
+            case .connected(let connection) where connection.isActive:
+                return .ready(connection)
+            case .connecting(let task):
+                return .wait(task)
+            case .idle(_, let retryAt) where ContinuousClock.now < retryAt:
+                return .refuse("Redis at \(configuration.host):\(configuration.port) is unreachable; retrying shortly")
+            case .idle, .connected:
+                let task = Task {
+                    try await RedisConnection.connect(
+                        host: configuration.host,
+                        port: configuration.port,
+                        username: configuration.username,
+                        password: configuration.password,
+                        connectTimeout: configuration.connectTimeout,
+                        decoder: configuration.decoder
+                    )
+                }
+                let failures: Int = if case .idle(let failures, _) = slots[index] { failures } else { 0 }
+                slots[index] = .connecting(task)
+                Task { await self.settle(index, task, failures: failures) }
+                return .wait(task)
+            }
+        }
+        switch step {
+        case .ready(let connection): return connection
+        case .refuse(let message): throw RedisError(code: .unavailable, message: message)
+        case .wait(let task): return try await task.value
+        }
+    }
+
+    /// Records how a connect attempt ended, with back-off after a failure.
+    private func settle(_ index: Int, _ task: Task<RedisConnection, any Error>, failures: Int) async {
+        let result = await task.result
+        slots.withLock { slots in
+            guard case .connecting(let current) = slots[index], current == task else { return }
+            switch result {
+            case .success(let connection):
+                slots[index] = .connected(connection)
+            case .failure:
+                let backoff = min(configuration.maxBackoff, configuration.initialBackoff * (1 << min(failures, 10)))
+                slots[index] = .idle(failures: failures + 1, retryAt: .now + backoff)
+            }
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// A Lua script, run by its SHA-1.
+public struct RedisScript: Sendable, Hashable {
+    public let source: String
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = Insecure.SHA1.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
