@@ -101,6 +101,7 @@ let package = Package(
             dependencies: [
                 "SessionKit",
                 "SessionKitPostgres",
+                "SessionKitRedis",
                 "SessionKitSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -23,7 +23,7 @@ struct SessionKitCommand: AsyncParsableCommand {
 }
 
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Where sessions live: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE (memory holds nothing).")
+    @Option(help: "Where sessions live: sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or redis://HOST:PORT.")
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
 
     @Flag(help: "Print JSON instead of a table.")

@@ -3,6 +3,7 @@ package import Logging
 import PostgresNIO
 package import SessionKit
 import SessionKitPostgres
+import SessionKitRedis
 import SessionKitSQLite
 
 /// Where sessions live, as the demo's and the admin tool's `--store` name it:
@@ -11,9 +12,10 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     case memory
     case sqlite(path: String)
     case postgres(url: String)
+    case redis(url: String)
 
     package static let defaultSQLitePath = ".sessionkit/demo.sqlite"
-    private static let forms = "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+    private static let forms = "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://[USER:PASSWORD@]HOST:PORT"
 
     /// Parses a `--store` value; the error names the flag and the accepted forms.
     package init(parsing text: String) throws {
@@ -24,6 +26,13 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             _ = try PostgresClient.Configuration(sessionKitURL: text)
             self = .postgres(url: text)
+        } else if text.hasPrefix("redis://") {
+            do {
+                _ = try RedisClient.Configuration(url: text)
+            } catch {
+                throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not redis://[USER:PASSWORD@]HOST:PORT")
+            }
+            self = .redis(url: text)
         } else {
             throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not one of: \(Self.forms)")
         }
@@ -34,6 +43,7 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         case .memory: "memory (lost when the process ends)"
         case .sqlite(let path): "the SQLite file \(path)"
         case .postgres(let url): "PostgreSQL at \(Self.redacted(url))"
+        case .redis(let url): "Redis at \(Self.redacted(url))"
         }
     }
 
@@ -61,6 +71,16 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
                 let store = PostgresSessionStore(client: client, logger: logger)
                 try await store.migrate()
                 return try await body(store)
+            }
+        case .redis(let url):
+            let client = RedisClient(configuration: try RedisClient.Configuration(url: url))
+            do {
+                let result = try await body(RedisSessionStore(client: client, logger: logger))
+                await client.close()
+                return result
+            } catch {
+                await client.close()
+                throw error
             }
         }
     }

@@ -123,5 +123,8 @@ import Testing
         #expect(try StoreSpec(parsing: "sqlite:/tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
         #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "sqlite:") }
         #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "mysql://db") }
+        #expect(try StoreSpec(parsing: "redis://127.0.0.1:6380") == .redis(url: "redis://127.0.0.1:6380"))
+        #expect(try StoreSpec(parsing: "postgres://u:p@h:5/db") == .postgres(url: "postgres://u:p@h:5/db"))
+        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "redis://") }
     }
 }
