@@ -421,7 +421,8 @@ public final class RequestSession: Sendable {
                 guard case .loading(let waiters) = state.load else { return [] }
                 switch result {
                 case .success(let session): state.load = .loaded(session)
-                case .failure(let error): state.load = .failed(error as? SessionError ?? SessionError.committed)
+                case .failure(let error):
+                    state.load = .failed(error as? SessionError ?? SessionError(code: .storeUnavailable, message: "\(error)"))
                 }
                 return waiters
             }

@@ -9,14 +9,8 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     private let words: (UInt64, UInt64, UInt64, UInt64)
 
     init(digest: SHA256.Digest) {
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        digest.withUnsafeBytes { raw in
-            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-        }
-        self.words = words
+        // A SHA-256 digest is always 32 bytes.
+        self.init(bytes: Array(digest))!
     }
 
     /// Rebuilds a key from the 32 bytes a store wrote (``bytes``). Returns `nil` for any other length.

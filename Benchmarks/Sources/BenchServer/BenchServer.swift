@@ -1,0 +1,79 @@
+// One HTTP server per measured configuration, driven by Scripts/bench-http with wrk.
+//   bench-server MODE PORT [SQLITE-PATH]
+// MODE: plain (no session middleware), sessionkit-memory, sessionkit-sqlite, hbauth
+// (hummingbird-auth sessions on its memory driver). Every mode serves GET /untouched,
+// /create (stores a counter: sets the cookie), /read (reads it) and /write (reads and
+// stores it + 1).
+import Foundation
+import Hummingbird
+import HummingbirdAuth
+import Logging
+import SessionKit
+import SessionKitHummingbird
+import SessionKitSQLite
+
+extension SessionKey where Value == Int {
+    static var counter: SessionKey<Int> { SessionKey("counter") }
+}
+
+@main
+struct BenchServer {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 3, let port = Int(arguments[2]) else {
+            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-sqlite|hbauth PORT [SQLITE-PATH]\n".utf8))
+            exit(2)
+        }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let configuration = ApplicationConfiguration(address: .hostname("127.0.0.1", port: port))
+        switch arguments[1] {
+        case "plain":
+            let router = Router()
+            router.get("/untouched") { _, _ in "ok" }
+            try await Application(router: router, configuration: configuration, logger: logger).runService()
+        case "sessionkit-memory":
+            try await runSessionKit(store: MemorySessionStore(), configuration: configuration, logger: logger)
+        case "sessionkit-sqlite":
+            let path = arguments.count > 3 ? arguments[3] : ".sessionkit/bench.sqlite"
+            let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: logger)
+            try await runSessionKit(store: store, configuration: configuration, logger: logger)
+        case "hbauth":
+            let router = Router(context: BasicSessionRequestContext<Int, String>.self)
+            router.add(middleware: SessionMiddleware(storage: MemoryPersistDriver()))
+            router.get("/untouched") { _, _ in "ok" }
+            router.get("/create") { _, context -> String in
+                context.sessions.setSession(0)
+                return "created"
+            }
+            router.get("/read") { _, context -> String in "\(context.sessions.session ?? -1)" }
+            router.get("/write") { _, context -> String in
+                let next = (context.sessions.session ?? 0) + 1
+                context.sessions.setSession(next)
+                return "\(next)"
+            }
+            try await Application(router: router, configuration: configuration, logger: logger).runService()
+        default:
+            FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
+            exit(2)
+        }
+    }
+
+    static func runSessionKit(store: any SessionStore, configuration: ApplicationConfiguration, logger: Logger) async throws {
+        let manager = try SessionManager(store: store, logger: logger)
+        let router = Router(context: BasicSessionKitRequestContext.self)
+        router.add(middleware: SessionKitMiddleware(manager: manager))
+        router.get("/untouched") { _, _ in "ok" }
+        router.get("/create") { _, context -> String in
+            try context.session.set(.counter, 0)
+            return "created"
+        }
+        router.get("/read") { _, context -> String in "\(try await context.session.get(.counter) ?? -1)" }
+        router.get("/write") { _, context -> String in
+            let next = (try await context.session.get(.counter) ?? 0) + 1
+            try context.session.set(.counter, next)
+            return "\(next)"
+        }
+        try await Application(router: router, configuration: configuration, logger: logger).runService()
+    }
+}
