@@ -209,11 +209,14 @@ let package = Package(
             dependencies: [
                 "SessionKit",
                 "SessionKitHummingbird",
+                "SessionKitPostgres",
+                "SessionKitRedis",
                 "SessionKitSQLite",
                 "SessionKitTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
