@@ -182,8 +182,11 @@ let package = Package(
             name: "SessionKitRedisTests",
             dependencies: [
                 "SessionKit",
+                "SessionKitDemo",
                 "SessionKitRedis",
                 "SessionKitTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

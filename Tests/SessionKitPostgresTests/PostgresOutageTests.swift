@@ -43,8 +43,9 @@ struct PostgresOutageTests {
         defer { server.remove() }
         let url = try server.run("start")
         try await withPostgresStore(url: url) { store, _ in
+            // Generous: the suites run in parallel on two cores.
             var configuration = SessionConfiguration()
-            configuration.storeTimeout = .seconds(1)
+            configuration.storeTimeout = .seconds(5)
             let shop = Shop(
                 manager: try SessionManager(store: store, configuration: configuration),
                 accounts: Accounts(password: "pw"),
@@ -57,6 +58,7 @@ struct PostgresOutageTests {
                     headers: [.contentType: "application/json"],
                     body: ByteBuffer(string: #"{"username": "alice", "password": "pw"}"#)
                 )
+                #expect(login.status == .ok)
                 let setCookie = try #require(login.headers[values: .setCookie].first)
                 let cookie = String(setCookie.split(separator: ";")[0])
                 let add = try await client.execute(
