@@ -24,6 +24,21 @@ public enum TestServices {
         return value
     }
 
+    /// Calls `attempt` until it answers `true` or `limit` has passed, pausing `interval`
+    /// between calls: for a server that must come back. Returns whether it did.
+    public static func poll(
+        within limit: Duration,
+        every interval: Duration = .milliseconds(100),
+        _ attempt: () async throws -> Bool
+    ) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await attempt() { return true }
+            try await Task.sleep(for: interval)
+        }
+        return false
+    }
+
     /// The repository's `Scripts` folder, for tests that start their own servers.
     public static func script(_ name: String, file: String = #filePath) -> URL {
         var folder = URL(fileURLWithPath: file)

@@ -10,7 +10,6 @@ import SessionKitPostgres
 import SessionKitRedis
 import SessionKitSQLite
 import SessionKitTesting
-import Synchronization
 import Testing
 
 /// The stores every per-user behaviour is checked on. PostgreSQL and Redis come from the
@@ -69,26 +68,6 @@ enum StoreKind: String, CaseIterable, Sendable {
                 await client.close()
                 throw error
             }
-        }
-    }
-}
-
-/// Holds callers until `count` have arrived, then lets them all through at once.
-final class Barrier: Sendable {
-    private let state: Mutex<(remaining: Int, waiters: [CheckedContinuation<Void, Never>])>
-
-    init(count: Int) { state = Mutex((count, [])) }
-
-    func arrive() async {
-        await withCheckedContinuation { continuation in
-            let release = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.remaining -= 1
-                state.waiters.append(continuation)
-                guard state.remaining <= 0 else { return [] }
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in release { waiter.resume() }
         }
     }
 }
@@ -183,9 +162,9 @@ final class Barrier: Sendable {
         try await kind.withStore { store in
             // Both sign-ins reach the store only once both have arrived, so they are in
             // flight together; the store's atomic sign-in must admit exactly one.
-            let barrier = Barrier(count: 2)
+            let barrier = TestGate(opensAfter: 2)
             let gated = InterceptingSessionStore(store) { operation in
-                if operation == .authenticate { await barrier.arrive() }
+                if operation == .authenticate { await barrier.wait() }
             }
             let app = try TestApp(store: gated) { $0.maxSessionsPerUser = UserSessionLimit(maxSessions: 1, policy: .refuse) }
             try await app.application().test(.router) { client in
@@ -228,15 +207,21 @@ final class Barrier: Sendable {
         #expect(!app.manager.events.hasSubscribers)
         let events = app.manager.events.subscribe(bufferSize: 2)
         #expect(app.manager.events.hasSubscribers)
-        try await app.application().test(.router) { client in
-            for _ in 0..<5 { _ = try await client.execute(uri: "/cart/tea", method: .post) }
+        // Five sessions created while nobody reads: a lagging subscriber keeps the newest two.
+        let handles = try await app.application().test(.router) { client in
+            var handles = [String]()
+            for _ in 0..<5 {
+                let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
+                handles.append(try #require(SessionToken(parsing: cookie.dropFirst("__Host-session=".count))).storageKey.handle)
+            }
+            return handles
         }
-        var received = 0
+        var received = [SessionEvent]()
         for await event in events {
-            #expect(event.kind == .created)
-            received += 1
-            if received == 2 { break }
+            received.append(event)
+            if received.count == 2 { break }
         }
-        #expect(received == 2)
+        #expect(received.map(\.kind) == [.created, .created])
+        #expect(received.map(\.handle) == Array(handles.suffix(2)))
     }
 }

@@ -362,7 +362,7 @@ import Testing
             await app.slowSetLoaded.wait()
             let logout = try await client.execute(uri: "/logout", method: .post, headers: .cookie(cookie))
             #expect(logout.status == .noContent)
-            app.slowSetRelease.fire()
+            app.slowSetRelease.open()
             let response = try await late
             #expect(response.status == .conflict)
             #expect(response.json == ["error": "session_changed", "message": "the session was ended or replaced by another request"])

@@ -7,7 +7,6 @@ import NIOCore
 import SessionKit
 import SessionKitHummingbird
 import SessionKitTesting
-import Synchronization
 
 struct Cart: Codable, Sendable, Equatable {
     var items: [String] = []
@@ -27,38 +26,14 @@ extension SessionKey where Value == [Int] {
     static var cartAsNumbers: SessionKey<[Int]> { SessionKey("cart") }
 }
 
-/// A one-shot signal between a test and a handler.
-final class Signal: Sendable {
-    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func fire() {
-        let waiters = state.withLock { state in
-            state.fired = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let fired = state.withLock { state in
-                if !state.fired { state.waiters.append(continuation) }
-                return state.fired
-            }
-            if fired { continuation.resume() }
-        }
-    }
-}
-
 /// A test application: the session middleware in front of routes that exercise it, a
 /// manual wall clock and a counting store.
 struct TestApp: Sendable {
     let clock = ManualWallClock()
     let store: CountingSessionStore
     let manager: SessionManager
-    let slowSetLoaded = Signal()
-    let slowSetRelease = Signal()
+    let slowSetLoaded = TestGate()
+    let slowSetRelease = TestGate()
 
     static let cookieName = "__Host-session"
 
@@ -168,7 +143,7 @@ struct TestApp: Sendable {
         }
         router.post("/slow-set") { _, context -> String in
             _ = try await context.session.get(.cart)
-            slowSetLoaded.fire()
+            slowSetLoaded.open()
             await slowSetRelease.wait()
             try context.session.set(.theme, "late")
             return "late write"

@@ -80,15 +80,11 @@ struct PostgresOutageTests {
 
                 try server.run("start")
                 // Poll with a deadline until the pool has reconnected.
-                let deadline = ContinuousClock.now + .seconds(60)
                 var recovered: TestResponse?
-                while ContinuousClock.now < deadline {
+                _ = try await TestServices.poll(within: .seconds(60), every: .milliseconds(200)) {
                     let response = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
-                    if response.status == .ok {
-                        recovered = response
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(200))
+                    if response.status == .ok { recovered = response }
+                    return recovered != nil
                 }
                 let cart = try #require(recovered, "the store did not recover within 60 seconds")
                 #expect(String(buffer: cart.body).contains(#""quantity":3"#))

@@ -53,14 +53,8 @@ struct RedisOutageTests {
 
             // The same port again; the pool reconnects on its own.
             #expect(try BuiltExecutable.run(script, ["start", folder.path]).status == 0)
-            let deadline = ContinuousClock.now + .seconds(30)
-            var recovered = false
-            while ContinuousClock.now < deadline {
-                if try await client.execute(uri: "/api/session", method: .get, headers: [.cookie: cookie]).status == .ok {
-                    recovered = true
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(100))
+            let recovered = try await TestServices.poll(within: .seconds(30)) {
+                try await client.execute(uri: "/api/session", method: .get, headers: [.cookie: cookie]).status == .ok
             }
             #expect(recovered, "requests did not recover within 30 seconds of Redis coming back")
         }

@@ -13,30 +13,6 @@ extension SessionKey where Value == Counter {
     fileprivate static var counter: SessionKey<Counter> { SessionKey("counter") }
 }
 
-/// A gate that holds callers until opened.
-private final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func pass() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLock { state in
-                if !state.open { state.waiters.append(continuation) }
-                return state.open
-            }
-            if open { continuation.resume() }
-        }
-    }
-}
-
 /// Every compare-and-set loses, as if another process always wrote first.
 private final class AlwaysConflictingStore: ForwardingSessionStore {
     let wrapped: any SessionStore = MemorySessionStore()
@@ -83,9 +59,9 @@ private final class AlwaysConflictingStore: ForwardingSessionStore {
     }
 
     @Test func concurrentFirstReadsShareOneLoad() async throws {
-        let gate = Gate()
+        let gate = TestGate()
         let gated = InterceptingSessionStore(MemorySessionStore()) { operation in
-            if operation == .load { await gate.pass() }
+            if operation == .load { await gate.wait() }
         }
         let counting = CountingSessionStore(gated)
         let manager = try SessionManager(store: counting)
