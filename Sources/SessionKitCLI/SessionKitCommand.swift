@@ -23,7 +23,10 @@ struct SessionKitCommand: AsyncParsableCommand {
 }
 
 struct StoreOptions: ParsableArguments {
-    @Option(help: "Where sessions live: sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or redis://HOST:PORT.")
+    @Option(
+        help:
+            "Where sessions live: sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://HOST:PORT or redis-cluster://HOST:PORT,HOST:PORT."
+    )
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
 
     @Flag(help: "Print JSON instead of a table.")

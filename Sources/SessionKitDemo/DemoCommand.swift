@@ -18,7 +18,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).")
     var port = 8080
 
-    @Option(help: "Where sessions live: memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or redis://HOST:PORT.")
+    @Option(
+        help:
+            "Where sessions live: memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://HOST:PORT or redis-cluster://HOST:PORT,HOST:PORT."
+    )
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
 
     @Option(help: "Seconds of inactivity after which a session ends.")

@@ -1,14 +1,20 @@
-/// The store's one Lua script. Every write is one `EVALSHA` of it, so each is atomic on the
-/// server, judges expiry by the `now` it is given, and never recreates a missing session.
+/// The store's one Lua script. Every operation touches only the keys it is given, and
+/// those keys share one hash slot, so the same script serves a single node and a cluster.
 ///
 /// `ARGV[1]` names the operation; `ARGV[2]` is the key prefix, `ARGV[3]` the grace period
 /// (milliseconds) added to the deadline for the native expiry backstop, `ARGV[4]` now
 /// (microseconds). Checks come before writes: a script that refuses changes nothing.
-/// Single-node only: it touches user-index and session keys it computes.
+///
+/// Session operations take one session hash as `KEYS[1]`. Index operations take a user's
+/// two sorted sets as `KEYS[1]` (member → deadline) and `KEYS[2]` (member → last seen); a
+/// deadline score of `-1` marks a session being revoked (see ``RedisSessionStore``).
 enum RedisSessionScript {
+    static let revokedScore = "-1"
+
     static let script = RedisScript(
         #"""
         local op, prefix, grace, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+        local REVOKED = -1
 
         local function deadline(key)
           local idle = redis.call('HGET', key, 'm:idle')
@@ -21,15 +27,9 @@ enum RedisSessionScript {
           local d = deadline(key)
           return d ~= nil and tonumber(d) > now
         end
-        local function member(key) return string.sub(key, #prefix + 3) end
-        local function index(user) return prefix .. 'u:' .. user end
-        -- Native expiry as a backstop, and the user's index scored by expiry.
-        local function settle(key, previousUser)
-          local d = deadline(key)
-          redis.call('PEXPIREAT', key, math.floor(tonumber(d) / 1000) + grace)
-          local user = redis.call('HGET', key, 'm:user')
-          if user then redis.call('ZADD', index(user), d, member(key)) end
-          if previousUser and previousUser ~= user then redis.call('ZREM', index(previousUser), member(key)) end
+        -- Native expiry as a backstop only; expiry is judged against now.
+        local function expire(key)
+          redis.call('PEXPIREAT', key, math.floor(tonumber(deadline(key)) / 1000) + grace)
         end
         -- Changes: count and names removed, count and name/value pairs set, count and metadata pairs.
         local function parse(i)
@@ -54,109 +54,145 @@ enum RedisSessionScript {
           for _, size in pairs(sizes) do total = total + size end
           return total <= max
         end
+        -- The change as far as it can be checked: live, at the version, within the size limit.
+        local function changeable(key, version, max, c)
+          if not live(key) then return 'MISSING' end
+          if version ~= '' and redis.call('HGET', key, 'm:ver') ~= version then return 'CONFLICT' end
+          if not fits(key, c, max) then return 'TOOLARGE' end
+          return nil
+        end
         local function apply(key, c)
           if #c.removed > 0 then redis.call('HDEL', key, unpack(c.removed)) end
           for _, pair in ipairs(c.set) do redis.call('HSET', key, pair[1], pair[2]) end
           for _, pair in ipairs(c.meta) do redis.call('HSET', key, pair[1], pair[2]) end
           redis.call('HINCRBY', key, 'm:ver', 1)
         end
-        local function move(old, new, c)
-          local previousUser = redis.call('HGET', old, 'm:user')
-          if new ~= old then
-            redis.call('RENAME', old, new)
-            if previousUser then redis.call('ZREM', index(previousUser), member(old)) end
-          end
-          apply(new, c)
-          settle(new, previousUser)
+        -- A user's index entry follows its session's deadline and last-seen time upwards;
+        -- an entry marked revoked keeps its mark.
+        local function refresh(deadlines, seen, member, d, last)
+          local score = redis.call('ZSCORE', deadlines, member)
+          if not score or tonumber(score) == REVOKED then return end
+          if tonumber(score) < tonumber(d) then redis.call('ZADD', deadlines, d, member) end
+          local previous = redis.call('ZSCORE', seen, member)
+          if not previous or tonumber(previous) < tonumber(last) then redis.call('ZADD', seen, last, member) end
         end
 
         if op == 'insert' then
           -- KEYS[1] the new session; ARGV[5..] field/value pairs.
           if redis.call('EXISTS', KEYS[1]) == 1 then return {'DUPLICATE'} end
           redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-          settle(KEYS[1], nil)
+          expire(KEYS[1])
           return {'OK'}
         elseif op == 'change' then
-          -- KEYS[1] the session, KEYS[2] where it goes (the same to stay); ARGV[5] the
-          -- expected version or '', ARGV[6] the size limit, ARGV[7..] the changes.
-          local old, new = KEYS[1], KEYS[2]
-          if not live(old) then return {'MISSING'} end
-          if ARGV[5] ~= '' and redis.call('HGET', old, 'm:ver') ~= ARGV[5] then return {'CONFLICT'} end
-          if new ~= old and redis.call('EXISTS', new) == 1 then return {'DUPLICATE'} end
-          local c = parse(7)
-          if not fits(old, c, tonumber(ARGV[6])) then return {'TOOLARGE'} end
-          move(old, new, c)
-          return {'OK', redis.call('HGETALL', new)}
-        elseif op == 'signin' then
-          -- KEYS[1] the session signed in on ('' to insert), KEYS[2] the new key; ARGV[5]
-          -- the user, ARGV[6] the limit or '', ARGV[7] the policy, ARGV[8] the size limit,
-          -- ARGV[9..] the changes (rotate) or field/value pairs (insert).
-          local old, new, user = KEYS[1], KEYS[2], ARGV[5]
-          local c
-          if old ~= '' then
-            if not live(old) then return {'MISSING'} end
-            if redis.call('EXISTS', new) == 1 then return {'DUPLICATE'} end
-            c = parse(9)
-            if not fits(old, c, tonumber(ARGV[8])) then return {'TOOLARGE'} end
-          elseif redis.call('EXISTS', new) == 1 then
-            return {'DUPLICATE'}
+          -- KEYS[1] the session; ARGV[5] the expected version or '', ARGV[6] the size limit,
+          -- ARGV[7] the user index prefix when the index may be refreshed here (one node) or
+          -- '', ARGV[8..] the changes.
+          local c = parse(8)
+          local refused = changeable(KEYS[1], ARGV[5], tonumber(ARGV[6]), c)
+          if refused then return {refused} end
+          apply(KEYS[1], c)
+          expire(KEYS[1])
+          local user = redis.call('HGET', KEYS[1], 'm:user')
+          if user and ARGV[7] ~= '' then
+            local member = string.sub(KEYS[1], #prefix + 3)
+            local index = ARGV[7] .. user .. '}'
+            refresh(index, index .. 'l', member, deadline(KEYS[1]), redis.call('HGET', KEYS[1], 'm:last'))
           end
-          local evicted = {}
-          if ARGV[6] ~= '' then
-            local limit, others = tonumber(ARGV[6]), {}
-            for _, m in ipairs(redis.call('ZRANGE', index(user), 0, -1)) do
-              local k = prefix .. 's:' .. m
-              if k ~= old then
-                if live(k) and redis.call('HGET', k, 'm:user') == user then
-                  others[#others + 1] = {k, tonumber(redis.call('HGET', k, 'm:last'))}
-                else
-                  redis.call('ZREM', index(user), m)
-                end
+          return {'OK', redis.call('HGETALL', KEYS[1])}
+        elseif op == 'freeze' then
+          -- KEYS[1] the session to move; ARGV[5] the size limit, ARGV[6..] the changes.
+          -- Applies the changes, returns the result and the user it had before, and leaves
+          -- a record that loads as absent (its idle deadline is 0) until native expiry
+          -- collects it.
+          local c = parse(6)
+          local refused = changeable(KEYS[1], '', tonumber(ARGV[5]), c)
+          if refused then return {refused} end
+          local previousUser = redis.call('HGET', KEYS[1], 'm:user') or ''
+          apply(KEYS[1], c)
+          local moved = redis.call('HGETALL', KEYS[1])
+          redis.call('HSET', KEYS[1], 'm:idle', '0')
+          redis.call('PEXPIREAT', KEYS[1], math.floor(now / 1000) + grace)
+          return {'OK', moved, previousUser}
+        elseif op == 'take' then
+          -- KEYS[1] a session; ARGV[5] its expected user or ''. Deletes it and returns it.
+          local all = redis.call('HGETALL', KEYS[1])
+          if #all == 0 then return {'OK', {}} end
+          if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[5] then return {'OK', {}} end
+          redis.call('DEL', KEYS[1])
+          return {'OK', all}
+        elseif op == 'claim' then
+          -- KEYS[1..2] the user's index; ARGV[5] the new member, ARGV[6] the member it
+          -- replaces or '', ARGV[7] a deadline for the entry until it is confirmed,
+          -- ARGV[8] its last-seen time, ARGV[9] the limit or '', ARGV[10] the policy.
+          -- Returns the members to evict, already marked revoked, each with its deadline.
+          local new, old = ARGV[5], ARGV[6]
+          if old ~= '' and tonumber(redis.call('ZSCORE', KEYS[1], old) or 0) == REVOKED then return {'REVOKED'} end
+          local victims = {}
+          if ARGV[9] ~= '' then
+            local limit, others = tonumber(ARGV[9]), {}
+            local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+            for k = 1, #entries, 2 do
+              local m = entries[k]
+              if m ~= new and m ~= old and tonumber(entries[k + 1]) > now then
+                others[#others + 1] = {m, tonumber(redis.call('ZSCORE', KEYS[2], m) or 0)}
               end
             end
             if #others >= limit then
-              if ARGV[7] ~= 'evict-oldest' then return {'LIMIT'} end
+              if ARGV[10] ~= 'evict-oldest' then return {'LIMIT'} end
               table.sort(others, function(a, b) return a[2] < b[2] end)
               for n = 1, #others - limit + 1 do
-                local k = others[n][1]
-                evicted[#evicted + 1] = member(k)
-                evicted[#evicted + 1] = redis.call('HGETALL', k)
-                redis.call('DEL', k)
-                redis.call('ZREM', index(user), member(k))
+                local m = others[n][1]
+                victims[#victims + 1] = m
+                victims[#victims + 1] = redis.call('ZSCORE', KEYS[1], m)
+                redis.call('ZADD', KEYS[1], REVOKED, m)
               end
             end
           end
-          if old ~= '' then
-            move(old, new, c)
-          else
-            redis.call('HSET', new, unpack(ARGV, 9))
-            settle(new, nil)
-          end
-          return {'OK', redis.call('HGETALL', new), evicted}
-        elseif op == 'delete' then
-          local user = redis.call('HGET', KEYS[1], 'm:user')
-          redis.call('DEL', KEYS[1])
-          if user then redis.call('ZREM', index(user), member(KEYS[1])) end
+          redis.call('ZADD', KEYS[1], ARGV[7], new)
+          redis.call('ZADD', KEYS[2], ARGV[8], new)
+          return {'OK', victims}
+        elseif op == 'confirm' then
+          -- KEYS[1..2] the user's index; ARGV[5] a member claimed earlier, ARGV[6] its
+          -- deadline, ARGV[7] its last-seen time. Answers REVOKED when it was revoked
+          -- (marked or removed) since the claim.
+          local score = redis.call('ZSCORE', KEYS[1], ARGV[5])
+          if not score or tonumber(score) == REVOKED then return {'REVOKED'} end
+          redis.call('ZADD', KEYS[1], ARGV[6], ARGV[5])
+          redis.call('ZADD', KEYS[2], ARGV[7], ARGV[5])
           return {'OK'}
-        elseif op == 'deleteUser' then
-          -- KEYS[1] the user's index; ARGV[5] the user, ARGV[6] the member kept or ''.
-          local deleted = {}
-          for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-            if m ~= ARGV[6] then
-              local k = prefix .. 's:' .. m
-              if redis.call('HGET', k, 'm:user') == ARGV[5] then
-                redis.call('DEL', k)
-                deleted[#deleted + 1] = m
-              end
-              redis.call('ZREM', KEYS[1], m)
+        elseif op == 'restore' then
+          -- KEYS[1..2] the user's index; ARGV[5] a member whose claim failed, ARGV[6..]
+          -- member/deadline pairs the claim marked revoked, to unmark.
+          redis.call('ZREM', KEYS[1], ARGV[5])
+          redis.call('ZREM', KEYS[2], ARGV[5])
+          for i = 6, #ARGV - 1, 2 do
+            if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]) or 0) == REVOKED then
+              redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
             end
           end
-          return {'OK', deleted}
-        elseif op == 'trim' then
-          -- KEYS[1] a user's index: drop the entries whose sessions have expired.
-          local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
-          if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4]) end
-          return {'OK', gone}
+          return {'OK'}
+        elseif op == 'refresh' then
+          -- KEYS[1..2] the user's index; ARGV[5] the member, ARGV[6] its deadline, ARGV[7] last seen.
+          refresh(KEYS[1], KEYS[2], ARGV[5], ARGV[6], ARGV[7])
+          return {'OK'}
+        elseif op == 'revoke' then
+          -- KEYS[1] the user's deadlines; ARGV[5] the member kept or ''. Marks every other
+          -- entry revoked and returns them.
+          local marked = {}
+          for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+            if m ~= ARGV[5] then
+              marked[#marked + 1] = m
+              redis.call('ZADD', KEYS[1], REVOKED, m)
+            end
+          end
+          return {'OK', marked}
+        elseif op == 'forget' then
+          -- KEYS[1..2] the user's index; ARGV[5..] members to remove.
+          if #ARGV >= 5 then
+            redis.call('ZREM', KEYS[1], unpack(ARGV, 5))
+            redis.call('ZREM', KEYS[2], unpack(ARGV, 5))
+          end
+          return {'OK'}
         end
         return redis.error_reply('unknown operation ' .. tostring(op))
         """#

@@ -3,32 +3,61 @@ public import Logging
 import NIOCore
 public import SessionKit
 
-/// Sessions in Redis (a single node): one hash per session, a sorted set per user.
+/// Sessions in Redis, on one server or a Redis Cluster.
 ///
 /// Values are hash fields `v:NAME` holding JSON; metadata fields start with `m:`. Expiry
 /// is judged against the `now` each call receives; `PEXPIREAT` at the earlier deadline
 /// plus ``Configuration/expiryGrace`` only collects what has ended. A load is one
-/// `HGETALL`; every write is one `EVALSHA` of a script that checks before it writes and
-/// never touches a missing session. A user's index is a sorted set scored by expiry,
-/// trimmed as it is read, on sign-in, and by ``purgeExpired(now:)`` (Redis itself expires
-/// the sessions); it never relies on keyspace notifications.
+/// `HGETALL`; every write is one `EVALSHA` of a script that checks before it writes,
+/// never touches a missing session, and touches only keys of one hash slot, so the same
+/// steps run on one server and on a cluster.
+///
+/// ## Rotation
+/// The old and new keys sit in different slots, so a rotation *freezes* the old record
+/// (applies the changes, returns the result, and leaves a record that loads as absent),
+/// stores the result under the new key, then deletes the old one. After the freeze the
+/// old token never loads again, whatever fails next; a failure after it loses the session.
+///
+/// ## The per-user index
+/// Each user has two sorted sets, hash-tagged to one slot: `{u:USER}` scores each session
+/// by its deadline, `{u:USER}l` by its last-seen time. The index is kept a superset of the
+/// user's sessions: an entry is *claimed* before its session is written, and removed only
+/// after its session is deleted. A sign-in's limit is enforced by the claim, atomically in
+/// the index's slot; evicted entries and those of a "sign out everywhere" are first
+/// *marked* revoked (score `-1`), then their sessions are deleted, then the entries removed.
+/// A session written after its entry was marked deletes itself when it confirms its claim,
+/// so no session escapes a revocation that started before it was confirmed.
+///
+/// What a reader can briefly see: entries whose session is not written yet (a sign-in in
+/// flight) or already gone (a deletion in flight, or a process that died between steps);
+/// readers skip them by loading each session, and remove an entry once its deadline score
+/// has passed or it is marked revoked. On a cluster, a write to a signed-in session
+/// refreshes its entry in a second command; should that fail, the entry's score lags
+/// behind the session, and readers and ``purgeExpired(now:)`` repair it after loading the
+/// session. An entry left by a sign-in that died midway counts against the user's limit
+/// until its provisional deadline passes. The index never relies on keyspace notifications.
 public final class RedisSessionStore: SessionStore {
     public struct Configuration: Sendable {
-        /// Prepended to every key. The default is `sessionkit:`.
+        /// Prepended to every key. The default is `sessionkit:`. On a cluster it must not
+        /// contain `{`, or every key would hash to one slot.
         public var keyPrefix = "sessionkit:"
         /// Added to a session's deadline for Redis's own expiry. The default is 5 minutes.
         public var expiryGrace: Duration = .seconds(300)
         /// Size limits on encoded values.
         public var limits = SessionLimits()
+        /// The deadline an index entry carries while its sign-in is in flight (the real
+        /// deadline may not be known before the session is moved). The default is a day.
+        public var provisionalLifetime: TimeInterval = 86_400
 
         public init() {}
     }
 
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let configuration: Configuration
     private let logger: Logger
 
-    public init(client: RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+    /// A store on `client`: a ``RedisClient`` for one server, or a ``RedisClusterClient``.
+    public init(client: any RedisCommands, configuration: Configuration = Configuration(), logger: Logger) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
@@ -37,7 +66,8 @@ public final class RedisSessionStore: SessionStore {
     // MARK: SessionStore
 
     public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
-        let fields = try await call(["HGETALL", .text(sessionKey(key))])
+        let name = sessionKey(key)
+        let fields = try await call(["HGETALL", .text(name)], routedBy: name)
         guard let session = try Self.session(key, fields) else { return nil }
         // Judged in whole microseconds, as the script judges it, so both agree at the boundary.
         guard Self.micros(session.expiresAt) > Self.micros(now) else { return nil }
@@ -45,8 +75,17 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func insert(_ session: StoredSession) async throws {
-        let reply = try await script("insert", now: Date(), keys: [sessionKey(session.key)], try fields(of: session))
-        try expectOK(reply)
+        let fields = try fields(of: session)
+        guard let user = session.userID else { return try await insertFields(fields, at: session.key) }
+        let entry = IndexEntry(session: session)
+        _ = try await claim(entry, for: user, replacing: nil, limit: nil, now: session.lastSeenAt)
+        do {
+            try await insertFields(fields, at: session.key)
+        } catch {
+            try? await forget([entry.member], of: user)
+            throw error
+        }
+        try await confirm(entry, of: user)
     }
 
     public func apply(
@@ -55,7 +94,36 @@ public final class RedisSessionStore: SessionStore {
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
-        try await change(key, to: key, changes: changes, ifVersion: expectedVersion, now: now)
+        // Signing a user in through a plain write claims the index entry first, as a sign-in does.
+        let signingIn = changes.authentication.map { (user: $0.userID, entry: provisionalEntry(key, changes, now: now)) }
+        if let signingIn { _ = try await claim(signingIn.entry, for: signingIn.user, replacing: nil, limit: nil, now: now) }
+        // One server: the script refreshes the index entry itself. A cluster: a second command.
+        let inlineIndex = client.isCluster ? "" : configuration.keyPrefix + "{u:"
+        let arguments: [RESPArgument] = [
+            .text(expectedVersion.map { String($0) } ?? ""), .text(String(configuration.limits.maxSessionBytes)), .text(inlineIndex),
+        ]
+        let reply = try await script("change", now: now, keys: [sessionKey(key)], arguments + (try encode(changes)))
+        let parts = reply.elements ?? []
+        switch parts.first?.string {
+        case "OK":
+            guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
+            if let signingIn {
+                try await confirm(IndexEntry(session: session), of: signingIn.user)
+            } else if client.isCluster, let user = session.userID {
+                do {
+                    try await refresh(IndexEntry(session: session), of: user, now: now)
+                } catch {
+                    logger.warning("session index refresh failed", metadata: ["session": "\(key.shortHash)", "error": "\(error)"])
+                }
+            }
+            return .applied(session)
+        case "MISSING":
+            // The session is gone, so its entry is stale whoever claimed it.
+            if let signingIn { try await forget([signingIn.entry.member], of: signingIn.user) }
+            return .missing
+        case "CONFLICT": return .conflict
+        default: throw try failure(reply)
+        }
     }
 
     public func rotate(
@@ -64,89 +132,67 @@ public final class RedisSessionStore: SessionStore {
         applying changes: SessionChanges,
         now: Date
     ) async throws -> SessionApplyResult {
-        try await change(oldKey, to: newKey, changes: changes, ifVersion: nil, now: now)
+        let user = changes.authentication?.userID
+        guard let (session, _) = try await move(oldKey, to: newKey, changes, signingIn: user, limit: nil, now: now) else { return .missing }
+        return .applied(session)
     }
 
     public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
-        let limit: [RESPArgument] = [
-            .text(signIn.userID), .text(signIn.limit.map { String($0.maxSessions) } ?? ""),
-            .text(signIn.limit?.policy.rawValue ?? ""), .text(String(configuration.limits.maxSessionBytes)),
-        ]
-        let reply: RESPValue
         switch signIn.source {
         case .rotate(let oldKey, let changes):
-            reply = try await script(
-                "signin", now: now, keys: [sessionKey(oldKey), sessionKey(signIn.newKey)], limit + (try encode(changes)))
-        case .insert(let session):
-            reply = try await script("signin", now: now, keys: ["", sessionKey(signIn.newKey)], limit + (try fields(of: session)))
-        }
-        let parts = reply.elements ?? []
-        switch parts.first?.string {
-        case "OK":
-            guard parts.count == 3, let session = try Self.session(signIn.newKey, parts[1]) else { throw corrupt("sign-in reply") }
-            let evictedParts = parts[2].elements ?? []
-            var evicted = [StoredSession]()
-            for index in stride(from: 0, to: evictedParts.count - 1, by: 2) {
-                if let key = evictedParts[index].string.flatMap(SessionStorageKey.init(hex:)),
-                    let victim = try Self.session(key, evictedParts[index + 1])
-                {
-                    evicted.append(victim)
-                }
-            }
+            guard
+                let (session, evicted) = try await move(
+                    oldKey, to: signIn.newKey, changes, signingIn: signIn.userID, limit: signIn.limit, now: now)
+            else { return .missing }
             return .authenticated(session, evicted: evicted)
-        case "MISSING": return .missing
-        case "LIMIT":
-            throw SessionStoreError(code: .sessionLimitReached, message: "\(signIn.userID) already holds the most sessions allowed")
-        default: throw try failure(reply)
+        case .insert(let session):
+            let fields = try fields(of: session)
+            let entry = IndexEntry(session: session)
+            let victims = try await claim(entry, for: signIn.userID, replacing: nil, limit: signIn.limit, now: now) ?? []
+            do {
+                try await insertFields(fields, at: signIn.newKey)
+            } catch {
+                try? await restore(victims, forgetting: entry, of: signIn.userID)
+                throw error
+            }
+            try await confirm(entry, of: signIn.userID)
+            return .authenticated(session, evicted: try await take(victims, of: signIn.userID))
         }
     }
 
     public func delete(_ key: SessionStorageKey) async throws {
-        try expectOK(try await script("delete", now: Date(), keys: [sessionKey(key)], []))
+        if let taken = try await take(key, ifUser: nil), let user = taken.userID {
+            try await forget([key.hex], of: user)
+        }
     }
 
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
-        let index = indexKey(userID)
-        let members = try await call(["ZRANGE", .text(index), "0", "-1"]).elements?.compactMap(\.string) ?? []
-        // Pipelined: one HGETALL per member, all in flight together.
-        let loaded = try await withThrowingTaskGroup(of: (String, StoredSession?).self) { group in
-            for member in members {
-                group.addTask {
-                    guard let key = SessionStorageKey(hex: member) else { return (member, nil) }
-                    return (member, try await self.load(key, now: now))
-                }
-            }
-            return try await group.reduce(into: [(String, StoredSession?)]()) { $0.append($1) }
-        }
-        var found = [StoredSession]()
-        var stale = [String]()
-        for (member, session) in loaded {
-            if let session, session.userID == userID { found.append(session) } else { stale.append(member) }
-        }
-        if !stale.isEmpty { try await call(["ZREM", .text(index)] + stale.map { .text($0) }) }
-        return found.sorted { $0.lastSeenAt > $1.lastSeenAt }
+        let index = indexKeys(userID)
+        let reply = try await call(["ZRANGE", .text(index[0]), "0", "-1", "WITHSCORES"], routedBy: index[0])
+        return try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).live.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
-        let reply = try await script("deleteUser", now: Date(), keys: [indexKey(userID)], [.text(userID), .text(keptKey?.hex ?? "")])
+        let index = indexKeys(userID)
+        let reply = try await script("revoke", now: Date(), keys: [index[0]], [.text(keptKey?.hex ?? "")])
         try expectOK(reply)
-        return (reply.elements?.dropFirst().first?.elements ?? []).compactMap { $0.string.flatMap(SessionStorageKey.init(hex:)) }
+        let marked = (reply.elements?.dropFirst().first?.elements ?? []).compactMap(\.string)
+        let deleted = try await take(marked.compactMap { SessionStorageKey(hex: $0) }, of: userID)
+        return deleted.map(\.key)
     }
 
-    /// Redis expires sessions itself; this trims expired entries from every user's index
-    /// and returns them.
+    /// Redis expires sessions itself; this removes the index entries of sessions that have
+    /// ended (returning them), finishes revocations a failed process left behind, and
+    /// repairs entries whose deadline lags behind their session.
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
-        var trimmed = [SessionReference]()
-        for index in try await scan(match: configuration.keyPrefix + "u:*") {
-            let userID = String(index.dropFirst(configuration.keyPrefix.count + 2))
-            let reply = try await script("trim", now: now, keys: [index], [])
-            for member in reply.elements?.dropFirst().first?.elements ?? [] {
-                if let key = member.string.flatMap(SessionStorageKey.init(hex:)) {
-                    trimmed.append(SessionReference(key: key, userID: userID))
-                }
-            }
+        var removed = [SessionReference]()
+        let prefix = configuration.keyPrefix + "{u:"
+        for index in try await scan(match: prefix + "*") where index.hasSuffix("}") {
+            let userID = String(index.dropFirst(prefix.count).dropLast())
+            let reply = try await call(["ZRANGEBYSCORE", .text(index), "-inf", .text(Self.micros(now)), "WITHSCORES"], routedBy: index)
+            removed += try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).ended
         }
-        return trimmed
+        return removed
     }
 
     /// Scans the keyspace: for administration, not the request path.
@@ -175,31 +221,241 @@ public final class RedisSessionStore: SessionStore {
         return statistics
     }
 
-    // MARK: Encoding
+    // MARK: Steps
 
-    private func sessionKey(_ key: SessionStorageKey) -> String { configuration.keyPrefix + "s:" + key.hex }
-    private func indexKey(_ userID: String) -> String { configuration.keyPrefix + "u:" + userID }
+    /// What a user's index holds for one session.
+    private struct IndexEntry {
+        var member: String
+        var deadline: Date
+        var lastSeen: Date
 
-    private func change(
-        _ key: SessionStorageKey,
+        init(member: String, deadline: Date, lastSeen: Date) {
+            self.member = member
+            self.deadline = deadline
+            self.lastSeen = lastSeen
+        }
+
+        init(session: StoredSession) {
+            self.init(member: session.key.hex, deadline: session.expiresAt, lastSeen: session.lastSeenAt)
+        }
+    }
+
+    /// The entry a sign-in claims for `key` before its real deadline is known.
+    private func provisionalEntry(_ key: SessionStorageKey, _ changes: SessionChanges, now: Date) -> IndexEntry {
+        var deadline = now + configuration.provisionalLifetime
+        if let idle = changes.idleDeadline, let absolute = changes.absoluteDeadline { deadline = min(idle, absolute) }
+        return IndexEntry(member: key.hex, deadline: deadline, lastSeen: changes.lastSeenAt ?? now)
+    }
+
+    /// An index entry marked revoked by a claim, with the deadline it had.
+    private typealias Victim = (member: String, deadline: String)
+
+    /// Moves a session to `newKey` (see Rotation above), signing `user` in when given.
+    /// Returns `nil` when the session is absent, expired or being revoked.
+    private func move(
+        _ oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
-        changes: SessionChanges,
-        ifVersion expectedVersion: UInt64?,
+        _ changes: SessionChanges,
+        signingIn user: String?,
+        limit: UserSessionLimit?,
         now: Date
-    ) async throws -> SessionApplyResult {
-        let arguments: [RESPArgument] = [
-            .text(expectedVersion.map { String($0) } ?? ""), .text(String(configuration.limits.maxSessionBytes)),
-        ]
-        let reply = try await script("change", now: now, keys: [sessionKey(key), sessionKey(newKey)], arguments + (try encode(changes)))
+    ) async throws -> (StoredSession, evicted: [StoredSession])? {
+        let newName = sessionKey(newKey)
+        // Checked first, so a clash leaves the old session alone (keys are random: a clash is a bug).
+        if try await call(["EXISTS", .text(newName)], routedBy: newName).int == 1 { throw duplicate() }
+
+        // A sign-in claims its entry (and enforces the limit) before anything changes.
+        var claimed: (user: String, entry: IndexEntry, victims: [Victim])?
+        if let user {
+            let entry = provisionalEntry(newKey, changes, now: now)
+            guard let victims = try await claim(entry, for: user, replacing: oldKey.hex, limit: limit, now: now) else { return nil }
+            claimed = (user, entry, victims)
+        }
+
+        let frozen = try await script(
+            "freeze", now: now, keys: [sessionKey(oldKey)], [.text(String(configuration.limits.maxSessionBytes))] + (try encode(changes)))
+        let parts = frozen.elements ?? []
+        guard parts.first?.string == "OK" else {
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            if parts.first?.string == "MISSING" { return nil }
+            throw try failure(frozen)
+        }
+        guard parts.count == 3, case let fieldPairs? = parts[1].elements, var session = try Self.session(newKey, parts[1]) else {
+            throw corrupt("freeze reply")
+        }
+        let previousUser = parts[2].string.flatMap { $0.isEmpty ? nil : $0 }
+
+        // A rotation learns the user from the frozen record, and claims after the freeze.
+        if claimed == nil, let user = session.userID {
+            guard let victims = try await claim(IndexEntry(session: session), for: user, replacing: oldKey.hex, limit: nil, now: now) else {
+                try await call(["DEL", .text(sessionKey(oldKey))], routedBy: sessionKey(oldKey))
+                return nil
+            }
+            claimed = (user, IndexEntry(session: session), victims)
+        }
+
+        let arguments = fieldPairs.map { value -> RESPArgument in
+            if case .bulkString(let bytes?) = value { .bytes(bytes) } else { .text(value.string ?? "") }
+        }
+        do {
+            try await insertFields(arguments, at: newKey)
+        } catch {
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            throw error
+        }
+        var evicted = [StoredSession]()
+        if let claimed {
+            var confirmed = claimed.entry
+            confirmed.deadline = session.expiresAt
+            confirmed.lastSeen = session.lastSeenAt
+            try await confirm(confirmed, of: claimed.user)
+            evicted = try await take(claimed.victims.compactMap { SessionStorageKey(hex: $0.member) }, of: claimed.user)
+        }
+        try await call(["DEL", .text(sessionKey(oldKey))], routedBy: sessionKey(oldKey))
+        for owner in Set([previousUser, session.userID].compactMap { $0 }) {
+            try await forget([oldKey.hex], of: owner)
+        }
+        session.key = newKey
+        return (session, evicted)
+    }
+
+    /// Claims `entry` in `user`'s index, replacing `replaced` (which does not count against
+    /// `limit`). Returns the entries evicted to make room (already marked revoked), or `nil`
+    /// when `replaced` is being revoked. Throws when the limit refuses the sign-in.
+    private func claim(
+        _ entry: IndexEntry,
+        for user: String,
+        replacing replaced: String?,
+        limit: UserSessionLimit?,
+        now: Date
+    ) async throws -> [Victim]? {
+        let reply = try await script(
+            "claim", now: now, keys: indexKeys(user),
+            [
+                .text(entry.member), .text(replaced ?? ""), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen)),
+                .text(limit.map { String($0.maxSessions) } ?? ""), .text(limit?.policy.rawValue ?? ""),
+            ])
         let parts = reply.elements ?? []
         switch parts.first?.string {
         case "OK":
-            guard parts.count == 2, let session = try Self.session(newKey, parts[1]) else { throw corrupt("change reply") }
-            return .applied(session)
-        case "MISSING": return .missing
-        case "CONFLICT": return .conflict
+            let flat = parts.count == 2 ? (parts[1].elements ?? []).compactMap(\.string) : []
+            return stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0], flat[$0 + 1]) }
+        case "REVOKED": return nil
+        case "LIMIT": throw SessionStoreError(code: .sessionLimitReached, message: "\(user) already holds the most sessions allowed")
         default: throw try failure(reply)
         }
+    }
+
+    /// Confirms a claimed entry with its session's real times. When the entry was revoked
+    /// since the claim, the session just written is deleted: the revocation came after it.
+    private func confirm(_ entry: IndexEntry, of user: String) async throws {
+        let reply = try await script(
+            "confirm", now: Date(), keys: indexKeys(user),
+            [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))])
+        guard reply.elements?.first?.string == "REVOKED" else { return try expectOK(reply) }
+        if let key = SessionStorageKey(hex: entry.member) {
+            _ = try await take(key, ifUser: nil)
+            try await forget([entry.member], of: user)
+        }
+    }
+
+    /// Undoes a claim whose sign-in failed: unmarks its victims and removes its entry.
+    private func restore(_ victims: [Victim], forgetting entry: IndexEntry, of user: String) async throws {
+        let pairs = victims.flatMap { [RESPArgument.text($0.member), .text($0.deadline)] }
+        try expectOK(try await script("restore", now: Date(), keys: indexKeys(user), [.text(entry.member)] + pairs))
+    }
+
+    private func refresh(_ entry: IndexEntry, of user: String, now: Date) async throws {
+        try expectOK(
+            try await script(
+                "refresh", now: now, keys: indexKeys(user),
+                [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))]))
+    }
+
+    private func forget(_ members: [String], of user: String) async throws {
+        guard !members.isEmpty else { return }
+        try expectOK(try await script("forget", now: Date(), keys: indexKeys(user), members.map { .text($0) }))
+    }
+
+    /// Deletes a session and returns it; with `user`, only when it is that user's.
+    private func take(_ key: SessionStorageKey, ifUser user: String?) async throws -> StoredSession? {
+        let reply = try await script("take", now: Date(), keys: [sessionKey(key)], [.text(user ?? "")])
+        try expectOK(reply)
+        guard let fields = reply.elements?.dropFirst().first else { throw corrupt("take reply") }
+        return try Self.session(key, fields)
+    }
+
+    /// Deletes `user`'s sessions under `keys` (in flight together), then their index
+    /// entries, and returns the sessions deleted.
+    private func take(_ keys: [SessionStorageKey], of user: String) async throws -> [StoredSession] {
+        guard !keys.isEmpty else { return [] }
+        let taken = try await withThrowingTaskGroup(of: StoredSession?.self) { group in
+            for key in keys { group.addTask { try await self.take(key, ifUser: user) } }
+            return try await group.reduce(into: [StoredSession]()) { if let session = $1 { $0.append(session) } }
+        }
+        try await forget(keys.map(\.hex), of: user)
+        return taken
+    }
+
+    private func take(_ victims: [Victim], of user: String) async throws -> [StoredSession] {
+        try await take(victims.compactMap { SessionStorageKey(hex: $0.member) }, of: user)
+    }
+
+    /// Loads the sessions of `entries` (in flight together) and settles each entry: a live
+    /// session of the user is returned (its entry repaired when its deadline lags); an
+    /// entry marked revoked has its session deleted and is removed; an entry whose session
+    /// is gone is removed once its deadline has passed, and reported as ended.
+    private func reconcile(_ entries: [(member: String, score: Int64)], of user: String, now: Date) async throws -> (
+        live: [StoredSession], ended: [SessionReference]
+    ) {
+        let loaded = try await withThrowingTaskGroup(of: (String, Int64, StoredSession?).self) { group in
+            for (member, score) in entries {
+                group.addTask {
+                    guard let key = SessionStorageKey(hex: member) else { return (member, score, nil) }
+                    return (member, score, try await self.load(key, now: now))
+                }
+            }
+            return try await group.reduce(into: [(String, Int64, StoredSession?)]()) { $0.append($1) }
+        }
+        let revoked = Int64(RedisSessionScript.revokedScore)!
+        let nowMicros = Int64(Self.micros(now))!
+        var live = [StoredSession]()
+        var ended = [SessionReference]()
+        var finishRevoking = [SessionStorageKey]()
+        var gone = [String]()
+        for (member, score, session) in loaded {
+            if let session, session.userID == user {
+                if score == revoked {
+                    finishRevoking.append(session.key)
+                } else {
+                    live.append(session)
+                    if score < Int64(Self.micros(session.expiresAt))! {
+                        try await refresh(IndexEntry(session: session), of: user, now: now)
+                    }
+                }
+            } else if session != nil || score == revoked || score <= nowMicros {
+                gone.append(member)
+                if session == nil, score != revoked, let key = SessionStorageKey(hex: member) {
+                    ended.append(SessionReference(key: key, userID: user))
+                }
+            }
+        }
+        _ = try await take(finishRevoking, of: user)
+        try await forget(gone, of: user)
+        return (live, ended)
+    }
+
+    // MARK: Encoding
+
+    private func sessionKey(_ key: SessionStorageKey) -> String { configuration.keyPrefix + "s:" + key.hex }
+    /// A user's index: deadlines, then last-seen times, hash-tagged to one slot.
+    private func indexKeys(_ userID: String) -> [String] {
+        let deadlines = configuration.keyPrefix + "{u:" + userID + "}"
+        return [deadlines, deadlines + "l"]
+    }
+
+    private func insertFields(_ fields: [RESPArgument], at key: SessionStorageKey) async throws {
+        try expectOK(try await script("insert", now: Date(), keys: [sessionKey(key)], fields))
     }
 
     /// Changes as the script's `parse` reads them.
@@ -299,24 +555,35 @@ public final class RedisSessionStore: SessionStore {
     }
 
     @discardableResult
-    private func call(_ arguments: [RESPArgument]) async throws -> RESPValue {
+    private func call(_ arguments: [RESPArgument], routedBy key: String) async throws -> RESPValue {
         do {
-            return try await client.send(arguments)
+            return try await client.send(arguments, routedBy: key)
         } catch let error as RedisError {
             throw SessionStoreError(code: .unavailable, message: error.description)
         }
     }
 
     private func scan(match pattern: String) async throws -> [String] {
-        var cursor = "0"
-        var found = [String]()
-        repeat {
-            let reply = try await call(["SCAN", .text(cursor), "MATCH", .text(pattern), "COUNT", "1000"])
-            guard let parts = reply.elements, parts.count == 2, let next = parts[0].string else { throw corrupt("SCAN reply") }
-            cursor = next
-            found += parts[1].elements?.compactMap(\.string) ?? []
-        } while cursor != "0"
-        return found
+        do {
+            return try await client.scan(match: pattern)
+        } catch let error as RedisError {
+            throw SessionStoreError(code: .unavailable, message: error.description)
+        }
+    }
+
+    /// Members and integer scores from a `WITHSCORES` reply: a flat list (RESP2) or pairs (RESP3).
+    private static func scoredMembers(_ reply: RESPValue) throws -> [(member: String, score: Int64)] {
+        var flat = [RESPValue]()
+        for element in reply.elements ?? [] {
+            if let pair = element.elements { flat += pair } else { flat.append(element) }
+        }
+        return try stride(from: 0, to: flat.count - 1, by: 2).map { index in
+            let score: Double? = if case .double(let value) = flat[index + 1] { value } else { flat[index + 1].string.flatMap(Double.init) }
+            guard let member = flat[index].string, let score else {
+                throw SessionStoreError(code: .corrupt, message: "Redis: index entry \(flat[index])")
+            }
+            return (member, Int64(score))
+        }
     }
 
     private func expectOK(_ reply: RESPValue) throws {
@@ -325,10 +592,14 @@ public final class RedisSessionStore: SessionStore {
 
     private func failure(_ reply: RESPValue) throws -> SessionStoreError {
         switch reply.elements?.first?.string {
-        case "DUPLICATE": SessionStoreError(code: .duplicateKey, message: "a session is already stored under that key")
+        case "DUPLICATE": duplicate()
         case "TOOLARGE": tooLarge()
         default: corrupt("unexpected reply \(reply)")
         }
+    }
+
+    private func duplicate() -> SessionStoreError {
+        SessionStoreError(code: .duplicateKey, message: "a session is already stored under that key")
     }
 
     private func tooLarge() -> SessionStoreError {

@@ -7,15 +7,18 @@ import SessionKitRedis
 import SessionKitSQLite
 
 /// Where sessions live, as the demo's and the admin tool's `--store` name it:
-/// `memory`, `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+/// `memory`, `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+/// `redis://[USER:PASSWORD@]HOST:PORT` or `redis-cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT…`.
 package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     case memory
     case sqlite(path: String)
     case postgres(url: String)
+    /// One Redis server (`redis://`) or a cluster (`redis-cluster://`).
     case redis(url: String)
 
     package static let defaultSQLitePath = ".sessionkit/demo.sqlite"
-    private static let forms = "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://[USER:PASSWORD@]HOST:PORT"
+    private static let forms =
+        "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://[USER:PASSWORD@]HOST:PORT, redis-cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT..."
 
     /// Parses a `--store` value; the error names the flag and the accepted forms.
     package init(parsing text: String) throws {
@@ -26,11 +29,11 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             _ = try PostgresClient.Configuration(sessionKitURL: text)
             self = .postgres(url: text)
-        } else if text.hasPrefix("redis://") {
+        } else if text.hasPrefix("redis://") || text.hasPrefix("redis-cluster://") {
             do {
-                _ = try RedisClient.Configuration(url: text)
-            } catch {
-                throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not redis://[USER:PASSWORD@]HOST:PORT")
+                _ = try redisCommands(url: text)
+            } catch let error as RedisError {
+                throw SessionConfigurationError(setting: "--store", message: error.message)
             }
             self = .redis(url: text)
         } else {
@@ -43,7 +46,8 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         case .memory: "memory (lost when the process ends)"
         case .sqlite(let path): "the SQLite file \(path)"
         case .postgres(let url): "PostgreSQL at \(Self.redacted(url))"
-        case .redis(let url): "Redis at \(Self.redacted(url))"
+        case .redis(let url):
+            url.hasPrefix("redis-cluster://") ? "the Redis Cluster at \(Self.redacted(url))" : "Redis at \(Self.redacted(url))"
         }
     }
 
@@ -73,7 +77,7 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
                 return try await body(store)
             }
         case .redis(let url):
-            let client = RedisClient(configuration: try RedisClient.Configuration(url: url))
+            let client = try redisCommands(url: url)
             do {
                 let result = try await body(RedisSessionStore(client: client, logger: logger))
                 await client.close()
@@ -85,9 +89,11 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         }
     }
 
-    private static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url) else { return "(unparsable URL)" }
-        if components.password != nil { components.password = "***" }
-        return components.string ?? "(unparsable URL)"
+    /// The URL with its password (between `USER:` and `@`) replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@"),
+            let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+        else { return url }
+        return url[..<url.index(after: colon)] + "***" + url[at...]
     }
 }

@@ -126,5 +126,9 @@ import Testing
         #expect(try StoreSpec(parsing: "redis://127.0.0.1:6380") == .redis(url: "redis://127.0.0.1:6380"))
         #expect(try StoreSpec(parsing: "postgres://u:p@h:5/db") == .postgres(url: "postgres://u:p@h:5/db"))
         #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "redis://") }
+        let cluster = "redis-cluster://app:secret@127.0.0.1:7001,127.0.0.1:7002"
+        #expect(try StoreSpec(parsing: cluster) == .redis(url: cluster))
+        #expect(try StoreSpec(parsing: cluster).description == "the Redis Cluster at redis-cluster://app:***@127.0.0.1:7001,127.0.0.1:7002")
+        #expect(throws: SessionConfigurationError.self) { try StoreSpec(parsing: "redis-cluster://127.0.0.1") }
     }
 }

@@ -16,7 +16,7 @@ import Testing
 /// servers `Scripts/test` starts; without them (and without SESSIONKIT_REQUIRE_SERVICES=1)
 /// those cases are left out.
 enum StoreKind: String, CaseIterable, Sendable {
-    case memory, sqlite, postgres, redis
+    case memory, sqlite, postgres, redis, redisCluster
 
     static var available: [StoreKind] {
         allCases.filter { kind in
@@ -24,6 +24,7 @@ enum StoreKind: String, CaseIterable, Sendable {
             case .memory, .sqlite: true
             case .postgres: TestServices.enabled("SESSIONKIT_POSTGRES_URL")
             case .redis: TestServices.enabled("SESSIONKIT_REDIS_URL")
+            case .redisCluster: TestServices.enabled("SESSIONKIT_REDIS_CLUSTER_URL")
             }
         }
     }
@@ -57,8 +58,9 @@ enum StoreKind: String, CaseIterable, Sendable {
                 try await store.migrate()
                 try await body(store)
             }
-        case .redis:
-            let client = RedisClient(configuration: try RedisClient.Configuration(url: try TestServices.value("SESSIONKIT_REDIS_URL")))
+        case .redis, .redisCluster:
+            let client = try redisCommands(
+                url: try TestServices.value(self == .redis ? "SESSIONKIT_REDIS_URL" : "SESSIONKIT_REDIS_CLUSTER_URL"))
             var configuration = RedisSessionStore.Configuration()
             configuration.keyPrefix = "peruser-\(UUID().uuidString.prefix(8)):"
             do {

@@ -39,6 +39,9 @@ struct TestApp: Sendable {
 
     init(store: any SessionStore = MemorySessionStore(), configure: (inout SessionConfiguration) -> Void = { _ in }) throws {
         var configuration = SessionConfiguration()
+        // Roomy: every suite runs at once on two cores, and a first sign-in on a cluster
+        // also fetches the slot map and connects to each node. Timeout tests set their own.
+        configuration.storeTimeout = .seconds(10)
         configure(&configuration)
         self.store = CountingSessionStore(store)
         self.manager = try SessionManager(store: self.store, configuration: configuration, wallClock: clock)

@@ -12,18 +12,36 @@ func redisClient(_ url: String? = nil, configure: (inout RedisClient.Configurati
     return RedisClient(configuration: configuration)
 }
 
-@Suite(.enabled(if: TestServices.enabled("SESSIONKIT_REDIS_URL"), "needs SESSIONKIT_REDIS_URL (Scripts/test sets it)"))
-struct RedisSessionStoreTests {
-    @Test(arguments: SessionStoreConformance.Check.allCases)
-    func conformance(_ check: SessionStoreConformance.Check) async throws {
-        let client = try redisClient()
+/// One server and a cluster, from the servers `Scripts/test` starts.
+enum RedisTopology: String, CaseIterable, Sendable {
+    case node, cluster
+
+    var variable: String { self == .node ? "SESSIONKIT_REDIS_URL" : "SESSIONKIT_REDIS_CLUSTER_URL" }
+
+    static var available: [RedisTopology] { allCases.filter { TestServices.enabled($0.variable) } }
+
+    func commands() throws -> any RedisCommands { try redisCommands(url: try TestServices.value(variable)) }
+}
+
+struct RedisConformanceTests {
+    @Test(arguments: RedisTopology.available, SessionStoreConformance.Check.allCases)
+    func conformance(_ topology: RedisTopology, _ check: SessionStoreConformance.Check) async throws {
+        let client = try topology.commands()
         var configuration = RedisSessionStore.Configuration()
         configuration.keyPrefix = "conformance-\(UUID().uuidString.prefix(8)):"
         let store = RedisSessionStore(client: client, configuration: configuration, logger: Logger(label: "redis"))
-        try await SessionStoreConformance.run(check, on: store, expiresNatively: true)
+        do {
+            try await SessionStoreConformance.run(check, on: store, expiresNatively: true)
+        } catch {
+            await client.close()
+            throw error
+        }
         await client.close()
     }
+}
 
+@Suite(.enabled(if: TestServices.enabled("SESSIONKIT_REDIS_URL"), "needs SESSIONKIT_REDIS_URL (Scripts/test sets it)"))
+struct RedisSessionStoreTests {
     @Test func pipelinedCommandsGetTheirOwnReplies() async throws {
         let client = try redisClient { $0.connections = 1 }
         let prefix = "pipeline-\(UUID().uuidString.prefix(8)):"

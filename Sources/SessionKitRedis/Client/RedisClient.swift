@@ -66,19 +66,40 @@ public final class RedisClient: Sendable {
     /// Sends a command and returns its reply; an error reply throws ``RedisError/Code/reply``.
     @discardableResult
     public func send(_ arguments: [RESPArgument]) async throws -> RESPValue {
-        let reply = try await sendRaw(arguments)
-        if let message = reply.errorMessage { throw RedisError(code: .reply, message: message) }
-        return reply
+        try Self.checked(try await sendRaw(arguments))
     }
 
     /// Runs `script` by its SHA-1, loading it when the server does not have it yet.
     public func run(_ script: RedisScript, keys: [String], arguments: [RESPArgument]) async throws -> RESPValue {
-        let tail: [RESPArgument] = [.text(String(keys.count))] + keys.map { .text($0) } + arguments
-        let reply = try await sendRaw(["EVALSHA", .text(script.sha1)] + tail)
-        if let message = reply.errorMessage {
-            guard message.hasPrefix("NOSCRIPT") else { throw RedisError(code: .reply, message: message) }
-            return try await send(["EVAL", .text(script.source)] + tail)
+        try Self.checked(try await runRaw(script, keys: keys, arguments: arguments))
+    }
+
+    /// Sends a command and returns its reply, error replies included. With `asking`, the
+    /// command is preceded by `ASKING` on the same connection (a cluster's `ASK` redirection).
+    func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
+        let connection = try await connection(at: index)
+        let timeout = connection.channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(configuration.commandTimeout))) {
+            connection.channel.close(promise: nil)
         }
+        defer { timeout.cancel() }
+        do {
+            return try await asking ? connection.sendAsking(arguments) : connection.send(arguments)
+        } catch let error as RedisError where error.code == .connectionClosed {
+            throw RedisError(code: .timeout, message: "no reply within \(configuration.commandTimeout), or the connection dropped")
+        }
+    }
+
+    /// Runs `script` (loading it on `NOSCRIPT`) and returns its reply, error replies included.
+    func runRaw(_ script: RedisScript, keys: [String], arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
+        let tail: [RESPArgument] = [.text(String(keys.count))] + keys.map { .text($0) } + arguments
+        let reply = try await sendRaw(["EVALSHA", .text(script.sha1)] + tail, asking: asking)
+        guard let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") else { return reply }
+        return try await sendRaw(["EVAL", .text(script.source)] + tail, asking: asking)
+    }
+
+    static func checked(_ reply: RESPValue) throws -> RESPValue {
+        if let message = reply.errorMessage { throw RedisError(code: .reply, message: message) }
         return reply
     }
 
@@ -89,20 +110,6 @@ public final class RedisClient: Sendable {
             return slots.compactMap { if case .connected(let connection) = $0 { connection } else { nil } }
         }
         for connection in open { await connection.close() }
-    }
-
-    private func sendRaw(_ arguments: [RESPArgument]) async throws -> RESPValue {
-        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
-        let connection = try await connection(at: index)
-        let timeout = connection.channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(configuration.commandTimeout))) {
-            connection.channel.close(promise: nil)
-        }
-        defer { timeout.cancel() }
-        do {
-            return try await connection.send(arguments)
-        } catch let error as RedisError where error.code == .connectionClosed {
-            throw RedisError(code: .timeout, message: "no reply within \(configuration.commandTimeout), or the connection dropped")
-        }
     }
 
     private func connection(at index: Int) async throws -> RedisConnection {

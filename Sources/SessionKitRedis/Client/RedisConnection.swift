@@ -37,7 +37,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 /// flight at once (pipelining). Push frames are kept out of the reply path.
 final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = (ByteBuffer, EventLoopPromise<RESPValue>)
+    /// Encoded commands written together, and one promise per reply they expect.
+    typealias OutboundIn = (ByteBuffer, [EventLoopPromise<RESPValue>])
     typealias OutboundOut = ByteBuffer
 
     private let decoder: RESPDecoder
@@ -48,13 +49,13 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     init(decoder: RESPDecoder) { self.decoder = decoder }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let (bytes, reply) = unwrapOutboundIn(data)
+        let (bytes, replies) = unwrapOutboundIn(data)
         if let closedError {
-            reply.fail(closedError)
+            for reply in replies { reply.fail(closedError) }
             promise?.fail(closedError)
             return
         }
-        waiting.append(reply)
+        waiting.append(contentsOf: replies)
         context.write(wrapOutboundOut(bytes), promise: promise)
     }
 
@@ -161,8 +162,22 @@ final class RedisConnection: Sendable {
         var bytes = channel.allocator.buffer(capacity: 64)
         RESPEncoder.command(arguments, into: &bytes)
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush((bytes, promise), promise: nil)
+        channel.writeAndFlush((bytes, [promise]), promise: nil)
         return try await promise.futureResult.get()
+    }
+
+    /// Sends `ASKING` and then the command in one write, so no other command on this
+    /// connection can come between them (`ASKING` holds for the next command only), and
+    /// returns the command's reply.
+    func sendAsking(_ arguments: [RESPArgument]) async throws -> RESPValue {
+        var bytes = channel.allocator.buffer(capacity: 80)
+        RESPEncoder.command(["ASKING"], into: &bytes)
+        RESPEncoder.command(arguments, into: &bytes)
+        let asking = channel.eventLoop.makePromise(of: RESPValue.self)
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        channel.writeAndFlush((bytes, [asking, reply]), promise: nil)
+        if let message = try await asking.futureResult.get().errorMessage { throw RedisError(code: .reply, message: message) }
+        return try await reply.futureResult.get()
     }
 
     func close() async {

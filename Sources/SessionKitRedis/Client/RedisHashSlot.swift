@@ -1,0 +1,32 @@
+/// The Redis Cluster hash slot of a key: CRC16 (XMODEM) of the key, or of its hash tag,
+/// modulo 16 384. The hash tag is the text between the first `{` and the first `}` after
+/// it, when that text is not empty; keys with the same tag share a slot.
+public enum RedisHashSlot {
+    public static let count = 16_384
+
+    public static func of(_ key: String) -> Int {
+        var utf8 = Array(key.utf8)
+        if let open = utf8.firstIndex(of: UInt8(ascii: "{")),
+            let close = utf8[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
+            close > open + 1
+        {
+            utf8 = Array(utf8[(open + 1)..<close])
+        }
+        return Int(crc16(utf8)) % count
+    }
+
+    /// CRC16-CCITT as Redis uses it: polynomial 0x1021, initial value 0, no reflection.
+    static func crc16(_ bytes: some Sequence<UInt8>) -> UInt16 {
+        var crc: UInt16 = 0
+        for byte in bytes {
+            crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
+        }
+        return crc
+    }
+
+    private static let table: [UInt16] = (0..<256).map { index in
+        var crc = UInt16(index) << 8
+        for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        return crc
+    }
+}
