@@ -99,17 +99,32 @@ enum RedisSessionScript {
             refresh(index, index .. 'l', member, deadline(KEYS[1]), redis.call('HGET', KEYS[1], 'm:last'))
           end
           return {'OK', redis.call('HGETALL', KEYS[1])}
-        elseif op == 'freeze' then
-          -- KEYS[1] the session to move; ARGV[5] the size limit, ARGV[6..] the changes.
-          -- Applies the changes, returns the result and the user it had before, and leaves
-          -- a record that loads as absent (its idle deadline is 0) until native expiry
-          -- collects it.
+        elseif op == 'freeze' or op == 'move' then
+          -- freeze: KEYS[1] the session to move; ARGV[5] the size limit, ARGV[6..] the
+          -- changes. Applies the changes, returns the result and the user it had before,
+          -- and leaves a record that loads as absent (its idle deadline is 0) until native
+          -- expiry collects it.
+          -- move (one server only, where KEYS[2] may sit in another slot): the whole
+          -- rotation of a session without a user in one step; answers INDEXED for a
+          -- session with one, which needs its index steps in between.
           local c = parse(6)
           local refused = changeable(KEYS[1], '', tonumber(ARGV[5]), c)
           if refused then return {refused} end
           local previousUser = redis.call('HGET', KEYS[1], 'm:user') or ''
+          if op == 'move' then
+            if redis.call('EXISTS', KEYS[2]) == 1 then return {'DUPLICATE'} end
+            if previousUser ~= '' then return {'INDEXED'} end
+            for _, pair in ipairs(c.meta) do
+              if pair[1] == 'm:user' then return {'INDEXED'} end
+            end
+          end
           apply(KEYS[1], c)
           local moved = redis.call('HGETALL', KEYS[1])
+          if op == 'move' then
+            redis.call('RENAME', KEYS[1], KEYS[2])
+            expire(KEYS[2])
+            return {'OK', moved, ''}
+          end
           redis.call('HSET', KEYS[1], 'm:idle', '0')
           redis.call('PEXPIREAT', KEYS[1], math.floor(now / 1000) + grace)
           return {'OK', moved, previousUser}

@@ -13,7 +13,9 @@ public import SessionKit
 /// steps run on one server and on a cluster.
 ///
 /// ## Rotation
-/// The old and new keys sit in different slots, so a rotation *freezes* the old record
+/// On one server, a session without a user moves in one script. Otherwise the old and new
+/// keys may sit in different slots, and the per-user index needs its steps in between, so
+/// a rotation *freezes* the old record
 /// (applies the changes, returns the result, and leaves a record that loads as absent),
 /// stores the result under the new key, then deletes the old one. After the freeze the
 /// old token never loads again, whatever fails next; a failure after it loses the session.
@@ -261,6 +263,21 @@ public final class RedisSessionStore: SessionStore {
         now: Date
     ) async throws -> (StoredSession, evicted: [StoredSession])? {
         let newName = sessionKey(newKey)
+        let changeArguments = [RESPArgument.text(String(configuration.limits.maxSessionBytes))] + (try encode(changes))
+        // One server, no user: the whole rotation is one script.
+        if !client.isCluster, user == nil {
+            let reply = try await script("move", now: now, keys: [sessionKey(oldKey), newName], changeArguments)
+            switch reply.elements?.first?.string {
+            case "OK":
+                guard let fields = reply.elements?.dropFirst().first, let session = try Self.session(newKey, fields) else {
+                    throw corrupt("move reply")
+                }
+                return (session, [])
+            case "MISSING": return nil
+            case "INDEXED": break
+            default: throw try failure(reply)
+            }
+        }
         // Checked first, so a clash leaves the old session alone (keys are random: a clash is a bug).
         if try await call(["EXISTS", .text(newName)], routedBy: newName).int == 1 { throw duplicate() }
 
@@ -272,8 +289,7 @@ public final class RedisSessionStore: SessionStore {
             claimed = (user, entry, victims)
         }
 
-        let frozen = try await script(
-            "freeze", now: now, keys: [sessionKey(oldKey)], [.text(String(configuration.limits.maxSessionBytes))] + (try encode(changes)))
+        let frozen = try await script("freeze", now: now, keys: [sessionKey(oldKey)], changeArguments)
         let parts = frozen.elements ?? []
         guard parts.first?.string == "OK" else {
             if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }

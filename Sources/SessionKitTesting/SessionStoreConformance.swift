@@ -317,6 +317,19 @@ private struct Context: Sendable {
         try expect(moved?.client.ipAddress == "198.51.100.1", "rotate did not apply authentication")
         let listed = try await store.sessions(ofUser: user, now: clock.now()).map(\.key)
         try expect(listed == [newKey], "the user index after rotate lists \(listed.count) sessions, not just the new key")
+        // An anonymous session moves the same way.
+        let anonymous = record(values: ["cart": SessionValue(["milk"])])
+        try await store.insert(anonymous)
+        let anonymousKey = self.newKey()
+        let movedAnonymous = try applied(
+            try await store.rotate(
+                from: anonymous.key, to: anonymousKey, applying: SessionChanges(values: ["n": SessionValue(2)]), now: clock.now()),
+            "anonymous rotate")
+        try expect(movedAnonymous.key == anonymousKey && movedAnonymous.version == anonymous.version + 1, "an anonymous rotate returned the wrong session")
+        try expect(try await load(anonymous.key) == nil, "the old key of an anonymous session still loads after rotate")
+        let movedLoaded = try await load(anonymousKey)
+        try expect(try value(movedLoaded, "cart", as: [String].self) == ["milk"], "an anonymous rotate lost values")
+        try expect(try value(movedLoaded, "n", as: Int.self) == 2, "an anonymous rotate did not apply its changes")
         // The old key is dead for writes too.
         let oldWrite = try await store.apply(
             SessionChanges(values: ["x": SessionValue(1)]), to: session.key, ifVersion: nil, now: clock.now())
