@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
         .library(name: "SessionKitRedis", targets: ["SessionKitRedis"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
+        .library(name: "SessionKitStores", targets: ["SessionKitStores"]),
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
         .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
     ],

@@ -1,6 +1,7 @@
 // swift-tools-version:6.2
 // Benchmarks live apart from the library so its build stays lean: this package alone
-// depends on the peers (hummingbird-auth sessions) that SessionKit is compared with.
+// depends on the peers (hummingbird-auth sessions) that SessionKit is compared with, and
+// on ordo-one/benchmark for the micro benchmarks.
 import Foundation
 import PackageDescription
 
@@ -11,12 +12,14 @@ let package = Package(
     name: "sessionkit-benchmarks",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "bench-server", targets: ["BenchServer"])
+        .executable(name: "bench-server", targets: ["BenchServer"]),
+        .executable(name: "bench-store", targets: ["BenchStore"]),
     ],
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .executableTarget(
@@ -29,6 +32,28 @@ let package = Package(
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
-        )
+        ),
+        .executableTarget(
+            name: "BenchStore",
+            dependencies: [
+                .product(name: "SessionKit", package: root),
+                .product(name: "SessionKitStores", package: root),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Micro benchmarks on ordo-one/benchmark: `swift package --package-path Benchmarks benchmark`.
+        .executableTarget(
+            name: "SessionKitMicro",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "SessionKit", package: root),
+                .product(name: "SessionKitHummingbird", package: root),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Benchmarks/SessionKitMicro",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

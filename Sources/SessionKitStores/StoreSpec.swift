@@ -1,7 +1,7 @@
 import Foundation
-package import Logging
+public import Logging
 import PostgresNIO
-package import SessionKit
+public import SessionKit
 import SessionKitPostgres
 import SessionKitRedis
 import SessionKitSQLite
@@ -9,19 +9,19 @@ import SessionKitSQLite
 /// Where sessions live, as the demo's and the admin tool's `--store` name it:
 /// `memory`, `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
 /// `redis://[USER:PASSWORD@]HOST:PORT` or `redis-cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT…`.
-package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
+public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     case memory
     case sqlite(path: String)
     case postgres(url: String)
     /// One Redis server (`redis://`) or a cluster (`redis-cluster://`).
     case redis(url: String)
 
-    package static let defaultSQLitePath = ".sessionkit/demo.sqlite"
+    public static let defaultSQLitePath = ".sessionkit/demo.sqlite"
     private static let forms =
         "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://[USER:PASSWORD@]HOST:PORT, redis-cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT..."
 
     /// Parses a `--store` value; the error names the flag and the accepted forms.
-    package init(parsing text: String) throws {
+    public init(parsing text: String) throws {
         if text == "memory" {
             self = .memory
         } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
@@ -41,7 +41,7 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         }
     }
 
-    package var description: String {
+    public var description: String {
         switch self {
         case .memory: "memory (lost when the process ends)"
         case .sqlite(let path): "the SQLite file \(path)"
@@ -53,7 +53,7 @@ package enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
 
     /// Opens the store (migrating its schema), keeps what it needs running (a PostgreSQL
     /// client's connection pool) while `body` runs, and closes it afterwards.
-    package func withStore<Result>(logger: Logger, _ body: (any SessionStore) async throws -> Result) async throws -> Result {
+    public func withStore<Result>(logger: Logger, _ body: (any SessionStore) async throws -> Result) async throws -> Result {
         switch self {
         case .memory:
             return try await body(MemorySessionStore())

@@ -5,16 +5,24 @@ public enum CookieHeader {
     /// surrounding double quotes is removed. Returning all matches is what lets the caller
     /// refuse a request that carries the session cookie twice.
     public static func values(named name: String, in fields: some Sequence<String>) -> [Substring] {
+        // Over UTF-8 bytes: `;`, `=`, spaces and quotes are ASCII, so every boundary found
+        // is a character boundary, and cookie names compare byte for byte.
         var found = [Substring]()
         for field in fields {
-            for pair in field.split(separator: ";", omittingEmptySubsequences: true) {
-                guard let equals = pair.firstIndex(of: "=") else { continue }
-                guard trimmed(pair[..<equals]) == name[...] else { continue }
-                var value = trimmed(pair[pair.index(after: equals)...])
-                if value.count >= 2, value.first == "\"", value.last == "\"" {
-                    value = value.dropFirst().dropLast()
+            let bytes = field.utf8
+            var start = bytes.startIndex
+            while start < bytes.endIndex {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: ";")) ?? bytes.endIndex
+                if let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")),
+                    trimmed(bytes[start..<equals]).elementsEqual(name.utf8)
+                {
+                    var value = trimmed(bytes[bytes.index(after: equals)..<end])
+                    if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
+                        value = value.dropFirst().dropLast()
+                    }
+                    found.append(Substring(value))
                 }
-                found.append(value)
+                start = end == bytes.endIndex ? end : bytes.index(after: end)
             }
         }
         return found
@@ -43,10 +51,10 @@ public enum CookieHeader {
         return attributes
     }
 
-    private static func trimmed(_ text: Substring) -> Substring {
-        var text = text
-        while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
-        while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
-        return text
+    private static func trimmed(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
+        var bytes = bytes
+        while let first = bytes.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { bytes = bytes.dropLast() }
+        return bytes
     }
 }

@@ -59,11 +59,15 @@ public final class RequestSession: Sendable {
 
     /// A placeholder for request contexts to hold until session middleware replaces it.
     /// Every use throws ``SessionError/Code/notAttached``.
-    public static func unattached() -> RequestSession {
+    /// One shared instance: its state never changes, so every context can hold it without
+    /// an allocation per request.
+    public static func unattached() -> RequestSession { placeholder }
+
+    private static let placeholder: RequestSession = {
         let session = RequestSession(manager: placeholderManager, token: nil, client: SessionClient(), logger: placeholderLogger)
         session.state.withLock { $0.phase = .unattached }
         return session
-    }
+    }()
 
     private static let placeholderLogger = Logger(label: "sessionkit.unattached")
     // The defaults always validate.

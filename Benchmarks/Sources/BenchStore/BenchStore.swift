@@ -1,0 +1,147 @@
+// Store-level figures, driven by Scripts/bench-store.
+//   bench-store ops STORE SECONDS TASKS...  per task count: "TASKS pairs/s writes/s", where a
+//                                           pair is one load and one apply of the task's own
+//                                           session and a write is one apply
+//   bench-store memory COUNT                RSS growth per session for COUNT sessions with a
+//                                           ~200-byte cart in the memory store, and the payload
+//   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
+//                                           among 1 000 000 live sessions
+// STORE is a --store URL: memory, sqlite:PATH, postgres://..., redis://..., redis-cluster://...
+import Foundation
+import Logging
+import SessionKit
+import SessionKitStores
+
+/// What a shop keeps in a session: about 200 bytes of JSON.
+struct CartItem: Codable, Sendable {
+    var sku: String
+    var quantity: Int
+    var price: Int
+}
+
+let cart = [
+    CartItem(sku: "kettle-steel-1.5l", quantity: 1, price: 3_499), CartItem(sku: "filter-paper-100", quantity: 2, price: 499),
+    CartItem(sku: "tea-assam-250g", quantity: 1, price: 899), CartItem(sku: "mug-stoneware", quantity: 4, price: 1_299),
+]
+
+func session(_ key: SessionStorageKey, now: Date) -> StoredSession {
+    StoredSession(
+        key: key, values: ["cart": SessionValue(cart), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
+        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400)
+}
+
+/// Runs `tasks` loops of `body` for `seconds` and returns completed iterations per second.
+func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    let start = ContinuousClock.now
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    let done = try await withThrowingTaskGroup(of: Int.self) { group in
+        for task in 0..<tasks {
+            group.addTask {
+                var count = 0
+                while ContinuousClock.now < end {
+                    try await body(task)
+                    count += 1
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    let elapsed = ContinuousClock.now - start
+    return Double(done) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) async throws {
+    for tasks in taskCounts {
+        let now = Date()
+        let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
+        for key in keys { try await store.insert(session(key, now: now)) }
+        let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
+            let now = Date()
+            guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
+            let counter = try loaded.values["counter"]?.decode(as: Int.self) ?? 0
+            let changes = SessionChanges(values: ["counter": SessionValue(counter + 1)], lastSeenAt: now, idleDeadline: now + 3_600)
+            guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
+        }
+        let writes = try await rate(tasks: tasks, seconds: seconds) { task in
+            let now = Date()
+            let changes = SessionChanges(values: ["counter": SessionValue(task)], lastSeenAt: now, idleDeadline: now + 3_600)
+            guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
+        }
+        for key in keys { try await store.delete(key) }
+        print(tasks, Int(pairs), Int(writes))
+    }
+}
+
+/// Away from the main actor, which the store's closure must not capture.
+func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int]) async throws {
+    try await spec.withStore(logger: logger) { store in try await operations(store, seconds: seconds, taskCounts: taskCounts) }
+}
+
+/// A key from a number, so the benchmark itself holds no table of keys.
+func key(_ index: Int) -> SessionStorageKey {
+    var bytes = [UInt8](repeating: 0, count: 32)
+    withUnsafeBytes(of: UInt64(index).littleEndian) { for (offset, byte) in $0.enumerated() { bytes[offset] = byte } }
+    bytes[31] = 0x5A
+    return SessionStorageKey(bytes: bytes)!
+}
+
+func residentBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+
+func memoryPerSession(count: Int) async throws {
+    let store = MemorySessionStore()
+    let now = Date()
+    // Warm the allocator and the store's shards first.
+    for index in 0..<1_000 { try await store.insert(session(key(count + index), now: now)) }
+    let before = residentBytes()
+    for index in 0..<count { try await store.insert(session(key(index), now: now)) }
+    let after = residentBytes()
+    let payload = try session(key(0), now: now).values.values.reduce(0) { $0 + (try $1.encodedJSON().count) }
+    let perSession = Double(after - before) / Double(count)
+    print(count, Int(perSession), payload, Int(perSession) - payload)
+    withExtendedLifetime(store) {}
+}
+
+func scale(seconds: Double) async throws {
+    for population in [1_000, 1_000_000] {
+        let store = MemorySessionStore()
+        let now = Date()
+        for index in 0..<population { try await store.insert(session(key(index), now: now)) }
+        let loads = try await rate(tasks: 2, seconds: seconds) { task in
+            let index = Int.random(in: 0..<population)
+            guard try await store.load(key(index), now: Date()) != nil else { throw BenchError("session vanished") }
+        }
+        print(population, Int(loads))
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+@main
+struct BenchStore {
+    static func main() async throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var logger = Logger(label: "bench-store")
+        logger.logLevel = .error
+        switch (arguments.first, arguments.count) {
+        case ("ops", 4...):
+            let seconds = Double(arguments[2]) ?? 3
+            let tasks = arguments.dropFirst(3).compactMap { Int($0) }
+            try await operations(on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks)
+        case ("memory", 2):
+            try await memoryPerSession(count: Int(arguments[1]) ?? 100_000)
+        case ("scale", 2):
+            try await scale(seconds: Double(arguments[1]) ?? 3)
+        default:
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... | memory COUNT | scale SECONDS\n".utf8))
+            exit(2)
+        }
+    }
+}
