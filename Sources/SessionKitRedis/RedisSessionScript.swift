@@ -16,20 +16,33 @@ enum RedisSessionScript {
         local op, prefix, grace, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
         local REVOKED = -1
 
-        local function deadline(key)
-          local idle = redis.call('HGET', key, 'm:idle')
-          if not idle then return nil end
-          local abs = redis.call('HGET', key, 'm:abs')
-          if tonumber(abs) < tonumber(idle) then return abs end
-          return idle
+        -- A session hash as a table of its fields, read with one call (each redis.call
+        -- costs microseconds, so the script reads once, writes once and answers from the
+        -- table); nil when the key is absent.
+        local function read(key)
+          local all = redis.call('HGETALL', key)
+          if #all == 0 then return nil end
+          local record = {}
+          for k = 1, #all, 2 do record[all[k]] = all[k + 1] end
+          return record
         end
-        local function live(key)
-          local d = deadline(key)
-          return d ~= nil and tonumber(d) > now
+        local function flatten(record)
+          local flat = {}
+          for field, value in pairs(record) do flat[#flat + 1] = field; flat[#flat + 1] = value end
+          return flat
+        end
+        local function deadline(record)
+          local idle, abs = tonumber(record['m:idle']), tonumber(record['m:abs'])
+          if not idle or not abs then return nil end
+          return math.min(idle, abs)
+        end
+        local function live(record)
+          local d = record and deadline(record)
+          return d ~= nil and d > now
         end
         -- Native expiry as a backstop only; expiry is judged against now.
-        local function expire(key)
-          redis.call('PEXPIREAT', key, math.floor(tonumber(deadline(key)) / 1000) + grace)
+        local function expire(key, record)
+          redis.call('PEXPIREAT', key, math.floor(deadline(record) / 1000) + grace)
         end
         -- Changes: count and names removed, count and name/value pairs set, count and metadata pairs.
         local function parse(i)
@@ -42,11 +55,10 @@ enum RedisSessionScript {
           for _ = 1, n do c.meta[#c.meta + 1] = {ARGV[i], ARGV[i + 1]}; i = i + 2 end
           return c
         end
-        local function fits(key, c, max)
+        local function fits(record, c, max)
           local sizes = {}
-          local all = redis.call('HGETALL', key)
-          for k = 1, #all, 2 do
-            if string.sub(all[k], 1, 2) == 'v:' then sizes[all[k]] = #all[k + 1] end
+          for field, value in pairs(record) do
+            if string.sub(field, 1, 2) == 'v:' then sizes[field] = #value end
           end
           for _, name in ipairs(c.removed) do sizes[name] = nil end
           for _, pair in ipairs(c.set) do sizes[pair[1]] = #pair[2] end
@@ -55,17 +67,27 @@ enum RedisSessionScript {
           return total <= max
         end
         -- The change as far as it can be checked: live, at the version, within the size limit.
-        local function changeable(key, version, max, c)
-          if not live(key) then return 'MISSING' end
-          if version ~= '' and redis.call('HGET', key, 'm:ver') ~= version then return 'CONFLICT' end
-          if not fits(key, c, max) then return 'TOOLARGE' end
+        local function changeable(record, version, max, c)
+          if not live(record) then return 'MISSING' end
+          if version ~= '' and record['m:ver'] ~= version then return 'CONFLICT' end
+          if not fits(record, c, max) then return 'TOOLARGE' end
           return nil
         end
-        local function apply(key, c)
-          if #c.removed > 0 then redis.call('HDEL', key, unpack(c.removed)) end
-          for _, pair in ipairs(c.set) do redis.call('HSET', key, pair[1], pair[2]) end
-          for _, pair in ipairs(c.meta) do redis.call('HSET', key, pair[1], pair[2]) end
-          redis.call('HINCRBY', key, 'm:ver', 1)
+        -- Applies the changes to the stored hash (one HDEL, one HSET) and to the table.
+        local function apply(key, record, c)
+          if #c.removed > 0 then
+            redis.call('HDEL', key, unpack(c.removed))
+            for _, name in ipairs(c.removed) do record[name] = nil end
+          end
+          record['m:ver'] = tostring(tonumber(record['m:ver'] or '0') + 1)
+          local written = {'m:ver', record['m:ver']}
+          for _, list in ipairs({c.set, c.meta}) do
+            for _, pair in ipairs(list) do
+              record[pair[1]] = pair[2]
+              written[#written + 1] = pair[1]; written[#written + 1] = pair[2]
+            end
+          end
+          redis.call('HSET', key, unpack(written))
         end
         -- A user's index entry follows its session's deadline and last-seen time upwards;
         -- an entry marked revoked keeps its mark.
@@ -81,24 +103,27 @@ enum RedisSessionScript {
           -- KEYS[1] the new session; ARGV[5..] field/value pairs.
           if redis.call('EXISTS', KEYS[1]) == 1 then return {'DUPLICATE'} end
           redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-          expire(KEYS[1])
+          local record = {}
+          for i = 5, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
+          expire(KEYS[1], record)
           return {'OK'}
         elseif op == 'change' then
           -- KEYS[1] the session; ARGV[5] the expected version or '', ARGV[6] the size limit,
           -- ARGV[7] the user index prefix when the index may be refreshed here (one node) or
           -- '', ARGV[8..] the changes.
           local c = parse(8)
-          local refused = changeable(KEYS[1], ARGV[5], tonumber(ARGV[6]), c)
+          local record = read(KEYS[1])
+          local refused = changeable(record, ARGV[5], tonumber(ARGV[6]), c)
           if refused then return {refused} end
-          apply(KEYS[1], c)
-          expire(KEYS[1])
-          local user = redis.call('HGET', KEYS[1], 'm:user')
+          apply(KEYS[1], record, c)
+          expire(KEYS[1], record)
+          local user = record['m:user']
           if user and ARGV[7] ~= '' then
             local member = string.sub(KEYS[1], #prefix + 3)
             local index = ARGV[7] .. user .. '}'
-            refresh(index, index .. 'l', member, deadline(KEYS[1]), redis.call('HGET', KEYS[1], 'm:last'))
+            refresh(index, index .. 'l', member, deadline(record), record['m:last'])
           end
-          return {'OK', redis.call('HGETALL', KEYS[1])}
+          return {'OK', flatten(record)}
         elseif op == 'freeze' or op == 'move' then
           -- freeze: KEYS[1] the session to move; ARGV[5] the size limit, ARGV[6..] the
           -- changes. Applies the changes, returns the result and the user it had before,
@@ -108,9 +133,10 @@ enum RedisSessionScript {
           -- rotation of a session without a user in one step; answers INDEXED for a
           -- session with one, which needs its index steps in between.
           local c = parse(6)
-          local refused = changeable(KEYS[1], '', tonumber(ARGV[5]), c)
+          local record = read(KEYS[1])
+          local refused = changeable(record, '', tonumber(ARGV[5]), c)
           if refused then return {refused} end
-          local previousUser = redis.call('HGET', KEYS[1], 'm:user') or ''
+          local previousUser = record['m:user'] or ''
           if op == 'move' then
             if redis.call('EXISTS', KEYS[2]) == 1 then return {'DUPLICATE'} end
             if previousUser ~= '' then return {'INDEXED'} end
@@ -118,11 +144,11 @@ enum RedisSessionScript {
               if pair[1] == 'm:user' then return {'INDEXED'} end
             end
           end
-          apply(KEYS[1], c)
-          local moved = redis.call('HGETALL', KEYS[1])
+          apply(KEYS[1], record, c)
+          local moved = flatten(record)
           if op == 'move' then
             redis.call('RENAME', KEYS[1], KEYS[2])
-            expire(KEYS[2])
+            expire(KEYS[2], record)
             return {'OK', moved, ''}
           end
           redis.call('HSET', KEYS[1], 'm:idle', '0')
@@ -130,11 +156,11 @@ enum RedisSessionScript {
           return {'OK', moved, previousUser}
         elseif op == 'take' then
           -- KEYS[1] a session; ARGV[5] its expected user or ''. Deletes it and returns it.
-          local all = redis.call('HGETALL', KEYS[1])
-          if #all == 0 then return {'OK', {}} end
-          if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[5] then return {'OK', {}} end
+          local record = read(KEYS[1])
+          if not record then return {'OK', {}} end
+          if ARGV[5] ~= '' and record['m:user'] ~= ARGV[5] then return {'OK', {}} end
           redis.call('DEL', KEYS[1])
-          return {'OK', all}
+          return {'OK', flatten(record)}
         elseif op == 'claim' then
           -- KEYS[1..2] the user's index; ARGV[5] the new member, ARGV[6] the member it
           -- replaces or '', ARGV[7] a deadline for the entry until it is confirmed,

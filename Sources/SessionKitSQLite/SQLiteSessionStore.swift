@@ -39,24 +39,30 @@ public final class SQLiteSessionStore: SessionStore {
     public static let schemaVersion = 1
 
     private let configuration: Configuration
-    private let threadPool: NIOThreadPool
+    /// The writer connection's one thread: its statements run back to back, in order,
+    /// while their callers wait for nothing but their own.
+    private let writerThread: NIOThreadPool
+    private let readerThreads: NIOThreadPool
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
     private let nextReader = Atomic<Int>(0)
-    /// Gives one task at a time the writer connection, so a transaction's statements are
-    /// never interleaved with another task's.
+    /// Gives one task at a time the writer connection for a transaction (a sign-in's, or
+    /// a group of writes'), so no other task's statement lands inside it.
     private let writerLock = KeyedAsyncLock<Int>()
+    private let pendingWrites = Mutex(PendingWrites())
     private let logger: Logger
 
     private init(
         configuration: Configuration,
-        threadPool: NIOThreadPool,
+        writerThread: NIOThreadPool,
+        readerThreads: NIOThreadPool,
         writer: SQLiteConnection,
         readers: [SQLiteConnection],
         logger: Logger
     ) {
         self.configuration = configuration
-        self.threadPool = threadPool
+        self.writerThread = writerThread
+        self.readerThreads = readerThreads
         self.writer = writer
         self.readers = readers
         self.logger = logger
@@ -74,15 +80,17 @@ public final class SQLiteSessionStore: SessionStore {
         let directory = URL(fileURLWithPath: configuration.path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
-        let threadPool = NIOThreadPool(numberOfThreads: configuration.readers + 1)
-        threadPool.start()
+        let writerThread = NIOThreadPool(numberOfThreads: 1)
+        let readerThreads = NIOThreadPool(numberOfThreads: configuration.readers)
+        writerThread.start()
+        readerThreads.start()
         var opened = [SQLiteConnection]()
         do {
             let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
-            for _ in 0...configuration.readers {
+            for index in 0...configuration.readers {
                 let connection = try await SQLiteConnection.open(
                     storage: .file(path: configuration.path),
-                    threadPool: threadPool,
+                    threadPool: index == 0 ? writerThread : readerThreads,
                     logger: logger,
                     on: eventLoop
                 )
@@ -97,7 +105,8 @@ public final class SQLiteSessionStore: SessionStore {
             for connection in opened { _ = try await connection.query("PRAGMA synchronous = NORMAL") }
             let store = SQLiteSessionStore(
                 configuration: configuration,
-                threadPool: threadPool,
+                writerThread: writerThread,
+                readerThreads: readerThreads,
                 writer: writer,
                 readers: Array(opened.dropFirst()),
                 logger: logger
@@ -106,7 +115,8 @@ public final class SQLiteSessionStore: SessionStore {
             return store
         } catch {
             for connection in opened { try? await connection.close() }
-            try? await threadPool.shutdownGracefully()
+            try? await writerThread.shutdownGracefully()
+            try? await readerThreads.shutdownGracefully()
             throw error
         }
     }
@@ -115,7 +125,8 @@ public final class SQLiteSessionStore: SessionStore {
     public func close() async throws {
         for connection in readers { try await connection.close() }
         try await writer.close()
-        try await threadPool.shutdownGracefully()
+        try await writerThread.shutdownGracefully()
+        try await readerThreads.shutdownGracefully()
     }
 
     /// Creates or upgrades the schema. Safe to run twice, on an existing file, and from
@@ -332,11 +343,11 @@ public final class SQLiteSessionStore: SessionStore {
         now: Date
     ) async throws -> SessionApplyResult {
         let statement = try updateStatement(key, changes: changes, newKey: newKey, ifVersion: expectedVersion, now: now)
-        return try await writerLock.withLock(0) {
-            if let row = try await run(writer, statement.sql(returning: Schema.columns), statement.binds).first {
+        return try await committed { writer in
+            if let row = try await self.run(writer, statement.sql(returning: Schema.columns), statement.binds).first {
                 return .applied(try Schema.session(row))
             }
-            return try await explainUnchanged(key, ifVersion: expectedVersion, now: now, on: writer)
+            return try await self.explainUnchanged(key, ifVersion: expectedVersion, now: now, on: writer)
         }
     }
 
@@ -414,7 +425,75 @@ public final class SQLiteSessionStore: SessionStore {
     /// One statement on the writer connection.
     @discardableResult
     private func write(_ sql: String, _ binds: [SQLiteData]) async throws -> [SQLiteRow] {
-        try await writerLock.withLock(0) { try await run(writer, sql, binds) }
+        try await committed { writer in try await self.run(writer, sql, binds) }
+    }
+
+    /// Runs `work` (single statements) on the writer connection and returns once its
+    /// changes are committed. Writes that arrive while others are running are grouped into
+    /// one transaction (group commit): the writer's thread runs their statements back to
+    /// back and each waits for that transaction's `COMMIT`, so many concurrent writers cost
+    /// one commit. A statement that fails is undone alone (SQLite rolls back the
+    /// statement, not the transaction); when the commit fails, every write of the group fails.
+    private func committed<Result: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) async throws -> Result) async throws -> Result {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+            let write = GroupedWrite { writer in
+                do {
+                    let result = try await work(writer)
+                    return { continuation.resume(returning: result) }
+                } catch {
+                    return { continuation.resume(throwing: error) }
+                }
+            } abandon: { error in
+                continuation.resume(throwing: error)
+            }
+            let drains = pendingWrites.withLock { state -> Bool in
+                state.queue.append(write)
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
+            }
+            if drains { Task { await drainWrites() } }
+        }
+    }
+
+    /// Runs queued writes, a group at a time, until none are left.
+    private func drainWrites() async {
+        while true {
+            let group = pendingWrites.withLock { state -> [GroupedWrite] in
+                let group = Array(state.queue.prefix(Self.maxGroupSize))
+                state.queue.removeFirst(group.count)
+                if group.isEmpty { state.draining = false }
+                return group
+            }
+            if group.isEmpty { return }
+            await writerLock.withLock(0) { await commitGroup(group) }
+        }
+    }
+
+    private static let maxGroupSize = 256
+
+    private func commitGroup(_ group: [GroupedWrite]) async {
+        // A lone write runs in its own implicit transaction.
+        guard group.count > 1 else { return await group[0].run(writer)() }
+        do {
+            try await run(writer, "BEGIN IMMEDIATE", [])
+        } catch {
+            for write in group { write.abandon(error) }
+            return
+        }
+        let writer = self.writer
+        let answers = await withTaskGroup(of: GroupedWrite.Answer.self, returning: [GroupedWrite.Answer].self) { tasks in
+            for write in group { tasks.addTask { await write.run(writer) } }
+            return await tasks.reduce(into: []) { $0.append($1) }
+        }
+        do {
+            try await run(writer, "COMMIT", [])
+        } catch {
+            _ = try? await writer.query("ROLLBACK")
+            for write in group { write.abandon(error) }
+            return
+        }
+        for answer in answers { answer() }
     }
 
     private struct SignInMissing: Error {}
@@ -494,4 +573,18 @@ public final class SQLiteSessionStore: SessionStore {
             message: "the session would pass \(configuration.limits.maxSessionBytes) bytes encoded" + (size.map { " (\($0))" } ?? "")
         )
     }
+}
+
+/// A write waiting for its group's transaction: `run` does its statements and returns how
+/// to answer its caller once the group commits; `abandon` answers it when the group fails.
+private struct GroupedWrite: Sendable {
+    typealias Answer = @Sendable () -> Void
+
+    let run: @Sendable (SQLiteConnection) async -> Answer
+    let abandon: @Sendable (any Error) -> Void
+}
+
+private struct PendingWrites {
+    var queue = [GroupedWrite]()
+    var draining = false
 }

@@ -325,7 +325,9 @@ private struct Context: Sendable {
             try await store.rotate(
                 from: anonymous.key, to: anonymousKey, applying: SessionChanges(values: ["n": SessionValue(2)]), now: clock.now()),
             "anonymous rotate")
-        try expect(movedAnonymous.key == anonymousKey && movedAnonymous.version == anonymous.version + 1, "an anonymous rotate returned the wrong session")
+        try expect(
+            movedAnonymous.key == anonymousKey && movedAnonymous.version == anonymous.version + 1,
+            "an anonymous rotate returned the wrong session")
         try expect(try await load(anonymous.key) == nil, "the old key of an anonymous session still loads after rotate")
         let movedLoaded = try await load(anonymousKey)
         try expect(try value(movedLoaded, "cart", as: [String].self) == ["milk"], "an anonymous rotate lost values")

@@ -66,6 +66,54 @@ func withStore<Result>(
         }
     }
 
+    /// Concurrent writes share transactions; a write that fails inside a group (here a
+    /// duplicate key) fails alone, and every write acknowledged is there after reopening.
+    @Test func groupedWritesFailAloneAndLandWhenAcknowledged() async throws {
+        try await withTemporaryDatabase { path in
+            let now = Date()
+            func record(_ key: SessionStorageKey = SessionToken.generate().storageKey) -> StoredSession {
+                StoredSession(
+                    key: key, values: ["n": SessionValue(1)], createdAt: now, lastSeenAt: now, idleDeadline: now + 600,
+                    absoluteDeadline: now + 600)
+            }
+            let taken = record()
+            let fresh = (0..<120).map { _ in record() }
+            let landed = try await withStore(at: path) { store in
+                try await store.insert(taken)
+                return try await withThrowingTaskGroup(of: SessionStorageKey?.self) { group in
+                    for (index, session) in fresh.enumerated() {
+                        group.addTask {
+                            // Every eighth write clashes with the stored key.
+                            if index % 8 == 0 {
+                                do {
+                                    try await store.insert(record(taken.key))
+                                    Issue.record("a clashing insert succeeded")
+                                } catch let error as SessionStoreError {
+                                    #expect(error.code == .duplicateKey)
+                                }
+                                return nil
+                            }
+                            try await store.insert(session)
+                            let changed = try await store.apply(
+                                SessionChanges(values: ["n": SessionValue(2)]), to: session.key, ifVersion: nil, now: now)
+                            guard case .applied = changed else { Issue.record("apply answered \(changed)"); return nil }
+                            return session.key
+                        }
+                    }
+                    return try await group.reduce(into: [SessionStorageKey]()) { if let key = $1 { $0.append(key) } }
+                }
+            }
+            #expect(landed.count == 105)
+            try await withStore(at: path) { store in
+                for key in landed {
+                    let value = try await store.load(key, now: now)?.values["n"]?.decode(as: Int.self)
+                    #expect(value == 2)
+                }
+                #expect(try await store.count() == 106)
+            }
+        }
+    }
+
     @Test func storeEnforcesItsSizeLimits() async throws {
         try await withTemporaryDatabase { path in
             try await withStore(at: path, { $0.limits = SessionLimits(maxValueBytes: 100, maxSessionBytes: 250) }) { store in

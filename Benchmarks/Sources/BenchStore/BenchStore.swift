@@ -6,10 +6,13 @@
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
 //                                           among 1 000 000 live sessions
+//   bench-store redis-client URL SECONDS TASKS...  GET+SET pairs/s of a 256-byte value through
+//                                           SessionKit's own Redis client (no store), per task count
 // STORE is a --store URL: memory, sqlite:PATH, postgres://..., redis://..., redis-cluster://...
 import Foundation
 import Logging
 import SessionKit
+import SessionKitRedis
 import SessionKitStores
 
 /// What a shop keeps in a session: about 200 bytes of JSON.
@@ -119,6 +122,20 @@ func scale(seconds: Double) async throws {
     }
 }
 
+func redisClient(url: String, seconds: Double, taskCounts: [Int]) async throws {
+    let client = try redisCommands(url: url)
+    let value = RESPArgument.text(String(repeating: "x", count: 256))
+    for tasks in taskCounts {
+        let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
+            let key = "bench-client:\(task)"
+            try await client.send(["SET", .text(key), value], routedBy: key)
+            _ = try await client.send(["GET", .text(key)], routedBy: key)
+        }
+        print(tasks, Int(pairs))
+    }
+    await client.close()
+}
+
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -135,6 +152,8 @@ struct BenchStore {
             let seconds = Double(arguments[2]) ?? 3
             let tasks = arguments.dropFirst(3).compactMap { Int($0) }
             try await operations(on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks)
+        case ("redis-client", 4...):
+            try await redisClient(url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) })
         case ("memory", 2):
             try await memoryPerSession(count: Int(arguments[1]) ?? 100_000)
         case ("scale", 2):
