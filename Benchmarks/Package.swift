@@ -1,6 +1,6 @@
 // swift-tools-version:6.2
 // Benchmarks live apart from the library so its build stays lean: this package alone
-// depends on the peers (hummingbird-auth sessions) that SessionKit is compared with, and
+// depends on the peers (hummingbird-auth and Vapor sessions) that SessionKit is compared with, and
 // on ordo-one/benchmark for the micro benchmarks.
 import Foundation
 import PackageDescription
@@ -14,12 +14,14 @@ let package = Package(
     products: [
         .executable(name: "bench-server", targets: ["BenchServer"]),
         .executable(name: "bench-store", targets: ["BenchStore"]),
+        .executable(name: "bench-vapor", targets: ["BenchVapor"]),
     ],
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
     ],
     targets: [
         .executableTarget(
@@ -39,6 +41,11 @@ let package = Package(
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitStores", package: root),
             ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "BenchVapor",
+            dependencies: [.product(name: "Vapor", package: "vapor")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Micro benchmarks on ordo-one/benchmark: `swift package --package-path Benchmarks benchmark`.

@@ -1,7 +1,8 @@
 // One HTTP server per measured configuration, driven by Scripts/bench-http with wrk.
 //   bench-server MODE PORT [SQLITE-PATH]
-// MODE: plain (no session middleware), sessionkit-memory, sessionkit-sqlite, hbauth
-// (hummingbird-auth sessions on its memory driver). Every mode serves GET /untouched,
+// MODE: plain (no session middleware), sessionkit-memory, sessionkit-memory-1m (the memory
+// store holding 1 000 000 other live sessions), sessionkit-sqlite, hbauth (hummingbird-auth
+// sessions on its memory driver). Every mode serves GET /untouched,
 // /create (stores a counter: sets the cookie), /read (reads it) and /write (reads and
 // stores it + 1).
 import Foundation
@@ -21,7 +22,7 @@ struct BenchServer {
     static func main() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let port = Int(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-sqlite|hbauth PORT [SQLITE-PATH]\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|hbauth PORT [SQLITE-PATH]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
@@ -34,6 +35,16 @@ struct BenchServer {
             try await Application(router: router, configuration: configuration, logger: logger).runService()
         case "sessionkit-memory":
             try await runSessionKit(store: MemorySessionStore(), configuration: configuration, logger: logger)
+        case "sessionkit-memory-1m":
+            let store = MemorySessionStore()
+            let now = Date()
+            for _ in 0..<1_000_000 {
+                try await store.insert(
+                    StoredSession(
+                        key: SessionToken.generate().storageKey, values: ["counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
+                        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400))
+            }
+            try await runSessionKit(store: store, configuration: configuration, logger: logger)
         case "sessionkit-sqlite":
             let path = arguments.count > 3 ? arguments[3] : ".sessionkit/bench.sqlite"
             let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: logger)

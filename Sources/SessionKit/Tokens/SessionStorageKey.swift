@@ -10,21 +10,22 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
 
     init(digest: SHA256.Digest) {
         // A SHA-256 digest is always 32 bytes.
-        self.init(bytes: Array(digest))!
+        self.words = digest.withUnsafeBytes(Self.words(from:))
     }
 
     /// Rebuilds a key from the 32 bytes a store wrote (``bytes``). Returns `nil` for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
-        let array = Array(bytes)
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        array.withUnsafeBytes { raw in
-            words.0 = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            words.1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            words.2 = raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-            words.3 = raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-        }
-        self.words = words
+        self.words =
+            bytes.withContiguousStorageIfAvailable { Self.words(from: UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes(Self.words(from:))
+    }
+
+    private static func words(from raw: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        (
+            raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+            raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        )
     }
 
     /// Rebuilds a key from its 64-character lowercase or uppercase ``hex`` form.

@@ -43,7 +43,9 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
         guard text.utf8.count == Self.encodedLength,
             let bytes = Base64URL.decodeCanonical(text.utf8, expectedByteCount: Self.byteCount)
         else { return nil }
-        self.init(bytes: bytes)
+        // Canonical decoding means the text is exactly what encoding the bytes would give.
+        self.bytes = bytes
+        self.text = String(text)
     }
 
     /// The key under which stores keep this token's session: SHA-256 of the token bytes.
