@@ -231,7 +231,7 @@ public final class MemorySessionStore: SessionStore {
     public func session(withHandle handle: String, now: Date) -> StoredSession? {
         for shard in shards {
             let found = shard.state.withLock { state in
-                state.entries.values.first { $0.session.key.handle == handle && !$0.session.isExpired(at: now) }?.session
+                state.entries.values.first { $0.key.handle == handle && !$0.isExpired(at: now) }
             }
             if let found { return found }
         }
@@ -243,8 +243,8 @@ public final class MemorySessionStore: SessionStore {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for shard in shards {
             shard.state.withLock { state in
-                for entry in state.entries.values where !entry.session.isExpired(at: now) {
-                    statistics.count(entry.session, now: now, window: window)
+                for session in state.entries.values where !session.isExpired(at: now) {
+                    statistics.count(session, now: now, window: window)
                 }
             }
         }
@@ -308,15 +308,17 @@ private final class UserShard: Sendable {
 
 /// One shard's table, expiry schedule and (with a capacity) recency list.
 private struct ShardState {
-    struct Entry {
-        var session: StoredSession
+    /// A session's neighbours in the recency list, kept apart from the table so that a
+    /// store without a capacity spends no memory on them.
+    struct Links {
         var newer: SessionStorageKey?
         var older: SessionStorageKey?
     }
 
-    var entries: [SessionStorageKey: Entry] = [:]
+    var entries: [SessionStorageKey: StoredSession] = [:]
     private var expiry = ExpiryHeap()
     private let capacity: Int?
+    private var recency: [SessionStorageKey: Links] = [:]
     private var newest: SessionStorageKey?
     private var oldest: SessionStorageKey?
 
@@ -324,12 +326,12 @@ private struct ShardState {
 
     func contains(_ key: SessionStorageKey) -> Bool { entries[key] != nil }
 
-    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key]?.session }
+    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key] }
 
     mutating func live(_ key: SessionStorageKey, now: Date, markUsed: Bool) -> StoredSession? {
-        guard let entry = entries[key], !entry.session.isExpired(at: now) else { return nil }
+        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
         if markUsed, capacity != nil { moveToNewest(key) }
-        return entry.session
+        return session
     }
 
     /// Adds a session and returns those evicted to stay within capacity.
@@ -337,7 +339,7 @@ private struct ShardState {
         guard entries[session.key] == nil else {
             throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(session.key)")
         }
-        entries[session.key] = Entry(session: session)
+        entries[session.key] = session
         expiry.push(session.expiresAt, session.key)
         guard let capacity else { return [] }
         link(session.key)
@@ -350,8 +352,8 @@ private struct ShardState {
 
     /// Replaces a stored session with a changed copy of itself.
     mutating func replace(_ session: StoredSession) {
-        guard let previous = entries[session.key]?.session else { return }
-        entries[session.key]?.session = session
+        guard let previous = entries[session.key] else { return }
+        entries[session.key] = session
         // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
         if session.expiresAt < previous.expiresAt { expiry.push(session.expiresAt, session.key) }
     }
@@ -359,11 +361,11 @@ private struct ShardState {
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
         guard entries[key] != nil else { return nil }
         if capacity != nil { unlink(key) }
-        return entries.removeValue(forKey: key)?.session
+        return entries.removeValue(forKey: key)
     }
 
     mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
-        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
+        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
         return remove(key)
     }
 
@@ -373,7 +375,7 @@ private struct ShardState {
         var popped = 0
         while popped < limit, let due = expiry.popDue(at: now) {
             popped += 1
-            guard let session = entries[due.key]?.session else { continue }
+            guard let session = entries[due.key] else { continue }
             if session.isExpired(at: now) {
                 if let gone = remove(due.key) { removed.append(gone) }
             } else if session.expiresAt > due.deadline {
@@ -387,19 +389,16 @@ private struct ShardState {
     // MARK: Recency list (only with a capacity)
 
     private mutating func link(_ key: SessionStorageKey) {
-        entries[key]?.older = newest
-        entries[key]?.newer = nil
-        if let newest { entries[newest]?.newer = key }
+        recency[key] = Links(newer: nil, older: newest)
+        if let newest { recency[newest]?.newer = key }
         newest = key
         if oldest == nil { oldest = key }
     }
 
     private mutating func unlink(_ key: SessionStorageKey) {
-        guard let entry = entries[key] else { return }
-        if let newer = entry.newer { entries[newer]?.older = entry.older } else { newest = entry.older }
-        if let older = entry.older { entries[older]?.newer = entry.newer } else { oldest = entry.newer }
-        entries[key]?.newer = nil
-        entries[key]?.older = nil
+        guard let links = recency.removeValue(forKey: key) else { return }
+        if let newer = links.newer { recency[newer]?.older = links.older } else { newest = links.older }
+        if let older = links.older { recency[older]?.newer = links.newer } else { oldest = links.newer }
     }
 
     private mutating func moveToNewest(_ key: SessionStorageKey) {
