@@ -30,6 +30,7 @@ let package = Package(
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "SessionKitSQLite", package: root),
+                .product(name: "SessionKitStores", package: root),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
             ],

@@ -1,8 +1,9 @@
 // One HTTP server per measured configuration, driven by Scripts/bench-http with wrk.
-//   bench-server MODE PORT [SQLITE-PATH]
+//   bench-server MODE PORT [SQLITE-PATH | STORE-URL]
 // MODE: plain (no session middleware), sessionkit-memory, sessionkit-memory-1m (the memory
 // store holding 1 000 000 other live sessions), sessionkit-sqlite, hbauth (hummingbird-auth
-// sessions on its memory driver). Every mode serves GET /untouched,
+// sessions on its memory driver), sessionkit-store (SessionKit on the store a --store URL
+// names: postgres://..., redis://...). Every mode serves GET /untouched,
 // /create (stores a counter: sets the cookie), /read (reads it) and /write (reads and
 // stores it + 1).
 import Foundation
@@ -12,6 +13,7 @@ import Logging
 import SessionKit
 import SessionKitHummingbird
 import SessionKitSQLite
+import SessionKitStores
 
 extension SessionKey where Value == Int {
     static var counter: SessionKey<Int> { SessionKey("counter") }
@@ -22,7 +24,7 @@ struct BenchServer {
     static func main() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let port = Int(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|hbauth PORT [SQLITE-PATH]\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|sessionkit-store|hbauth PORT [SQLITE-PATH|STORE-URL]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
@@ -49,6 +51,8 @@ struct BenchServer {
             let path = arguments.count > 3 ? arguments[3] : ".sessionkit/bench.sqlite"
             let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: logger)
             try await runSessionKit(store: store, configuration: configuration, logger: logger)
+        case "sessionkit-store":
+            try await runSessionKit(url: arguments.count > 3 ? arguments[3] : "memory", configuration: configuration, logger: logger)
         case "hbauth":
             let router = Router(context: BasicSessionRequestContext<Int, String>.self)
             router.add(middleware: SessionMiddleware(storage: MemoryPersistDriver()))
@@ -67,6 +71,12 @@ struct BenchServer {
         default:
             FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
             exit(2)
+        }
+    }
+
+    static func runSessionKit(url: String, configuration: ApplicationConfiguration, logger: Logger) async throws {
+        try await StoreSpec(parsing: url).withStore(logger: logger) { store in
+            try await runSessionKit(store: store, configuration: configuration, logger: logger)
         }
     }
 

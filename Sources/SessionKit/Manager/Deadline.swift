@@ -1,32 +1,78 @@
 import Synchronization
 
-/// Runs one store call with a time limit that holds even when the call never returns
-/// and ignores cancellation: the caller is answered at the limit and the call is
-/// cancelled and left behind.
-enum Deadline {
+/// Time limits for one manager's store calls, holding even when a call never returns and
+/// ignores cancellation: the caller is answered at the limit, and the call is cancelled
+/// and left behind.
+///
+/// One ticker serves every call: while calls are in flight it wakes every quarter of the
+/// limit and answers those that have waited the whole limit, so a call is answered after
+/// between 1 and 1¼ limits. (A timer per call would leave a sleeping task behind for the
+/// full limit after each call, thousands of them under load.)
+final class Deadline: Sendable {
     struct Exceeded: Error {}
 
-    static func run<Value: Sendable>(
-        within limit: Duration,
-        clock: any Clock<Duration>,
-        _ operation: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
+    /// Ticks per limit.
+    private static let ticks = 4
+
+    private struct State {
+        var tick = 0
+        /// Calls not yet answered by the ticker, with the tick they started in.
+        var pending: [(tick: Int, call: any PendingCall)] = []
+        var ticking = false
+    }
+
+    private let limit: Duration
+    private let clock: any Clock<Duration>
+    private let state = Mutex(State())
+
+    init(limit: Duration, clock: any Clock<Duration>) {
+        self.limit = limit
+        self.clock = clock
+    }
+
+    func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let answer = Answer(continuation)
-            answer.timer = Task {
-                guard (try? await clock.sleep(for: limit)) != nil else { return }
-                answer.resume(with: .failure(Exceeded()))
+            let call = Call(continuation)
+            let startTicking = state.withLock { state in
+                state.pending.append((state.tick, call))
+                defer { state.ticking = true }
+                return !state.ticking
             }
-            let work = Task { answer.resume(with: await Result(awaiting: operation)) }
-            answer.work = work
+            if startTicking { Task { await tickWhileCallsArePending() } }
+            call.work = Task { call.resume(with: await Result(awaiting: operation)) }
         }
     }
 
-    /// Delivers the first result only, then stops whichever task is still running.
-    private final class Answer<Value: Sendable>: Sendable {
+    private func tickWhileCallsArePending() async {
+        while true {
+            try? await clock.sleep(for: limit / Self.ticks)
+            let (overdue, done) = state.withLock { state -> ([any PendingCall], Bool) in
+                state.tick += 1
+                var overdue = [any PendingCall]()
+                let tick = state.tick
+                state.pending.removeAll { entry in
+                    if entry.call.isAnswered { return true }
+                    guard tick - entry.tick > Self.ticks else { return false }
+                    overdue.append(entry.call)
+                    return true
+                }
+                if state.pending.isEmpty { state.ticking = false }
+                return (overdue, state.pending.isEmpty)
+            }
+            for call in overdue { call.expire() }
+            if done { return }
+        }
+    }
+
+    private protocol PendingCall: AnyObject, Sendable {
+        var isAnswered: Bool { get }
+        func expire()
+    }
+
+    /// Delivers the first result only, then cancels the work if it is still running.
+    private final class Call<Value: Sendable>: PendingCall {
         private struct State {
             var continuation: CheckedContinuation<Value, any Error>?
-            var timer: Task<Void, Never>?
             var work: Task<Void, Never>?
         }
 
@@ -36,10 +82,7 @@ enum Deadline {
             state = Mutex(State(continuation: continuation))
         }
 
-        var timer: Task<Void, Never>? {
-            get { state.withLock { $0.timer } }
-            set { state.withLock { $0.timer = newValue } }
-        }
+        var isAnswered: Bool { state.withLock { $0.continuation == nil } }
 
         var work: Task<Void, Never>? {
             get { state.withLock { $0.work } }
@@ -52,13 +95,14 @@ enum Deadline {
             }
         }
 
+        func expire() { resume(with: .failure(Exceeded())) }
+
         func resume(with result: Result<Value, any Error>) {
-            let (continuation, timer, work) = state.withLock { state in
+            let (continuation, work) = state.withLock { state in
                 defer { state.continuation = nil }
-                return (state.continuation, state.timer, state.work)
+                return (state.continuation, state.work)
             }
             guard let continuation else { return }
-            timer?.cancel()
             work?.cancel()
             continuation.resume(with: result)
         }

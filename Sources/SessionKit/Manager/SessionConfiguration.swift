@@ -17,8 +17,9 @@ public struct SessionConfiguration: Sendable {
     /// to that much before a full idle timeout after the last request. 0 touches on
     /// every read.
     public var touchFraction: Double = 0.1
-    /// The longest one store round trip may take before the request answers 503.
-    /// Queueing and back-off between attempts are not counted. The default is 2 seconds.
+    /// The longest one store round trip may take before the request answers 503 (it is
+    /// answered within a quarter more). Queueing and back-off between attempts are not
+    /// counted. The default is 2 seconds.
     public var storeTimeout: Duration = .seconds(2)
     /// How many compare-and-set attempts `update` makes when other processes keep
     /// changing the session, with jittered back-off between them, before it fails with

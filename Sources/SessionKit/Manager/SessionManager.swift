@@ -12,6 +12,8 @@ public final class SessionManager: Sendable {
     public let configuration: SessionConfiguration
     let wallClock: any WallClock
     let clock: any Clock<Duration>
+    /// The store-call time limit.
+    let deadline: Deadline
     let logger: Logger
     let updateLocks = KeyedAsyncLock<SessionStorageKey>()
     /// Session events, for whoever subscribes.
@@ -35,6 +37,7 @@ public final class SessionManager: Sendable {
         self.configuration = configuration
         self.wallClock = wallClock
         self.clock = clock
+        self.deadline = Deadline(limit: configuration.storeTimeout, clock: clock)
         self.logger = logger
     }
 
@@ -139,7 +142,7 @@ public final class SessionManager: Sendable {
         let store = self.store
         do {
             if store.completesInProcess { return try await body(store) }
-            return try await Deadline.run(within: configuration.storeTimeout, clock: clock) { try await body(store) }
+            return try await deadline.run { try await body(store) }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])
             throw SessionError(code: .tooLarge, message: error.message)
