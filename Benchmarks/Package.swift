@@ -24,9 +24,19 @@ let package = Package(
         .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
     ],
     targets: [
+        .target(
+            name: "BenchFixtures",
+            dependencies: [
+                .product(name: "SessionKit", package: root),
+                .product(name: "SessionKitHummingbird", package: root),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
+        ),
         .executableTarget(
             name: "BenchServer",
             dependencies: [
+                "BenchFixtures",
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "SessionKitSQLite", package: root),
@@ -39,6 +49,7 @@ let package = Package(
         .executableTarget(
             name: "BenchStore",
             dependencies: [
+                "BenchFixtures",
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitStores", package: root),
             ],
@@ -53,6 +64,7 @@ let package = Package(
         .executableTarget(
             name: "SessionKitMicro",
             dependencies: [
+                "BenchFixtures",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),

@@ -1,6 +1,7 @@
 // Micro benchmarks of SessionKit's request path, run with
 //   swift package --package-path Benchmarks benchmark
 // Each reports wall time, instructions and mallocs per operation.
+import BenchFixtures
 import Benchmark
 import Foundation
 import HTTPTypes
@@ -9,27 +10,6 @@ import HummingbirdTesting
 import NIOCore
 import SessionKit
 import SessionKitHummingbird
-
-struct CartItem: Codable, Sendable {
-    var sku: String
-    var quantity: Int
-    var price: Int
-}
-
-let cart = [
-    CartItem(sku: "kettle-steel-1.5l", quantity: 1, price: 3_499), CartItem(sku: "filter-paper-100", quantity: 2, price: 499),
-    CartItem(sku: "tea-assam-250g", quantity: 1, price: 899), CartItem(sku: "mug-stoneware", quantity: 4, price: 1_299),
-]
-
-extension SessionKey where Value == Int {
-    static var counter: SessionKey<Int> { SessionKey("counter") }
-}
-
-func record(_ key: SessionStorageKey, now: Date) -> StoredSession {
-    StoredSession(
-        key: key, values: ["cart": SessionValue(cart), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
-        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400)
-}
 
 /// Runs `body` `iterations` times spread over `tasks` concurrent tasks.
 func concurrently(_ tasks: Int, _ iterations: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
@@ -85,7 +65,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("memory store load, \(tasks) task(s)") { benchmark in
             let store = MemorySessionStore()
             let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-            for key in keys { try await store.insert(record(key, now: Date())) }
+            for key in keys { try await store.insert(shopSession(key, now: Date())) }
             let now = Date()
             benchmark.startMeasurement()
             try await concurrently(tasks, benchmark.scaledIterations.count) { task in blackHole(try await store.load(keys[task], now: now)) }
@@ -93,7 +73,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("memory store apply, \(tasks) task(s)") { benchmark in
             let store = MemorySessionStore()
             let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-            for key in keys { try await store.insert(record(key, now: Date())) }
+            for key in keys { try await store.insert(shopSession(key, now: Date())) }
             let now = Date()
             let changes = SessionChanges(values: ["counter": SessionValue(1)], lastSeenAt: now, idleDeadline: now + 3_600)
             benchmark.startMeasurement()
@@ -106,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
             let now = Date()
             benchmark.startMeasurement()
             try await concurrently(tasks, benchmark.scaledIterations.count) { _ in
-                try await store.insert(record(SessionToken.generate().storageKey, now: now))
+                try await store.insert(shopSession(SessionToken.generate().storageKey, now: now))
             }
         }
     }
@@ -115,20 +95,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for route in ["untouched", "read", "write"] {
         Benchmark("middleware \(route) request", configuration: .init(scalingFactor: .one)) { benchmark in
-            let manager = try SessionManager(store: MemorySessionStore())
-            let router = Router(context: BasicSessionKitRequestContext.self)
-            router.add(middleware: SessionKitMiddleware(manager: manager))
-            router.get("/untouched") { _, _ in "ok" }
-            router.get("/create") { _, context -> String in
-                try context.session.set(.counter, 0)
-                return "created"
-            }
-            router.get("/read") { _, context -> String in "\(try await context.session.get(.counter) ?? -1)" }
-            router.get("/write") { _, context -> String in
-                let next = (try await context.session.get(.counter) ?? 0) + 1
-                try context.session.set(.counter, next)
-                return "\(next)"
-            }
+            let router = counterRouter(manager: try SessionManager(store: MemorySessionStore()))
             // The test client runs its body in a @Sendable closure; the benchmark is only used
             // from that one task.
             nonisolated(unsafe) let benchmark = benchmark

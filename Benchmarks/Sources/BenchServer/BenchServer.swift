@@ -6,6 +6,7 @@
 // names: postgres://..., redis://...). Every mode serves GET /untouched,
 // /create (stores a counter: sets the cookie), /read (reads it) and /write (reads and
 // stores it + 1).
+import BenchFixtures
 import Foundation
 import Hummingbird
 import HummingbirdAuth
@@ -14,10 +15,6 @@ import SessionKit
 import SessionKitHummingbird
 import SessionKitSQLite
 import SessionKitStores
-
-extension SessionKey where Value == Int {
-    static var counter: SessionKey<Int> { SessionKey("counter") }
-}
 
 @main
 struct BenchServer {
@@ -81,20 +78,7 @@ struct BenchServer {
     }
 
     static func runSessionKit(store: any SessionStore, configuration: ApplicationConfiguration, logger: Logger) async throws {
-        let manager = try SessionManager(store: store, logger: logger)
-        let router = Router(context: BasicSessionKitRequestContext.self)
-        router.add(middleware: SessionKitMiddleware(manager: manager))
-        router.get("/untouched") { _, _ in "ok" }
-        router.get("/create") { _, context -> String in
-            try context.session.set(.counter, 0)
-            return "created"
-        }
-        router.get("/read") { _, context -> String in "\(try await context.session.get(.counter) ?? -1)" }
-        router.get("/write") { _, context -> String in
-            let next = (try await context.session.get(.counter) ?? 0) + 1
-            try context.session.set(.counter, next)
-            return "\(next)"
-        }
+        let router = counterRouter(manager: try SessionManager(store: store, logger: logger))
         try await Application(router: router, configuration: configuration, logger: logger).runService()
     }
 }

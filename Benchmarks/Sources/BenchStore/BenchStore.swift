@@ -9,29 +9,12 @@
 //   bench-store redis-client URL SECONDS TASKS...  GET+SET pairs/s of a 256-byte value through
 //                                           SessionKit's own Redis client (no store), per task count
 // STORE is a --store URL: memory, sqlite:PATH, postgres://..., redis://..., redis-cluster://...
+import BenchFixtures
 import Foundation
 import Logging
 import SessionKit
 import SessionKitRedis
 import SessionKitStores
-
-/// What a shop keeps in a session: about 200 bytes of JSON.
-struct CartItem: Codable, Sendable {
-    var sku: String
-    var quantity: Int
-    var price: Int
-}
-
-let cart = [
-    CartItem(sku: "kettle-steel-1.5l", quantity: 1, price: 3_499), CartItem(sku: "filter-paper-100", quantity: 2, price: 499),
-    CartItem(sku: "tea-assam-250g", quantity: 1, price: 899), CartItem(sku: "mug-stoneware", quantity: 4, price: 1_299),
-]
-
-func session(_ key: SessionStorageKey, now: Date) -> StoredSession {
-    StoredSession(
-        key: key, values: ["cart": SessionValue(cart), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
-        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400)
-}
 
 /// Runs `tasks` loops of `body` for `seconds` and returns completed iterations per second.
 func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
@@ -58,7 +41,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) a
     for tasks in taskCounts {
         let now = Date()
         let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-        for key in keys { try await store.insert(session(key, now: now)) }
+        for key in keys { try await store.insert(shopSession(key, now: now)) }
         let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
             let now = Date()
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
@@ -99,11 +82,11 @@ func memoryPerSession(count: Int) async throws {
     let store = MemorySessionStore()
     let now = Date()
     // Warm the allocator and the store's shards first.
-    for index in 0..<1_000 { try await store.insert(session(key(count + index), now: now)) }
+    for index in 0..<1_000 { try await store.insert(shopSession(key(count + index), now: now)) }
     let before = residentBytes()
-    for index in 0..<count { try await store.insert(session(key(index), now: now)) }
+    for index in 0..<count { try await store.insert(shopSession(key(index), now: now)) }
     let after = residentBytes()
-    let payload = try session(key(0), now: now).values.values.reduce(0) { $0 + (try $1.encodedJSON().count) }
+    let payload = try shopSession(key(0), now: now).values.values.reduce(0) { $0 + (try $1.encodedJSON().count) }
     let perSession = Double(after - before) / Double(count)
     print(count, Int(perSession), payload, Int(perSession) - payload)
     withExtendedLifetime(store) {}
@@ -113,7 +96,7 @@ func scale(seconds: Double) async throws {
     for population in [1_000, 1_000_000] {
         let store = MemorySessionStore()
         let now = Date()
-        for index in 0..<population { try await store.insert(session(key(index), now: now)) }
+        for index in 0..<population { try await store.insert(shopSession(key(index), now: now)) }
         let loads = try await rate(tasks: 2, seconds: seconds) { task in
             let index = Int.random(in: 0..<population)
             guard try await store.load(key(index), now: Date()) != nil else { throw BenchError("session vanished") }

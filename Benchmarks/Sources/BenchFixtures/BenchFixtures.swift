@@ -1,0 +1,48 @@
+// What every benchmark measures with: a shop's session and the four counter routes.
+public import Foundation
+public import Hummingbird
+public import SessionKit
+public import SessionKitHummingbird
+
+/// One line of a shop's cart.
+public struct CartItem: Codable, Sendable {
+    public var sku: String
+    public var quantity: Int
+    public var price: Int
+}
+
+/// What a shop keeps in a session: about 200 bytes of JSON.
+public let cart = [
+    CartItem(sku: "kettle-steel-1.5l", quantity: 1, price: 3_499), CartItem(sku: "filter-paper-100", quantity: 2, price: 499),
+    CartItem(sku: "tea-assam-250g", quantity: 1, price: 899), CartItem(sku: "mug-stoneware", quantity: 4, price: 1_299),
+]
+
+/// A live session holding the cart and a counter, an hour from its idle deadline.
+public func shopSession(_ key: SessionStorageKey, now: Date) -> StoredSession {
+    StoredSession(
+        key: key, values: ["cart": SessionValue(cart), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
+        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400)
+}
+
+extension SessionKey where Value == Int {
+    public static var counter: SessionKey<Int> { SessionKey("counter") }
+}
+
+/// A router with SessionKit and the routes every server measures: GET /untouched (ignores
+/// the session), /create (stores a counter), /read (reads it), /write (stores it + 1).
+public func counterRouter(manager: SessionManager) -> Router<BasicSessionKitRequestContext> {
+    let router = Router(context: BasicSessionKitRequestContext.self)
+    router.add(middleware: SessionKitMiddleware(manager: manager))
+    router.get("/untouched") { _, _ in "ok" }
+    router.get("/create") { _, context -> String in
+        try context.session.set(.counter, 0)
+        return "created"
+    }
+    router.get("/read") { _, context -> String in "\(try await context.session.get(.counter) ?? -1)" }
+    router.get("/write") { _, context -> String in
+        let next = (try await context.session.get(.counter) ?? 0) + 1
+        try context.session.set(.counter, next)
+        return "\(next)"
+    }
+    return router
+}
