@@ -5,6 +5,7 @@ import HummingbirdTesting
 import SessionKit
 import SessionKitHummingbird
 import SessionKitTesting
+import Synchronization
 import Testing
 
 @Suite struct SessionKitMiddlewareTests {
@@ -397,6 +398,38 @@ import Testing
             let read = try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie))
             #expect(read.status == .serviceUnavailable)
             #expect(read.json?["error"] == "store_unavailable")
+        }
+    }
+
+    /// One ticker serves every call's time limit: many stuck calls at once are all
+    /// answered, and once it has stopped for want of calls, the next call starts it again.
+    @Test func timeLimitsHoldForManyCallsAndAfterAnIdlePause() async throws {
+        let app = try TestApp(store: silentStore) { $0.storeTimeout = .milliseconds(50) }
+        try await app.application().test(.router) { client in
+            // The statuses of `count` concurrent requests, or none if they are not all
+            // answered within 30 seconds: a broken ticker never answers, and this turns
+            // that hang into a failure (the stuck requests are left behind).
+            func statuses(_ count: Int) async throws -> [HTTPResponse.Status]? {
+                let answered = Mutex<[HTTPResponse.Status]?>(nil)
+                Task {
+                    let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                        for _ in 0..<count {
+                            group.addTask {
+                                let cookie = "__Host-session=" + SessionToken.generate().text
+                                return try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie)).status
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0.append($1) }
+                    }
+                    answered.withLock { $0 = statuses }
+                }
+                _ = try await TestServices.poll(within: .seconds(30)) { answered.withLock { $0 != nil } }
+                return answered.withLock { $0 }
+            }
+            #expect(try await statuses(32) == Array(repeating: .serviceUnavailable, count: 32))
+            // Long enough for the ticker to find no call pending and stop.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await statuses(1) == [.serviceUnavailable])
         }
     }
 
