@@ -9,12 +9,13 @@
 /// two sorted sets as `KEYS[1]` (member → deadline) and `KEYS[2]` (member → last seen); a
 /// deadline score of `-1` marks a session being revoked (see ``RedisSessionStore``).
 enum RedisSessionScript {
-    static let revokedScore = "-1"
+    /// The deadline score that marks an index entry revoked; the script uses the same value.
+    static let revokedScore: Int64 = -1
 
     static let script = RedisScript(
         #"""
         local op, prefix, grace, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-        local REVOKED = -1
+        local REVOKED = \#(revokedScore)
 
         -- A session hash as a table of its fields, read with one call (each redis.call
         -- costs microseconds, so the script reads once, writes once and answers from the

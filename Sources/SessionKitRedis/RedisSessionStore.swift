@@ -72,7 +72,7 @@ public final class RedisSessionStore: SessionStore {
         let fields = try await call(["HGETALL", .text(name)], routedBy: name)
         guard let session = try Self.session(key, fields) else { return nil }
         // Judged in whole microseconds, as the script judges it, so both agree at the boundary.
-        guard Self.micros(session.expiresAt) > Self.micros(now) else { return nil }
+        guard Self.microseconds(session.expiresAt) > Self.microseconds(now) else { return nil }
         return session
     }
 
@@ -433,8 +433,8 @@ public final class RedisSessionStore: SessionStore {
             }
             return try await group.reduce(into: [(String, Int64, StoredSession?)]()) { $0.append($1) }
         }
-        let revoked = Int64(RedisSessionScript.revokedScore)!
-        let nowMicros = Int64(Self.micros(now))!
+        let revoked = RedisSessionScript.revokedScore
+        let nowMicros = Self.microseconds(now)
         var live = [StoredSession]()
         var ended = [SessionReference]()
         var finishRevoking = [SessionStorageKey]()
@@ -445,7 +445,7 @@ public final class RedisSessionStore: SessionStore {
                     finishRevoking.append(session.key)
                 } else {
                     live.append(session)
-                    if score < Int64(Self.micros(session.expiresAt))! {
+                    if score < Self.microseconds(session.expiresAt) {
                         try await refresh(IndexEntry(session: session), of: user, now: now)
                     }
                 }
@@ -556,7 +556,8 @@ public final class RedisSessionStore: SessionStore {
         )
     }
 
-    private static func micros(_ date: Date) -> String { String(Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
+    private static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    private static func micros(_ date: Date) -> String { String(microseconds(date)) }
 
     // MARK: Calls
 
