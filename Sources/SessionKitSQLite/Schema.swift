@@ -1,6 +1,4 @@
 import Foundation
-import NIOCore
-import SQLiteNIO
 import SessionKit
 
 /// The table, its columns, and conversions between rows and ``StoredSession``.
@@ -36,43 +34,38 @@ enum Schema {
         persistent, client_ip, user_agent, version
         """
 
-    static func session(_ row: SQLiteRow) throws -> StoredSession {
-        func column(_ name: String) throws -> SQLiteData {
-            guard let data = row.column(name) else { throw corrupt("no column \(name)") }
-            return data
+    /// Reads a row selected as ``columns``.
+    static func session(_ row: SQLiteColumns) throws -> StoredSession {
+        func date(_ column: Int32, _ name: String) throws -> Date {
+            guard let date = row.date(column) else { throw corrupt("\(name) is not a time") }
+            return date
         }
-        func date(_ name: String) throws -> Date {
-            guard let seconds = try column(name).double else { throw corrupt("\(name) is not a time") }
-            return Date(timeIntervalSince1970: seconds)
-        }
-        let key = try key(row)
-        guard let data = try column("data").string else { throw corrupt("data is not text") }
-        guard let version = try column("version").integer else { throw corrupt("version is not an integer") }
+        guard let values = try row.withUTF8(1, { try SessionValuesJSON.decodeObject($0) }) else { throw corrupt("data is not text") }
+        guard let version = row.integer(11) else { throw corrupt("version is not an integer") }
         return StoredSession(
-            key: key,
-            values: names(fromStored: try SessionValuesJSON.decodeObject(data.utf8)),
-            createdAt: try date("created_at"),
-            lastSeenAt: try date("last_seen_at"),
-            idleDeadline: try date("idle_deadline"),
-            absoluteDeadline: try date("absolute_deadline"),
-            userID: try column("user_id").string,
-            authenticatedAt: try column("authenticated_at").double.map(Date.init(timeIntervalSince1970:)),
-            isPersistent: try column("persistent").integer == 1,
-            client: SessionClient(ipAddress: try column("client_ip").string, userAgent: try column("user_agent").string),
+            key: try key(row),
+            values: names(fromStored: values),
+            createdAt: try date(2, "created_at"),
+            lastSeenAt: try date(3, "last_seen_at"),
+            idleDeadline: try date(4, "idle_deadline"),
+            absoluteDeadline: try date(5, "absolute_deadline"),
+            userID: row.text(6),
+            authenticatedAt: row.date(7),
+            isPersistent: row.integer(8) == 1,
+            client: SessionClient(ipAddress: row.text(9), userAgent: row.text(10)),
             version: UInt64(version)
         )
     }
 
-    static func key(_ row: SQLiteRow) throws -> SessionStorageKey {
-        guard let bytes = row.column("key")?.blob, let key = SessionStorageKey(bytes: bytes.readableBytesView) else {
+    /// Reads the storage key in `column` (the first, in ``columns``).
+    static func key(_ row: SQLiteColumns, column: Int32 = 0) throws -> SessionStorageKey {
+        guard let bytes = row.blob(column), let key = SessionStorageKey(bytes: bytes) else {
             throw corrupt("key is not a storage key")
         }
         return key
     }
 
-    static func blob(_ key: SessionStorageKey) -> SQLiteData { .blob(ByteBuffer(bytes: key.bytes)) }
-    static func text(_ value: String?) -> SQLiteData { value.map { .text($0) } ?? .null }
-    static func float(_ date: Date?) -> SQLiteData { date.map { .float($0.timeIntervalSince1970) } ?? .null }
+    static func blob(_ key: SessionStorageKey) -> SQLiteValue { .blob(key.bytes) }
 
     // MARK: Value names inside the JSON object
 
@@ -101,11 +94,13 @@ enum Schema {
     static func path(_ name: String) -> String { "$.\"\(storedName(name))\"" }
 
     static func storedNames(_ values: [String: SessionValue]) -> [String: SessionValue] {
-        Dictionary(uniqueKeysWithValues: values.map { (storedName($0.key), $0.value) })
+        guard values.keys.contains(where: { storedName($0) != $0 }) else { return values }
+        return Dictionary(uniqueKeysWithValues: values.map { (storedName($0.key), $0.value) })
     }
 
     static func names(fromStored values: [String: SessionValue]) -> [String: SessionValue] {
-        Dictionary(uniqueKeysWithValues: values.map { (name(fromStored: $0.key), $0.value) })
+        guard values.keys.contains(where: { $0.first == marker }) else { return values }
+        return Dictionary(uniqueKeysWithValues: values.map { (name(fromStored: $0.key), $0.value) })
     }
 
     private static func corrupt(_ message: String) -> SessionStoreError {
@@ -114,33 +109,37 @@ enum Schema {
 
     /// An `UPDATE` built from optional parts, binds in placeholder order.
     struct UpdateStatement {
+        /// The row's key once updated (the new key of a rotation).
+        let key: SessionStorageKey
         private var assignments = [String]()
-        private var assignmentBinds = [SQLiteData]()
+        private var assignmentBinds = [SQLiteValue]()
         private var conditions = [String]()
-        private var conditionBinds = [SQLiteData]()
+        private var conditionBinds = [SQLiteValue]()
 
-        mutating func set(_ assignment: String, _ binds: [SQLiteData]) {
+        init(key: SessionStorageKey) { self.key = key }
+
+        mutating func set(_ assignment: String, _ binds: [SQLiteValue]) {
             assignments.append(assignment)
             assignmentBinds += binds
         }
 
-        mutating func set(_ assignment: String, _ bind: SQLiteData) { set(assignment, [bind]) }
+        mutating func set(_ assignment: String, _ bind: SQLiteValue) { set(assignment, [bind]) }
 
         mutating func setIfGiven(_ column: String, _ date: Date?) {
-            if let date { set("\(column) = ?", .float(date.timeIntervalSince1970)) }
+            if let date { set("\(column) = ?", .real(date)) }
         }
 
-        mutating func `where`(_ condition: String, _ binds: [SQLiteData]) {
+        mutating func `where`(_ condition: String, _ binds: [SQLiteValue]) {
             conditions.append(condition)
             conditionBinds += binds
         }
 
-        mutating func `where`(_ condition: String, _ bind: SQLiteData) { self.where(condition, [bind]) }
+        mutating func `where`(_ condition: String, _ bind: SQLiteValue) { self.where(condition, [bind]) }
 
-        func sql(returning columns: String) -> String {
-            "UPDATE sessionkit_sessions SET \(assignments.joined(separator: ", ")) WHERE \(conditions.joined(separator: " AND ")) RETURNING \(columns)"
+        var sql: String {
+            "UPDATE OR FAIL sessionkit_sessions SET \(assignments.joined(separator: ", ")) WHERE \(conditions.joined(separator: " AND "))"
         }
 
-        var binds: [SQLiteData] { assignmentBinds + conditionBinds }
+        var binds: [SQLiteValue] { assignmentBinds + conditionBinds }
     }
 }

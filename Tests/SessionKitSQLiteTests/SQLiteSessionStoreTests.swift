@@ -114,6 +114,35 @@ func withStore<Result>(
         }
     }
 
+    /// Each count of changed values is a statement of its own shape; 140 of them pass the
+    /// connection's cache of prepared statements, which then starts over.
+    @Test func statementsPastThePreparedCacheStillApply() async throws {
+        try await withTemporaryDatabase { path in
+            _ = try await withStore(at: path) { store in
+                let now = Date()
+                let key = SessionToken.generate().storageKey
+                try await store.insert(
+                    StoredSession(
+                        key: key, values: [:], createdAt: now, lastSeenAt: now, idleDeadline: now + 600, absoluteDeadline: now + 600))
+                for count in 1...140 {
+                    var values = [String: SessionValue?]()
+                    for index in 0..<count { values["v\(index)"] = SessionValue(count) }
+                    if count > 1 { values["v\(count - 2)"] = .some(nil) }
+                    let result = try await store.apply(SessionChanges(values: values), to: key, ifVersion: nil, now: now)
+                    guard case .applied = result else {
+                        Issue.record("apply \(count) answered \(result)")
+                        return
+                    }
+                }
+                let stored = try #require(try await store.load(key, now: now))
+                #expect(stored.values.count == 139)
+                #expect(try stored.values["v139"]?.decode(as: Int.self) == 140)
+                #expect(stored.values["v138"] == nil)
+                #expect(try stored.values["v0"]?.decode(as: Int.self) == 140)
+            }
+        }
+    }
+
     @Test func storeEnforcesItsSizeLimits() async throws {
         try await withTemporaryDatabase { path in
             try await withStore(at: path, { $0.limits = SessionLimits(maxValueBytes: 100, maxSessionBytes: 250) }) { store in

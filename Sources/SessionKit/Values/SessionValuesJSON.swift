@@ -57,8 +57,23 @@ public enum SessionValuesJSON {
         }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
+
+        /// A member name from its string literal (quotes included). Only a name with escapes
+        /// needs the JSON decoder.
+        func name(_ literal: ArraySlice<UInt8>) throws -> String {
+            let inner = literal.dropFirst().dropLast()
+            guard inner.contains(UInt8(ascii: "\\")) else { return String(decoding: inner, as: UTF8.self) }
+            return try Scanner.decoder.decode(String.self, from: Data(literal))
+        }
+
+        private static let decoder = JSONDecoder()
 
         mutating func expect(_ byte: UInt8) throws {
             skipWhitespace()
@@ -78,7 +93,7 @@ public enum SessionValuesJSON {
                 skipWhitespace()
                 let keyStart = index
                 try skipString()
-                let key = try JSONDecoder().decode(String.self, from: Data(bytes[keyStart..<index]))
+                let key = try name(bytes[keyStart..<index])
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
                 let valueStart = index
