@@ -40,7 +40,7 @@ public final class MemorySessionStore: SessionStore {
 
     /// The number of entries held, expired ones not yet purged included.
     public var count: Int {
-        shards.reduce(0) { total, shard in total + shard.state.withLock { $0.entries.count } }
+        shards.reduce(0) { total, shard in total + shard.state.withLock { $0.count } }
     }
 
     public func load(_ key: SessionStorageKey, now: Date) -> StoredSession? {
@@ -231,7 +231,7 @@ public final class MemorySessionStore: SessionStore {
     public func session(withHandle handle: String, now: Date) -> StoredSession? {
         for shard in shards {
             let found = shard.state.withLock { state in
-                state.entries.values.first { $0.key.handle == handle && !$0.isExpired(at: now) }
+                state.sessions.first { $0.key.handle == handle && !$0.isExpired(at: now) }
             }
             if let found { return found }
         }
@@ -243,7 +243,7 @@ public final class MemorySessionStore: SessionStore {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for shard in shards {
             shard.state.withLock { state in
-                for session in state.entries.values where !session.isExpired(at: now) {
+                for session in state.sessions where !session.isExpired(at: now) {
                     statistics.count(session, now: now, window: window)
                 }
             }
@@ -315,7 +315,15 @@ private struct ShardState {
         var older: SessionStorageKey?
     }
 
-    var entries: [SessionStorageKey: StoredSession] = [:]
+    /// Each session by reference: a table slot holds a key and a pointer, not the whole
+    /// record, which matters because a table is at most three quarters full (and often
+    /// less than half, just after it grows). Read and changed only under the shard's lock.
+    private final class Entry: @unchecked Sendable {
+        var session: StoredSession
+        init(_ session: StoredSession) { self.session = session }
+    }
+
+    private var entries: [SessionStorageKey: Entry] = [:]
     private var expiry = ExpiryHeap()
     private let capacity: Int?
     private var recency: [SessionStorageKey: Links] = [:]
@@ -324,12 +332,16 @@ private struct ShardState {
 
     init(capacity: Int?) { self.capacity = capacity }
 
+    var count: Int { entries.count }
+
+    var sessions: some Sequence<StoredSession> { entries.values.lazy.map(\.session) }
+
     func contains(_ key: SessionStorageKey) -> Bool { entries[key] != nil }
 
-    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key] }
+    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key]?.session }
 
     mutating func live(_ key: SessionStorageKey, now: Date, markUsed: Bool) -> StoredSession? {
-        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
+        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
         if markUsed, capacity != nil { moveToNewest(key) }
         return session
     }
@@ -339,7 +351,7 @@ private struct ShardState {
         guard entries[session.key] == nil else {
             throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(session.key)")
         }
-        entries[session.key] = session
+        entries[session.key] = Entry(session)
         expiry.push(session.expiresAt, session.key)
         guard let capacity else { return [] }
         link(session.key)
@@ -352,20 +364,21 @@ private struct ShardState {
 
     /// Replaces a stored session with a changed copy of itself.
     mutating func replace(_ session: StoredSession) {
-        guard let previous = entries[session.key] else { return }
-        entries[session.key] = session
+        guard let entry = entries[session.key] else { return }
+        let previousExpiry = entry.session.expiresAt
+        entry.session = session
         // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
-        if session.expiresAt < previous.expiresAt { expiry.push(session.expiresAt, session.key) }
+        if session.expiresAt < previousExpiry { expiry.push(session.expiresAt, session.key) }
     }
 
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
         guard entries[key] != nil else { return nil }
         if capacity != nil { unlink(key) }
-        return entries.removeValue(forKey: key)
+        return entries.removeValue(forKey: key)?.session
     }
 
     mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
-        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
+        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
         return remove(key)
     }
 
@@ -375,7 +388,7 @@ private struct ShardState {
         var popped = 0
         while popped < limit, let due = expiry.popDue(at: now) {
             popped += 1
-            guard let session = entries[due.key] else { continue }
+            guard let session = entries[due.key]?.session else { continue }
             if session.isExpired(at: now) {
                 if let gone = remove(due.key) { removed.append(gone) }
             } else if session.expiresAt > due.deadline {

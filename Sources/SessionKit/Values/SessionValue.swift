@@ -8,10 +8,22 @@ public import Foundation
 /// read with ``init(encodedJSON:)``; the session decodes only the keys a handler reads,
 /// once per request.
 public struct SessionValue: Sendable {
+    // Kept small, because a session's values dictionary holds one per key (48 bytes
+    // here): the live value needs only `Encodable` (reading it back is a cast), and the
+    // rare pairing of both forms lives behind one reference.
     private enum Form: Sendable {
-        case live(any Codable & Sendable)
+        case live(any Encodable & Sendable)
         case encoded(Data)
-        case both(any Codable & Sendable, Data)
+        case both(Both)
+    }
+
+    private final class Both: Sendable {
+        let value: any Encodable & Sendable
+        let encoded: Data
+        init(value: any Encodable & Sendable, encoded: Data) {
+            self.value = value
+            self.encoded = encoded
+        }
     }
 
     private var form: Form
@@ -29,10 +41,9 @@ public struct SessionValue: Sendable {
     /// The value's JSON encoding, encoding the live value when no bytes are held.
     public func encodedJSON() throws -> Data {
         switch form {
-        case .encoded(let data), .both(_, let data):
-            return data
-        case .live(let value):
-            return try Self.encoder.encode(value)
+        case .encoded(let data): return data
+        case .both(let both): return both.encoded
+        case .live(let value): return try Self.encoder.encode(value)
         }
     }
 
@@ -47,19 +58,20 @@ public struct SessionValue: Sendable {
     /// decode as `Value`.
     public func decode<Value: Codable & Sendable>(as type: Value.Type) throws -> Value {
         switch form {
-        case .live(let value), .both(let value, _):
+        case .live(let value):
             if let typed = value as? Value { return typed }
-            return try Self.decoder.decode(Value.self, from: try encodedJSON())
-        case .encoded(let data):
-            return try Self.decoder.decode(Value.self, from: data)
+        case .both(let both):
+            if let typed = both.value as? Value { return typed }
+        case .encoded: break
         }
+        return try Self.decoder.decode(Value.self, from: try encodedJSON())
     }
 
     /// A copy that also holds `value` as its live form, so later reads skip decoding.
     func holding<Value: Codable & Sendable>(decoded value: Value) -> SessionValue {
         guard case .encoded(let data) = form else { return self }
         var copy = self
-        copy.form = .both(value, data)
+        copy.form = .both(Both(value: value, encoded: data))
         return copy
     }
 
