@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "bench-server", targets: ["BenchServer"]),
         .executable(name: "bench-store", targets: ["BenchStore"]),
         .executable(name: "bench-vapor", targets: ["BenchVapor"]),
+        .executable(name: "bench-requests", targets: ["BenchRequests"]),
     ],
     dependencies: [
         .package(path: ".."),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -52,6 +54,17 @@ let package = Package(
                 "BenchFixtures",
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitStores", package: root),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "BenchRequests",
+            dependencies: [
+                "BenchFixtures",
+                .product(name: "SessionKit", package: root),
+                .product(name: "SessionKitHummingbird", package: root),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -17,10 +17,13 @@ public let cart = [
     CartItem(sku: "tea-assam-250g", quantity: 1, price: 899), CartItem(sku: "mug-stoneware", quantity: 4, price: 1_299),
 ]
 
-/// A live session holding the cart and a counter, an hour from its idle deadline.
+/// A live session holding a cart of its own (not storage shared with other sessions, as
+/// each visitor's cart is in an application) and a counter, an hour from its idle deadline.
 public func shopSession(_ key: SessionStorageKey, now: Date) -> StoredSession {
-    StoredSession(
-        key: key, values: ["cart": SessionValue(cart), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
+    var own = cart
+    own[0].quantity = Int.random(in: 1...9)
+    return StoredSession(
+        key: key, values: ["cart": SessionValue(own), "counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
         idleDeadline: now + 3_600, absoluteDeadline: now + 86_400)
 }
 

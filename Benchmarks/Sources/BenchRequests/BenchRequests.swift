@@ -1,0 +1,67 @@
+// Requests through a router in process, with no sockets: what the session middleware adds
+// to a request, free of the network and scheduler noise of an HTTP run. Meant to run under
+// `valgrind --tool=callgrind` (Scripts/bench-requests), which counts instructions
+// repeatably: the difference between COUNT and 0 requests, divided by COUNT, is the cost
+// of one request.
+//   bench-requests plain|sessionkit ROUTE COUNT
+// plain: a router without session middleware serving the same routes (the session is
+// never touched); sessionkit: counterRouter on the memory store. ROUTE: untouched, read,
+// write.
+import BenchFixtures
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOEmbedded
+import SessionKit
+import SessionKitHummingbird
+
+@main
+struct BenchRequests {
+    static func main() async throws { try await run() }
+
+    /// Off the main actor, so requests run back to back on one thread with no executor hops:
+    /// the loop measures the requests, not thread hand-offs.
+    nonisolated static func run() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count == 4, let count = Int(arguments[3]) else {
+            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit untouched|read|write COUNT\n".utf8))
+            exit(2)
+        }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let sessionKit = counterRouter(manager: try SessionManager(store: MemorySessionStore(), logger: logger)).buildResponder()
+        let plain = Router(context: BasicSessionKitRequestContext.self)
+        for route in ["/untouched", "/read", "/write"] { plain.get(.init(route)) { _, _ in "ok" } }
+        let channel = NIOAsyncTestingChannel()
+
+        func respond(_ path: String, cookie: String?, with responder: some HTTPResponder<BasicSessionKitRequestContext>) async throws -> Response {
+            var fields = HTTPFields()
+            if let cookie { fields[.cookie] = cookie }
+            let request = Request(
+                head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path, headerFields: fields),
+                body: RequestBody(buffer: ByteBuffer())
+            )
+            let context = BasicSessionKitRequestContext(source: .init(channel: channel, logger: logger))
+            return try await responder.respond(to: request, context: context)
+        }
+
+        // Both routers get the same Cookie header: a live session's.
+        let created = try await respond("/create", cookie: nil, with: sessionKit)
+        let cookie = created.headers[.setCookie].map { String($0.prefix { $0 != ";" }) }
+        let path = "/" + arguments[2]
+        let responder = arguments[1] == "plain" ? plain.buildResponder() : sessionKit
+        // Warm up: first calls fill caches (metadata, the allocator) whatever COUNT is.
+        for _ in 0..<100 { _ = try await respond(path, cookie: cookie, with: responder) }
+        for _ in 0..<count {
+            let response = try await respond(path, cookie: cookie, with: responder)
+            guard response.status == .ok else { throw BenchError("\(path) answered \(response.status)") }
+        }
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
