@@ -1,5 +1,6 @@
 import HTTPTypes
 public import Hummingbird
+import NIOCore
 public import SessionKit
 
 /// Gives every request after it a lazy session as `context.session` and commits it after
@@ -40,12 +41,13 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        var address = (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress
-        if let trustedProxies, let forwardedHeader {
-            address = trustedProxies.clientAddress(peer: address, forwarded: request.headers[values: forwardedHeader])
-        }
-        let client = SessionClient(ipAddress: address, userAgent: request.headers[.userAgent])
-        let session = manager.session(cookieHeaders: request.headers[values: .cookie], client: client, logger: context.logger)
+        let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress
+        let headers = request.headers
+        let session = manager.session(
+            cookieHeaders: headers[values: .cookie],
+            client: clientOf(peer: peer, headers: headers),
+            logger: context.logger
+        )
         context.session = session
 
         let result: Result<Response, any Error>
@@ -68,6 +70,18 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
             guard outcome.setCookie != nil else { throw error }
             throw HeaderCarryingError(base: error, headers: headers)
         }
+    }
+}
+
+extension SessionKitMiddleware {
+    /// The client as the session records it: the connection's address, or the one a
+    /// trusted proxy names, and the user agent.
+    private func clientOf(peer: SocketAddress?, headers: HTTPFields) -> SessionClient {
+        var address = peer?.ipAddress
+        if let trustedProxies, let forwardedHeader {
+            address = trustedProxies.clientAddress(peer: address, forwarded: headers[values: forwardedHeader])
+        }
+        return SessionClient(ipAddress: address, userAgent: headers[.userAgent])
     }
 }
 

@@ -35,10 +35,13 @@ struct BenchRequests {
         let plain = Router(context: BasicSessionKitRequestContext.self)
         for route in ["/untouched", "/read", "/write"] { plain.get(.init(route)) { _, _ in "ok" } }
         let channel = NIOAsyncTestingChannel()
+        // As a server's connection has: the middleware records the client's address.
+        channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 54_321)
 
         func respond(_ path: String, cookie: String?, with responder: some HTTPResponder<BasicSessionKitRequestContext>) async throws -> Response {
             var fields = HTTPFields()
             if let cookie { fields[.cookie] = cookie }
+            fields[.userAgent] = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
             let request = Request(
                 head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path, headerFields: fields),
                 body: RequestBody(buffer: ByteBuffer())

@@ -5,27 +5,55 @@ public enum CookieHeader {
     /// surrounding double quotes is removed. Returning all matches is what lets the caller
     /// refuse a request that carries the session cookie twice.
     public static func values(named name: String, in fields: some Sequence<String>) -> [Substring] {
-        // Over UTF-8 bytes: `;`, `=`, spaces and quotes are ASCII, so every boundary found
-        // is a character boundary, and cookie names compare byte for byte.
         var found = [Substring]()
         for field in fields {
-            let bytes = field.utf8
-            var start = bytes.startIndex
-            while start < bytes.endIndex {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: ";")) ?? bytes.endIndex
-                if let equals = bytes[start..<end].firstIndex(of: UInt8(ascii: "=")),
-                    trimmed(bytes[start..<equals]).elementsEqual(name.utf8)
-                {
-                    var value = trimmed(bytes[bytes.index(after: equals)..<end])
-                    if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
-                        value = value.dropFirst().dropLast()
-                    }
-                    found.append(Substring(value))
-                }
-                start = end == bytes.endIndex ? end : bytes.index(after: end)
+            var ranges = [Range<Int>]()
+            forEachValue(named: name, in: CollectionOfOne(field)) { value, _ in ranges.append(value) }
+            let utf8 = field.utf8
+            for range in ranges {
+                found.append(
+                    Substring(
+                        utf8[
+                            utf8.index(
+                                utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]))
             }
         }
         return found
+    }
+
+    /// Calls `body` for every value of the cookie called `name`, in order, with its byte
+    /// offsets in its field and the field's UTF-8 bytes (valid only during the call).
+    /// The scan works on bytes: `;`, `=`, spaces and quotes are ASCII, so every boundary
+    /// found is a character boundary, and cookie names compare byte for byte.
+    static func forEachValue(
+        named name: String,
+        in fields: some Sequence<String>,
+        _ body: (Range<Int>, UnsafeBufferPointer<UInt8>) -> Void
+    ) {
+        var name = name
+        name.withUTF8 { name in
+            for var field in fields {
+                field.withUTF8 { bytes in
+                    var start = 0
+                    while start < bytes.count {
+                        var end = start
+                        while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+                        var equals = start
+                        while equals < end, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                        if equals < end, trimmed(start..<equals, in: bytes).elementsEqual(name, by: { bytes[$0] == $1 }) {
+                            var value = trimmed(equals + 1..<end, in: bytes)
+                            if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""),
+                                bytes[value.upperBound - 1] == UInt8(ascii: "\"")
+                            {
+                                value = value.lowerBound + 1..<value.upperBound - 1
+                            }
+                            body(value, bytes)
+                        }
+                        start = end + 1
+                    }
+                }
+            }
+        }
     }
 
     /// A `Set-Cookie` value that stores `value`, with `maxAge` seconds of life when given
@@ -51,10 +79,12 @@ public enum CookieHeader {
         return attributes
     }
 
-    private static func trimmed(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
-        var bytes = bytes
-        while let first = bytes.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { bytes = bytes.dropLast() }
-        return bytes
+    private static func trimmed(_ range: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int> {
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var lower = range.lowerBound
+        var upper = range.upperBound
+        while lower < upper, isSpace(bytes[lower]) { lower += 1 }
+        while upper > lower, isSpace(bytes[upper - 1]) { upper -= 1 }
+        return lower..<upper
     }
 }

@@ -44,12 +44,14 @@ public final class RequestSession: Sendable {
     }
 
     private let manager: SessionManager
-    private let client: SessionClient
+    /// Who the client is, worked out only when a session is created or signed in (most
+    /// requests never need it).
+    private let client: @Sendable () -> SessionClient
     private let logger: Logger
     private let cameWithToken: Bool
     private let state: Mutex<State>
 
-    init(manager: SessionManager, token: SessionToken?, client: SessionClient, logger: Logger) {
+    init(manager: SessionManager, token: SessionToken?, client: @escaping @Sendable () -> SessionClient, logger: Logger) {
         self.manager = manager
         self.client = client
         self.logger = logger
@@ -64,7 +66,7 @@ public final class RequestSession: Sendable {
     public static func unattached() -> RequestSession { placeholder }
 
     private static let placeholder: RequestSession = {
-        let session = RequestSession(manager: placeholderManager, token: nil, client: SessionClient(), logger: placeholderLogger)
+        let session = RequestSession(manager: placeholderManager, token: nil, client: { SessionClient() }, logger: placeholderLogger)
         session.state.withLock { $0.phase = .unattached }
         return session
     }()
@@ -172,7 +174,7 @@ public final class RequestSession: Sendable {
         let now = manager.now()
         let persistent = rememberMe ?? existing?.isPersistent ?? false
         var changes = SessionChanges(values: pending, isPersistent: persistent)
-        changes.authentication = .init(userID: userID, authenticatedAt: now, client: client)
+        changes.authentication = .init(userID: userID, authenticatedAt: now, client: client())
         changes.absoluteDeadline = now + manager.configuration.absoluteLifetime(persistent: persistent)
         manager.touch(&changes, persistent: persistent, now: now)
 
@@ -181,7 +183,7 @@ public final class RequestSession: Sendable {
         if let existing {
             source = .rotate(from: existing.key, applying: changes)
         } else {
-            var fresh = manager.newRecord(key: token.storageKey, values: [:], persistent: persistent, client: client, now: now)
+            var fresh = manager.newRecord(key: token.storageKey, values: [:], persistent: persistent, client: client(), now: now)
             fresh.apply(changes)
             fresh.version = 1
             source = .insert(fresh)
@@ -315,7 +317,7 @@ public final class RequestSession: Sendable {
                 key: token.storageKey,
                 values: values,
                 persistent: snapshot.rememberMe ?? false,
-                client: client,
+                client: client(),
                 now: now
             )
             try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
@@ -475,7 +477,7 @@ public final class RequestSession: Sendable {
         let (values, rememberMe) = try record { ($0.pending.compactMapValues { $0 }, $0.rememberMe) }
         let now = manager.now()
         let token = SessionToken.generate()
-        let fresh = manager.newRecord(key: token.storageKey, values: values, persistent: rememberMe ?? false, client: client, now: now)
+        let fresh = manager.newRecord(key: token.storageKey, values: values, persistent: rememberMe ?? false, client: client(), now: now)
         try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
         manager.events.emit(.created, fresh.key, userID: nil, at: now)
         try record { state in

@@ -44,15 +44,24 @@ public final class SessionManager: Sendable {
     /// The session of one request, from its `Cookie` header fields. Nothing is loaded
     /// until the handler reads it. A cookie value that is not exactly a well-formed token,
     /// or a request carrying the session cookie more than once, counts as no session
-    /// and never reaches the store.
-    public func session(cookieHeaders: some Sequence<String>, client: SessionClient, logger: Logger) -> RequestSession {
-        let values = CookieHeader.values(named: configuration.cookie.name, in: cookieHeaders)
+    /// and never reaches the store. `client` is evaluated only if the request creates or
+    /// signs in a session.
+    public func session(
+        cookieHeaders: some Sequence<String>,
+        client: @autoclosure @escaping @Sendable () -> SessionClient,
+        logger: Logger
+    ) -> RequestSession {
+        var count = 0
         var token: SessionToken?
-        if values.count == 1 {
-            token = SessionToken(parsing: values[0])
-            if token == nil { logger.debug("session cookie is malformed; treated as no session") }
-        } else if values.count > 1 {
-            logger.debug("session cookie sent \(values.count) times; treated as no session")
+        CookieHeader.forEachValue(named: configuration.cookie.name, in: cookieHeaders) { value, bytes in
+            count += 1
+            if count == 1 { token = SessionToken(utf8: UnsafeBufferPointer(rebasing: bytes[value])) }
+        }
+        if count > 1 {
+            token = nil
+            logger.debug("session cookie sent \(count) times; treated as no session")
+        } else if count == 1, token == nil {
+            logger.debug("session cookie is malformed; treated as no session")
         }
         return RequestSession(manager: self, token: token, client: client, logger: logger)
     }

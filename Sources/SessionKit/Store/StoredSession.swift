@@ -13,7 +13,8 @@ public struct SessionClient: Sendable, Hashable {
 
     public init(ipAddress: String? = nil, userAgent: String? = nil) {
         self.ipAddress = ipAddress
-        self.userAgent = userAgent.map { String($0.prefix(Self.maxUserAgentLength)) }
+        // Within the limit in bytes means within it in characters: no copy needed.
+        self.userAgent = userAgent.map { $0.utf8.count <= Self.maxUserAgentLength ? $0 : String($0.prefix(Self.maxUserAgentLength)) }
     }
 }
 

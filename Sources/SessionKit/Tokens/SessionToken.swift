@@ -12,49 +12,63 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     /// The length of a token's text form.
     public static let encodedLength = 43
 
-    private let bytes: [UInt8]
+    /// The 32 bytes as four words: parsing, hashing and comparing allocate nothing.
+    private let words: (UInt64, UInt64, UInt64, UInt64)
 
-    /// The token in the form a cookie or header carries.
-    public let text: String
+    private init(words: (UInt64, UInt64, UInt64, UInt64)) {
+        self.words = words
+    }
 
-    private init(bytes: [UInt8]) {
-        self.bytes = bytes
-        self.text = Base64URL.encode(bytes)
+    /// The token in the form a cookie or header carries (encoded when asked: a request
+    /// that only presents its token never needs it).
+    public var text: String {
+        withBytes { Base64URL.encode($0) }
     }
 
     /// Makes a new token from the system CSPRNG (`getrandom` on Linux,
     /// `SecRandomCopyBytes`-backed on Apple platforms).
     public static func generate() -> SessionToken {
         var generator = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: byteCount)
-        for index in stride(from: 0, to: byteCount, by: 8) {
-            var word = generator.next()
-            for offset in 0..<8 {
-                bytes[index + offset] = UInt8(truncatingIfNeeded: word)
-                word >>= 8
-            }
-        }
-        return SessionToken(bytes: bytes)
+        return SessionToken(words: (generator.next(), generator.next(), generator.next(), generator.next()))
     }
 
     /// Parses a token's text form. Accepts exactly 43 base64url characters in their
     /// canonical form and nothing else: no padding, no whitespace, no other alphabet.
     public init?(parsing text: some StringProtocol) {
-        guard text.utf8.count == Self.encodedLength,
-            let bytes = Base64URL.decodeCanonical(text.utf8, expectedByteCount: Self.byteCount)
-        else { return nil }
-        // Canonical decoding means the text is exactly what encoding the bytes would give.
-        self.bytes = bytes
-        self.text = String(text)
+        var text = String(text)
+        guard let token = text.withUTF8({ SessionToken(utf8: $0) }) else { return nil }
+        self = token
+    }
+
+    /// Parses a token from the UTF-8 bytes of its text form, as ``init(parsing:)`` does.
+    init?(utf8 text: UnsafeBufferPointer<UInt8>) {
+        guard text.count == Self.encodedLength else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let decoded = withUnsafeMutableBytes(of: &words) { Base64URL.decodeCanonical(text, into: $0) }
+        guard decoded else { return nil }
+        self.words = words
     }
 
     /// The key under which stores keep this token's session: SHA-256 of the token bytes.
     public var storageKey: SessionStorageKey {
-        SessionStorageKey(digest: SHA256.hash(data: bytes))
+        withBytes { SessionStorageKey(digest: SHA256.hash(data: $0)) }
     }
 
     /// Never the token itself: a short hash of the storage key, safe for logs.
     public var description: String { "SessionToken(\(storageKey.shortHash))" }
+
+    public static func == (left: SessionToken, right: SessionToken) -> Bool {
+        left.words == right.words
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        withBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    private func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var copy = words
+        return withUnsafeBytes(of: &copy, body)
+    }
 }
 
 /// Unpadded base64url (RFC 4648 §5).
@@ -67,7 +81,9 @@ enum Base64URL {
         return table
     }()
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    static func encode(_ bytes: some Collection<UInt8>) -> String {
+        let bytes = Array(bytes)
+        let alphabet = Self.alphabet
         var output = [UInt8]()
         output.reserveCapacity((bytes.count * 4 + 2) / 3)
         var index = 0
@@ -90,27 +106,27 @@ enum Base64URL {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Decodes unpadded base64url, refusing any character outside the alphabet and any
-    /// non-canonical final character (unused low bits must be zero), so one byte string
-    /// has exactly one accepted text form.
-    static func decodeCanonical(_ text: some Collection<UInt8>, expectedByteCount: Int) -> [UInt8]? {
-        guard text.count % 4 != 1 else { return nil }
-        var output = [UInt8]()
-        output.reserveCapacity(text.count * 3 / 4)
+    /// Decodes unpadded base64url into `output`, which it must fill exactly, refusing any
+    /// character outside the alphabet and any non-canonical final character (unused low
+    /// bits must be zero), so one byte string has exactly one accepted text form.
+    static func decodeCanonical(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        guard text.count % 4 != 1, text.count * 6 / 8 == output.count else { return false }
+        let reverse = Self.reverse
+        var written = 0
         var accumulator: UInt32 = 0
         var bits = 0
         for character in text {
             let value = reverse[Int(character)]
-            guard value != 0xFF else { return nil }
+            guard value != 0xFF else { return false }
             accumulator = accumulator << 6 | UInt32(value)
             bits += 6
             if bits >= 8 {
                 bits -= 8
-                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                output[written] = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                written += 1
                 accumulator &= (1 << UInt32(bits)) - 1
             }
         }
-        guard accumulator == 0, output.count == expectedByteCount else { return nil }
-        return output
+        return accumulator == 0 && written == output.count
     }
 }
