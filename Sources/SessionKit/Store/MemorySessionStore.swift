@@ -315,15 +315,10 @@ private struct ShardState {
         var older: SessionStorageKey?
     }
 
-    /// Each session by reference: a table slot holds a key and a pointer, not the whole
-    /// record, which matters because a table is at most three quarters full (and often
-    /// less than half, just after it grows). Read and changed only under the shard's lock.
-    private final class Entry: @unchecked Sendable {
-        var session: StoredSession
-        init(_ session: StoredSession) { self.session = session }
-    }
-
-    private var entries: [SessionStorageKey: Entry] = [:]
+    // A `StoredSession` is one reference, so a slot holds a key and a pointer, not the
+    // whole record: that matters because a table is at most three quarters full (and
+    // often less than half, just after it grows).
+    private var entries: [SessionStorageKey: StoredSession] = [:]
     private var expiry = ExpiryHeap()
     private let capacity: Int?
     private var recency: [SessionStorageKey: Links] = [:]
@@ -334,14 +329,14 @@ private struct ShardState {
 
     var count: Int { entries.count }
 
-    var sessions: some Sequence<StoredSession> { entries.values.lazy.map(\.session) }
+    var sessions: some Sequence<StoredSession> { entries.values }
 
     func contains(_ key: SessionStorageKey) -> Bool { entries[key] != nil }
 
-    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key]?.session }
+    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key] }
 
     mutating func live(_ key: SessionStorageKey, now: Date, markUsed: Bool) -> StoredSession? {
-        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
+        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
         if markUsed, capacity != nil { moveToNewest(key) }
         return session
     }
@@ -351,7 +346,7 @@ private struct ShardState {
         guard entries[session.key] == nil else {
             throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(session.key)")
         }
-        entries[session.key] = Entry(session)
+        entries[session.key] = session
         expiry.push(session.expiresAt, session.key)
         guard let capacity else { return [] }
         link(session.key)
@@ -364,9 +359,8 @@ private struct ShardState {
 
     /// Replaces a stored session with a changed copy of itself.
     mutating func replace(_ session: StoredSession) {
-        guard let entry = entries[session.key] else { return }
-        let previousExpiry = entry.session.expiresAt
-        entry.session = session
+        guard let previousExpiry = entries[session.key]?.expiresAt else { return }
+        entries[session.key] = session
         // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
         if session.expiresAt < previousExpiry { expiry.push(session.expiresAt, session.key) }
     }
@@ -374,11 +368,11 @@ private struct ShardState {
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
         guard entries[key] != nil else { return nil }
         if capacity != nil { unlink(key) }
-        return entries.removeValue(forKey: key)?.session
+        return entries.removeValue(forKey: key)
     }
 
     mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
-        guard let session = entries[key]?.session, !session.isExpired(at: now) else { return nil }
+        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
         return remove(key)
     }
 
@@ -388,7 +382,7 @@ private struct ShardState {
         var popped = 0
         while popped < limit, let due = expiry.popDue(at: now) {
             popped += 1
-            guard let session = entries[due.key]?.session else { continue }
+            guard let session = entries[due.key] else { continue }
             if session.isExpired(at: now) {
                 if let gone = remove(due.key) { removed.append(gone) }
             } else if session.expiresAt > due.deadline {

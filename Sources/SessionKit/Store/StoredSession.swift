@@ -22,29 +22,163 @@ public struct SessionClient: Sendable, Hashable {
 ///
 /// A session is expired, and so absent to every reader, once `now` reaches either
 /// ``idleDeadline`` or ``absoluteDeadline``.
+///
+/// A value type with its fields behind one shared reference (copied when a shared copy is
+/// changed): a request hands its session between several steps, and a memory store keeps
+/// many, so a copy costs one reference count and a table slot holds one pointer.
 public struct StoredSession: Sendable {
+    private final class Fields: @unchecked Sendable {
+        var key: SessionStorageKey
+        var values: [String: SessionValue]
+        var createdAt: Date
+        var lastSeenAt: Date
+        var idleDeadline: Date
+        var absoluteDeadline: Date
+        var userID: String?
+        var authenticatedAt: Date?
+        var isPersistent: Bool
+        var client: SessionClient
+        var version: UInt64
+
+        init(
+            key: SessionStorageKey,
+            values: [String: SessionValue],
+            createdAt: Date,
+            lastSeenAt: Date,
+            idleDeadline: Date,
+            absoluteDeadline: Date,
+            userID: String?,
+            authenticatedAt: Date?,
+            isPersistent: Bool,
+            client: SessionClient,
+            version: UInt64
+        ) {
+            self.key = key
+            self.values = values
+            self.createdAt = createdAt
+            self.lastSeenAt = lastSeenAt
+            self.idleDeadline = idleDeadline
+            self.absoluteDeadline = absoluteDeadline
+            self.userID = userID
+            self.authenticatedAt = authenticatedAt
+            self.isPersistent = isPersistent
+            self.client = client
+            self.version = version
+        }
+
+        func copy() -> Fields {
+            Fields(
+                key: key,
+                values: values,
+                createdAt: createdAt,
+                lastSeenAt: lastSeenAt,
+                idleDeadline: idleDeadline,
+                absoluteDeadline: absoluteDeadline,
+                userID: userID,
+                authenticatedAt: authenticatedAt,
+                isPersistent: isPersistent,
+                client: client,
+                version: version
+            )
+        }
+    }
+
+    // Never shared while changed: a setter copies the fields first unless this value
+    // holds the only reference. Immutable once shared, so sending it between threads is safe.
+    private var fields: Fields
+
+    private mutating func unshare() {
+        if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+    }
+
     /// Where the session is stored; derived from its token.
-    public var key: SessionStorageKey
+    public var key: SessionStorageKey {
+        get { fields.key }
+        _modify {
+            unshare()
+            yield &fields.key
+        }
+    }
     /// The application's values by key name.
-    public var values: [String: SessionValue]
+    public var values: [String: SessionValue] {
+        get { fields.values }
+        _modify {
+            unshare()
+            yield &fields.values
+        }
+    }
     /// When the session was first stored.
-    public var createdAt: Date
+    public var createdAt: Date {
+        get { fields.createdAt }
+        _modify {
+            unshare()
+            yield &fields.createdAt
+        }
+    }
     /// When a request last wrote the session or refreshed its idle deadline.
-    public var lastSeenAt: Date
+    public var lastSeenAt: Date {
+        get { fields.lastSeenAt }
+        _modify {
+            unshare()
+            yield &fields.lastSeenAt
+        }
+    }
     /// When the session ends for inactivity: last seen plus the idle timeout.
-    public var idleDeadline: Date
+    public var idleDeadline: Date {
+        get { fields.idleDeadline }
+        _modify {
+            unshare()
+            yield &fields.idleDeadline
+        }
+    }
     /// When the session ends however active it is.
-    public var absoluteDeadline: Date
+    public var absoluteDeadline: Date {
+        get { fields.absoluteDeadline }
+        _modify {
+            unshare()
+            yield &fields.absoluteDeadline
+        }
+    }
     /// The signed-in user, when there is one.
-    public var userID: String?
+    public var userID: String? {
+        get { fields.userID }
+        _modify {
+            unshare()
+            yield &fields.userID
+        }
+    }
     /// When ``userID`` signed in.
-    public var authenticatedAt: Date?
+    public var authenticatedAt: Date? {
+        get { fields.authenticatedAt }
+        _modify {
+            unshare()
+            yield &fields.authenticatedAt
+        }
+    }
     /// Whether the client chose "remember me": the longer limits and a persistent cookie apply.
-    public var isPersistent: Bool
+    public var isPersistent: Bool {
+        get { fields.isPersistent }
+        _modify {
+            unshare()
+            yield &fields.isPersistent
+        }
+    }
     /// The client that created or last authenticated the session.
-    public var client: SessionClient
+    public var client: SessionClient {
+        get { fields.client }
+        _modify {
+            unshare()
+            yield &fields.client
+        }
+    }
     /// Grows by one with every change; compare-and-set writes name the version they read.
-    public var version: UInt64
+    public var version: UInt64 {
+        get { fields.version }
+        _modify {
+            unshare()
+            yield &fields.version
+        }
+    }
 
     public init(
         key: SessionStorageKey,
@@ -59,17 +193,19 @@ public struct StoredSession: Sendable {
         client: SessionClient = SessionClient(),
         version: UInt64 = 1
     ) {
-        self.key = key
-        self.values = values
-        self.createdAt = createdAt
-        self.lastSeenAt = lastSeenAt
-        self.idleDeadline = idleDeadline
-        self.absoluteDeadline = absoluteDeadline
-        self.userID = userID
-        self.authenticatedAt = authenticatedAt
-        self.isPersistent = isPersistent
-        self.client = client
-        self.version = version
+        fields = Fields(
+            key: key,
+            values: values,
+            createdAt: createdAt,
+            lastSeenAt: lastSeenAt,
+            idleDeadline: idleDeadline,
+            absoluteDeadline: absoluteDeadline,
+            userID: userID,
+            authenticatedAt: authenticatedAt,
+            isPersistent: isPersistent,
+            client: client,
+            version: version
+        )
     }
 
     /// The earlier of the two deadlines.
