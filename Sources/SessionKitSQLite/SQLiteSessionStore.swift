@@ -120,7 +120,7 @@ public final class SQLiteSessionStore: SessionStore {
 
     /// The result of `PRAGMA integrity_check`: `["ok"]` for a sound file.
     public func integrityCheck() async throws -> [String] {
-        try await writer.transaction { try $0.query("PRAGMA integrity_check") { $0.text(0) }.compactMap { $0 } }
+        try await writer.alone { try $0.query("PRAGMA integrity_check") { $0.text(0) }.compactMap { $0 } }
     }
 
     /// The number of rows, expired ones not yet purged included.

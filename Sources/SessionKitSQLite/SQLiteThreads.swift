@@ -53,10 +53,15 @@ final class SQLiteWriter: Sendable {
         try await enqueue(groups: true, body)
     }
 
+    /// `body` on the writer connection outside any group, with nothing else running.
+    func alone<Result: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> Result) async throws -> Result {
+        try await enqueue(groups: false, body)
+    }
+
     /// `body` in an `IMMEDIATE` transaction of its own: committed when it returns, rolled
     /// back when it throws.
     func transaction<Result: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> Result) async throws -> Result {
-        try await enqueue(groups: false) { handle in
+        try await alone { handle in
             try handle.execute("BEGIN IMMEDIATE")
             do {
                 let result = try body(handle)

@@ -1,8 +1,7 @@
 // Requests through a router in process, with no sockets: what the session middleware adds
-// to a request, free of the network and scheduler noise of an HTTP run. Meant to run under
-// `valgrind --tool=callgrind` (Scripts/bench-requests), which counts instructions
-// repeatably: the difference between COUNT and 0 requests, divided by COUNT, is the cost
-// of one request.
+// to a request, free of the network and of the hand-offs between threads that make HTTP runs
+// vary. Prints the process's CPU time (user + system) per request over COUNT requests, after
+// a warm-up; Scripts/bench-requests takes the least of several interleaved runs.
 //   bench-requests plain|sessionkit ROUTE COUNT
 // plain: a router without session middleware serving the same routes (the session is
 // never touched); sessionkit: counterRouter on the memory store. ROUTE: untouched, read,
@@ -57,11 +56,20 @@ struct BenchRequests {
         let responder = arguments[1] == "plain" ? plain.buildResponder() : sessionKit
         // Warm up: first calls fill caches (metadata, the allocator) whatever COUNT is.
         for _ in 0..<100 { _ = try await respond(path, cookie: cookie, with: responder) }
+        let start = cpuMicroseconds()
         for _ in 0..<count {
             let response = try await respond(path, cookie: cookie, with: responder)
             guard response.status == .ok else { throw BenchError("\(path) answered \(response.status)") }
         }
+        print(String(format: "%.2f", (cpuMicroseconds() - start) / Double(max(count, 1))))
     }
+}
+
+/// This process's CPU time so far, user and system, in microseconds.
+func cpuMicroseconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
 }
 
 struct BenchError: Error, CustomStringConvertible {
