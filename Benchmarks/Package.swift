@@ -32,6 +32,7 @@ let package = Package(
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
         ),
@@ -64,6 +65,7 @@ let package = Package(
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

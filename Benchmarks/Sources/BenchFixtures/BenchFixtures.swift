@@ -1,6 +1,7 @@
 // What every benchmark measures with: a shop's session and the four counter routes.
 public import Foundation
 public import Hummingbird
+public import HummingbirdAuth
 public import SessionKit
 public import SessionKitHummingbird
 
@@ -45,6 +46,24 @@ public func counterRouter(manager: SessionManager) -> Router<BasicSessionKitRequ
     router.get("/write") { _, context -> String in
         let next = (try await context.session.get(.counter) ?? 0) + 1
         try context.session.set(.counter, next)
+        return "\(next)"
+    }
+    return router
+}
+
+/// The same four routes on hummingbird-auth's sessions (its memory driver): the peer.
+public func hummingbirdAuthRouter() -> Router<BasicSessionRequestContext<Int, String>> {
+    let router = Router(context: BasicSessionRequestContext<Int, String>.self)
+    router.add(middleware: SessionMiddleware(storage: MemoryPersistDriver()))
+    router.get("/untouched") { _, _ in "ok" }
+    router.get("/create") { _, context -> String in
+        context.sessions.setSession(0)
+        return "created"
+    }
+    router.get("/read") { _, context -> String in "\(context.sessions.session ?? -1)" }
+    router.get("/write") { _, context -> String in
+        let next = (context.sessions.session ?? 0) + 1
+        context.sessions.setSession(next)
         return "\(next)"
     }
     return router

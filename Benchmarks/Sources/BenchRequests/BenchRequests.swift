@@ -1,15 +1,17 @@
-// Requests through a router in process, with no sockets: what the session middleware adds
-// to a request, free of the network and of the hand-offs between threads that make HTTP runs
+// Requests through a router in process, with no sockets: what session middleware adds to a
+// request, free of the network and of the hand-offs between threads that make HTTP runs
 // vary. Prints the process's CPU time (user + system) per request over COUNT requests, after
 // a warm-up; Scripts/bench-requests takes the least of several interleaved runs.
-//   bench-requests plain|sessionkit ROUTE COUNT
-// plain: a router without session middleware serving the same routes (the session is
-// never touched); sessionkit: counterRouter on the memory store. ROUTE: untouched, read,
-// write.
+//   bench-requests plain|sessionkit|hbauth ROUTE COUNT
+// plain: a router without session middleware serving the same routes (the session is never
+// touched); sessionkit: counterRouter on the memory store; hbauth: hummingbird-auth's
+// sessions on its memory driver. ROUTE: untouched, read, write. Every request carries a
+// Cookie header naming a live session, a user agent, and comes from a client address.
 import BenchFixtures
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -25,50 +27,93 @@ struct BenchRequests {
     nonisolated static func run() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count == 4, let count = Int(arguments[3]) else {
-            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit untouched|read|write COUNT\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
+        let path = "/" + arguments[2]
         let sessionKit = counterRouter(manager: try SessionManager(store: MemorySessionStore(), logger: logger)).buildResponder()
-        let plain = Router(context: BasicSessionKitRequestContext.self)
-        for route in ["/untouched", "/read", "/write"] { plain.get(.init(route)) { _, _ in "ok" } }
+        let perRequest: Double
+        switch arguments[1] {
+        case "plain":
+            let plain = Router(context: BasicSessionKitRequestContext.self)
+            for route in ["/untouched", "/read", "/write"] { plain.get(.init(route)) { _, _ in "ok" } }
+            // The same Cookie header as SessionKit's requests carry.
+            let cookie = try await cookie(from: sessionKit, logger: logger)
+            perRequest = try await measure(plain.buildResponder(), path: path, cookie: cookie, count: count, logger: logger)
+        case "sessionkit":
+            let cookie = try await cookie(from: sessionKit, logger: logger)
+            perRequest = try await measure(sessionKit, path: path, cookie: cookie, count: count, logger: logger)
+        case "hbauth":
+            let peer = hummingbirdAuthRouter().buildResponder()
+            let cookie = try await cookie(from: peer, logger: logger)
+            perRequest = try await measure(peer, path: path, cookie: cookie, count: count, logger: logger)
+        default:
+            FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
+            exit(2)
+        }
+        print(String(format: "%.2f", perRequest))
+    }
+
+    /// The `name=value` of the cookie that `responder`'s `/create` sets.
+    static func cookie<Responder: HTTPResponder>(from responder: Responder, logger: Logger) async throws -> String
+    where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+        let created = try await respond(responder, path: "/create", cookie: nil, channel: NIOAsyncTestingChannel(), logger: logger)
+        guard let cookie = created.headers[.setCookie].map({ String($0.prefix { $0 != ";" }) }) else {
+            throw BenchError("/create set no cookie")
+        }
+        return cookie
+    }
+
+    /// CPU microseconds per request over `count` requests, after a warm-up.
+    static func measure<Responder: HTTPResponder>(
+        _ responder: Responder,
+        path: String,
+        cookie: String,
+        count: Int,
+        logger: Logger
+    ) async throws -> Double where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         let channel = NIOAsyncTestingChannel()
         // As a server's connection has: the middleware records the client's address.
         channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 54_321)
-
-        func respond(_ path: String, cookie: String?, with responder: some HTTPResponder<BasicSessionKitRequestContext>) async throws -> Response {
-            var fields = HTTPFields()
-            if let cookie { fields[.cookie] = cookie }
-            fields[.userAgent] = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-            let request = Request(
-                head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path, headerFields: fields),
-                body: RequestBody(buffer: ByteBuffer())
-            )
-            let context = BasicSessionKitRequestContext(source: .init(channel: channel, logger: logger))
-            return try await responder.respond(to: request, context: context)
-        }
-
-        // Both routers get the same Cookie header: a live session's.
-        let created = try await respond("/create", cookie: nil, with: sessionKit)
-        let cookie = created.headers[.setCookie].map { String($0.prefix { $0 != ";" }) }
-        let path = "/" + arguments[2]
-        let responder = arguments[1] == "plain" ? plain.buildResponder() : sessionKit
         // Warm up: first calls fill caches (metadata, the allocator) whatever COUNT is.
-        for _ in 0..<100 { _ = try await respond(path, cookie: cookie, with: responder) }
+        for _ in 0..<100 { _ = try await respond(responder, path: path, cookie: cookie, channel: channel, logger: logger) }
         let start = cpuMicroseconds()
         for _ in 0..<count {
-            let response = try await respond(path, cookie: cookie, with: responder)
+            let response = try await respond(responder, path: path, cookie: cookie, channel: channel, logger: logger)
             guard response.status == .ok else { throw BenchError("\(path) answered \(response.status)") }
         }
-        print(String(format: "%.2f", (cpuMicroseconds() - start) / Double(max(count, 1))))
+        return (cpuMicroseconds() - start) / Double(max(count, 1))
+    }
+
+    static func respond<Responder: HTTPResponder>(
+        _ responder: Responder,
+        path: String,
+        cookie: String?,
+        channel: NIOAsyncTestingChannel,
+        logger: Logger
+    ) async throws -> Response where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+        var fields = HTTPFields()
+        if let cookie { fields[.cookie] = cookie }
+        fields[.userAgent] = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+        let request = Request(
+            head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path, headerFields: fields),
+            body: RequestBody(buffer: ByteBuffer())
+        )
+        let context = Responder.Context(source: .init(channel: channel, logger: logger))
+        return try await responder.respond(to: request, context: context)
     }
 }
 
 /// This process's CPU time so far, user and system, in microseconds.
 func cpuMicroseconds() -> Double {
     var usage = rusage()
+    #if os(Linux)
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    #else
     getrusage(RUSAGE_SELF, &usage)
+    #endif
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
 }
 

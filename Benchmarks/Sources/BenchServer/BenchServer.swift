@@ -9,7 +9,6 @@
 import BenchFixtures
 import Foundation
 import Hummingbird
-import HummingbirdAuth
 import Logging
 import SessionKit
 import SessionKitHummingbird
@@ -51,19 +50,7 @@ struct BenchServer {
         case "sessionkit-store":
             try await runSessionKit(url: arguments.count > 3 ? arguments[3] : "memory", configuration: configuration, logger: logger)
         case "hbauth":
-            let router = Router(context: BasicSessionRequestContext<Int, String>.self)
-            router.add(middleware: SessionMiddleware(storage: MemoryPersistDriver()))
-            router.get("/untouched") { _, _ in "ok" }
-            router.get("/create") { _, context -> String in
-                context.sessions.setSession(0)
-                return "created"
-            }
-            router.get("/read") { _, context -> String in "\(context.sessions.session ?? -1)" }
-            router.get("/write") { _, context -> String in
-                let next = (context.sessions.session ?? 0) + 1
-                context.sessions.setSession(next)
-                return "\(next)"
-            }
+            let router = hummingbirdAuthRouter()
             try await Application(router: router, configuration: configuration, logger: logger).runService()
         default:
             FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
