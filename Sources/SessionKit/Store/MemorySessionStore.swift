@@ -60,12 +60,10 @@ public final class MemorySessionStore: SessionStore {
         now: Date
     ) -> SessionApplyResult {
         let (result, previousUser) = shard(for: key).state.withLock { state -> (SessionApplyResult, String?) in
-            guard var session = state.live(key, now: now, markUsed: true) else { return (.missing, nil) }
+            guard let session = state.live(key, now: now, markUsed: true) else { return (.missing, nil) }
             if let expectedVersion, session.version != expectedVersion { return (.conflict, nil) }
-            let previousUser = session.userID
-            session.apply(changes)
-            state.replace(session)
-            return (.applied(session), previousUser)
+            guard let applied = state.apply(changes, to: key) else { return (.missing, nil) }
+            return (.applied(applied), session.userID)
         }
         if case .applied(let session) = result, session.userID != previousUser {
             reindex(key, from: previousUser, to: key, of: session.userID)
@@ -357,12 +355,15 @@ private struct ShardState {
         return evicted
     }
 
-    /// Replaces a stored session with a changed copy of itself.
-    mutating func replace(_ session: StoredSession) {
-        guard let previousExpiry = entries[session.key]?.expiresAt else { return }
-        entries[session.key] = session
+    /// Applies `changes` to a stored session in its slot (no copy when no reader holds it)
+    /// and returns it as changed; `nil` when nothing is stored under `key`.
+    mutating func apply(_ changes: SessionChanges, to key: SessionStorageKey) -> StoredSession? {
+        guard let previousExpiry = entries[key]?.expiresAt else { return nil }
+        entries[key]?.apply(changes)
+        guard let session = entries[key] else { return nil }
         // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
-        if session.expiresAt < previousExpiry { expiry.push(session.expiresAt, session.key) }
+        if session.expiresAt < previousExpiry { expiry.push(session.expiresAt, key) }
+        return session
     }
 
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
