@@ -10,13 +10,8 @@ public enum CookieHeader {
             var ranges = [Range<Int>]()
             forEachValue(named: name, in: CollectionOfOne(field)) { value, _ in ranges.append(value) }
             let utf8 = field.utf8
-            for range in ranges {
-                found.append(
-                    Substring(
-                        utf8[
-                            utf8.index(
-                                utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]))
-            }
+            func index(_ offset: Int) -> String.Index { utf8.index(utf8.startIndex, offsetBy: offset) }
+            found += ranges.map { Substring(utf8[index($0.lowerBound)..<index($0.upperBound)]) }
         }
         return found
     }
