@@ -27,7 +27,7 @@ public struct SessionClient: Sendable, Hashable {
 /// changed): a request hands its session between several steps, and a memory store keeps
 /// many, so a copy costs one reference count and a table slot holds one pointer.
 public struct StoredSession: Sendable {
-    private final class Fields: @unchecked Sendable {
+    private struct Fields {
         var key: SessionStorageKey
         var values: [String: SessionValue]
         var createdAt: Date
@@ -39,145 +39,79 @@ public struct StoredSession: Sendable {
         var isPersistent: Bool
         var client: SessionClient
         var version: UInt64
-
-        init(
-            key: SessionStorageKey,
-            values: [String: SessionValue],
-            createdAt: Date,
-            lastSeenAt: Date,
-            idleDeadline: Date,
-            absoluteDeadline: Date,
-            userID: String?,
-            authenticatedAt: Date?,
-            isPersistent: Bool,
-            client: SessionClient,
-            version: UInt64
-        ) {
-            self.key = key
-            self.values = values
-            self.createdAt = createdAt
-            self.lastSeenAt = lastSeenAt
-            self.idleDeadline = idleDeadline
-            self.absoluteDeadline = absoluteDeadline
-            self.userID = userID
-            self.authenticatedAt = authenticatedAt
-            self.isPersistent = isPersistent
-            self.client = client
-            self.version = version
-        }
-
-        func copy() -> Fields {
-            Fields(
-                key: key,
-                values: values,
-                createdAt: createdAt,
-                lastSeenAt: lastSeenAt,
-                idleDeadline: idleDeadline,
-                absoluteDeadline: absoluteDeadline,
-                userID: userID,
-                authenticatedAt: authenticatedAt,
-                isPersistent: isPersistent,
-                client: client,
-                version: version
-            )
-        }
     }
 
-    // Never shared while changed: a setter copies the fields first unless this value
-    // holds the only reference. Immutable once shared, so sending it between threads is safe.
-    private var fields: Fields
+    private final class Box: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
 
-    private mutating func unshare() {
-        if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+    // Never shared while changed: a change copies the box first unless this value holds
+    // the only reference. Immutable once shared, so sending it between threads is safe.
+    private var box: Box
+
+    private var fields: Fields {
+        get { box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
     }
 
     /// Where the session is stored; derived from its token.
     public var key: SessionStorageKey {
-        get { fields.key }
-        _modify {
-            unshare()
-            yield &fields.key
-        }
+        get { box.fields.key }
+        _modify { yield &fields.key }
     }
     /// The application's values by key name.
     public var values: [String: SessionValue] {
-        get { fields.values }
-        _modify {
-            unshare()
-            yield &fields.values
-        }
+        get { box.fields.values }
+        _modify { yield &fields.values }
     }
     /// When the session was first stored.
     public var createdAt: Date {
-        get { fields.createdAt }
-        _modify {
-            unshare()
-            yield &fields.createdAt
-        }
+        get { box.fields.createdAt }
+        _modify { yield &fields.createdAt }
     }
     /// When a request last wrote the session or refreshed its idle deadline.
     public var lastSeenAt: Date {
-        get { fields.lastSeenAt }
-        _modify {
-            unshare()
-            yield &fields.lastSeenAt
-        }
+        get { box.fields.lastSeenAt }
+        _modify { yield &fields.lastSeenAt }
     }
     /// When the session ends for inactivity: last seen plus the idle timeout.
     public var idleDeadline: Date {
-        get { fields.idleDeadline }
-        _modify {
-            unshare()
-            yield &fields.idleDeadline
-        }
+        get { box.fields.idleDeadline }
+        _modify { yield &fields.idleDeadline }
     }
     /// When the session ends however active it is.
     public var absoluteDeadline: Date {
-        get { fields.absoluteDeadline }
-        _modify {
-            unshare()
-            yield &fields.absoluteDeadline
-        }
+        get { box.fields.absoluteDeadline }
+        _modify { yield &fields.absoluteDeadline }
     }
     /// The signed-in user, when there is one.
     public var userID: String? {
-        get { fields.userID }
-        _modify {
-            unshare()
-            yield &fields.userID
-        }
+        get { box.fields.userID }
+        _modify { yield &fields.userID }
     }
     /// When ``userID`` signed in.
     public var authenticatedAt: Date? {
-        get { fields.authenticatedAt }
-        _modify {
-            unshare()
-            yield &fields.authenticatedAt
-        }
+        get { box.fields.authenticatedAt }
+        _modify { yield &fields.authenticatedAt }
     }
     /// Whether the client chose "remember me": the longer limits and a persistent cookie apply.
     public var isPersistent: Bool {
-        get { fields.isPersistent }
-        _modify {
-            unshare()
-            yield &fields.isPersistent
-        }
+        get { box.fields.isPersistent }
+        _modify { yield &fields.isPersistent }
     }
     /// The client that created or last authenticated the session.
     public var client: SessionClient {
-        get { fields.client }
-        _modify {
-            unshare()
-            yield &fields.client
-        }
+        get { box.fields.client }
+        _modify { yield &fields.client }
     }
     /// Grows by one with every change; compare-and-set writes name the version they read.
     public var version: UInt64 {
-        get { fields.version }
-        _modify {
-            unshare()
-            yield &fields.version
-        }
+        get { box.fields.version }
+        _modify { yield &fields.version }
     }
 
     public init(
@@ -193,18 +127,20 @@ public struct StoredSession: Sendable {
         client: SessionClient = SessionClient(),
         version: UInt64 = 1
     ) {
-        fields = Fields(
-            key: key,
-            values: values,
-            createdAt: createdAt,
-            lastSeenAt: lastSeenAt,
-            idleDeadline: idleDeadline,
-            absoluteDeadline: absoluteDeadline,
-            userID: userID,
-            authenticatedAt: authenticatedAt,
-            isPersistent: isPersistent,
-            client: client,
-            version: version
+        box = Box(
+            Fields(
+                key: key,
+                values: values,
+                createdAt: createdAt,
+                lastSeenAt: lastSeenAt,
+                idleDeadline: idleDeadline,
+                absoluteDeadline: absoluteDeadline,
+                userID: userID,
+                authenticatedAt: authenticatedAt,
+                isPersistent: isPersistent,
+                client: client,
+                version: version
+            )
         )
     }
 
