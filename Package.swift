@@ -60,7 +60,6 @@ let package = Package(
             dependencies: [
                 "SessionKit",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),  // for its copy of SQLite (VaporCSQLite)
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -26,7 +26,8 @@ enum SQLiteValue: Sendable {
 /// One SQLite connection and its prepared statements, kept for reuse.
 ///
 /// Not safe to share: exactly one thread uses a handle at a time (the writer's thread, or
-/// the reader thread that checked it out), which is why it may cross threads at all.
+/// the reader thread that checked it out). That discipline, not a lock, is what makes the
+/// `Sendable` mark true.
 final class SQLiteHandle: @unchecked Sendable {
     private var raw: OpaquePointer?
     private var statements = [String: OpaquePointer]()

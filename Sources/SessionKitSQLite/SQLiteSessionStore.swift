@@ -43,13 +43,11 @@ public final class SQLiteSessionStore: SessionStore {
     private let configuration: Configuration
     private let writer: SQLiteWriter
     private let readers: SQLiteReaders
-    private let logger: Logger
 
-    private init(configuration: Configuration, writer: SQLiteWriter, readers: SQLiteReaders, logger: Logger) {
+    private init(configuration: Configuration, writer: SQLiteWriter, readers: SQLiteReaders) {
         self.configuration = configuration
         self.writer = writer
         self.readers = readers
-        self.logger = logger
     }
 
     /// Opens (creating when missing) the database at `configuration.path`, configures its
@@ -79,8 +77,7 @@ public final class SQLiteSessionStore: SessionStore {
         let store = SQLiteSessionStore(
             configuration: configuration,
             writer: SQLiteWriter(handle: handles[0]),
-            readers: SQLiteReaders(handles: Array(handles.dropFirst())),
-            logger: logger
+            readers: SQLiteReaders(handles: Array(handles.dropFirst()))
         )
         do {
             try await store.migrate()
@@ -88,6 +85,7 @@ public final class SQLiteSessionStore: SessionStore {
             try? await store.close()
             throw error
         }
+        logger.debug("SQLite session store open", metadata: ["path": "\(configuration.path)", "readers": "\(configuration.readers)"])
         return store
     }
 

@@ -110,7 +110,7 @@ final class SQLiteWriter: Sendable {
                 return jobs
             }
             if jobs.isEmpty { return }
-            var rest = jobs[...]
+            var rest = jobs
             while let first = rest.first {
                 guard first.groups else {
                     first.run(handle)()
@@ -135,15 +135,15 @@ final class SQLiteWriter: Sendable {
         }
         var answers = [Job.Answer]()
         answers.reserveCapacity(group.count)
-        for (offset, job) in zip(group.indices, group) {
+        for (index, job) in zip(group.indices, group) {
             let answer = job.run(handle)
             guard handle.inTransaction else {
                 // This statement's failure rolled back the whole transaction: the writes
                 // before it are undone, so they fail; the rest start a new group.
                 let undone = SessionStoreError(code: .unavailable, message: "SQLite rolled back the transaction this write was part of")
-                for earlier in group[..<offset] { earlier.abandon(undone) }
+                for earlier in group[..<index] { earlier.abandon(undone) }
                 answer()
-                return commit(group[(offset + 1)...])
+                return commit(group[(index + 1)...])
             }
             answers.append(answer)
         }
