@@ -192,7 +192,7 @@ public final class SQLiteSessionStore: SessionStore {
                 switch signIn.source {
                 case .rotate(let oldKey, let changes):
                     let statement = try self.updateStatement(oldKey, changes: changes, newKey: signIn.newKey, ifVersion: nil, now: now)
-                    switch try self.update(statement, key: oldKey, ifVersion: nil, now: now, on: writer) {
+                    switch try self.run(statement, key: oldKey, ifVersion: nil, now: now, on: writer) {
                     case .applied(let session): return .authenticated(session, evicted: evicted)
                     // Nothing is written: the transaction rolls back the evictions too.
                     case .missing: throw SignInMissing()
@@ -298,7 +298,7 @@ public final class SQLiteSessionStore: SessionStore {
 
     // MARK: Statements
 
-    /// One `UPDATE ... RETURNING` for apply and rotate.
+    /// Apply and rotate: one `UPDATE` on the writer, grouped with other writes.
     private func update(
         _ key: SessionStorageKey,
         changes: SessionChanges,
@@ -307,12 +307,13 @@ public final class SQLiteSessionStore: SessionStore {
         now: Date
     ) async throws -> SessionApplyResult {
         let statement = try updateStatement(key, changes: changes, newKey: newKey, ifVersion: expectedVersion, now: now)
-        return try await writer.write { try self.update(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
+        return try await writer.write { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
     }
 
-    /// Runs an update; when it changed no row, a follow-up read says why: absent or expired
-    /// (`.missing`), another version (`.conflict`), or too large (thrown).
-    private func update(
+    /// Runs an update and reads the changed row back; when it changed no row, a follow-up
+    /// read says why: absent or expired (`.missing`), another version (`.conflict`), or too
+    /// large (thrown).
+    private func run(
         _ statement: Schema.UpdateStatement,
         key: SessionStorageKey,
         ifVersion expectedVersion: UInt64?,

@@ -2,6 +2,9 @@ import NIOPosix
 import SessionKit
 import Synchronization
 
+/// What work submitted after ``SQLiteSessionStore/close()`` fails with.
+private let storeClosed = SessionStoreError(code: .unavailable, message: "the SQLite store is closed")
+
 /// The writer connection on its own thread.
 ///
 /// Work is synchronous SQL run on that thread, one piece after another, so a caller waits
@@ -162,7 +165,7 @@ final class SQLiteWriter: Sendable {
             defer { queue = Queue() }
             return queue.jobs
         }
-        for job in jobs { job.abandon(SQLiteReaders.closed) }
+        for job in jobs { job.abandon(storeClosed) }
     }
 }
 
@@ -172,8 +175,6 @@ final class SQLiteReaders: Sendable {
     /// Connections not in use. There are as many as threads, so a running job always finds one.
     private let idle: Mutex<[SQLiteHandle]>
     private let handles: [SQLiteHandle]
-
-    static let closed = SessionStoreError(code: .unavailable, message: "the SQLite store is closed")
 
     init(handles: [SQLiteHandle]) {
         self.handles = handles
@@ -191,7 +192,7 @@ final class SQLiteReaders: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
             threads.submit { [self] workState in
                 guard case .active = workState, let handle = idle.withLock({ $0.popLast() }) else {
-                    return continuation.resume(throwing: Self.closed)
+                    return continuation.resume(throwing: storeClosed)
                 }
                 let result = Swift.Result { try body(handle) }
                 idle.withLock { $0.append(handle) }

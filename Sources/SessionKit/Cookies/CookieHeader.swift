@@ -28,26 +28,27 @@ public enum CookieHeader {
         var name = name
         name.withUTF8 { name in
             for var field in fields {
-                field.withUTF8 { bytes in
-                    var start = 0
-                    while start < bytes.count {
-                        var end = start
-                        while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
-                        var equals = start
-                        while equals < end, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
-                        if equals < end, trimmed(start..<equals, in: bytes).elementsEqual(name, by: { bytes[$0] == $1 }) {
-                            var value = trimmed(equals + 1..<end, in: bytes)
-                            if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""),
-                                bytes[value.upperBound - 1] == UInt8(ascii: "\"")
-                            {
-                                value = value.lowerBound + 1..<value.upperBound - 1
-                            }
-                            body(value, bytes)
-                        }
-                        start = end + 1
-                    }
-                }
+                field.withUTF8 { bytes in scan(bytes, for: name) { body($0, bytes) } }
             }
+        }
+    }
+
+    /// The value ranges of the cookie whose name is `name`'s bytes, in one field's bytes.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, for name: UnsafeBufferPointer<UInt8>, _ found: (Range<Int>) -> Void) {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+            var equals = start
+            while equals < end, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+            if equals < end, trimmed(start..<equals, in: bytes).elementsEqual(name, by: { bytes[$0] == $1 }) {
+                var value = trimmed(equals + 1..<end, in: bytes)
+                if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""), bytes[value.upperBound - 1] == UInt8(ascii: "\"") {
+                    value = value.lowerBound + 1..<value.upperBound - 1
+                }
+                found(value)
+            }
+            start = end + 1
         }
     }
 
