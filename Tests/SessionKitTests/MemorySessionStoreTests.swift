@@ -15,6 +15,99 @@ import Testing
         try await SessionStoreConformance.runAll(on: MemorySessionStore(configuration: .init(shardCount: 1, capacity: 10_000)))
     }
 
+    @Test(arguments: SessionStoreConformance.Check.allCases)
+    func conformanceWithEverySessionEncoded(_ check: SessionStoreConformance.Check) async throws {
+        // No session stays decoded: every check goes through the encoded form.
+        try await SessionStoreConformance.run(check, on: MemorySessionStore(configuration: .init(decodedCapacity: 0)))
+    }
+
+    @Test func encodedSessionsKeepEveryField() throws {
+        let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 0))
+        let now = Date(timeIntervalSinceReferenceDate: 811_234_567.123_456)
+        let signedIn = StoredSession(
+            key: SessionToken.generate().storageKey,
+            values: ["cart ü": SessionValue(["a": [1, 2], "b": []]), "": SessionValue("naïve \u{1F600}"), "n": SessionValue(-0.5)],
+            createdAt: now,
+            lastSeenAt: now + 1.25,
+            idleDeadline: now + 1800,
+            absoluteDeadline: now + 43_200.5,
+            userID: "user-ü",
+            authenticatedAt: now + 0.000_001,
+            isPersistent: true,
+            client: SessionClient(ipAddress: "2001:db8::1", userAgent: String(repeating: "Mozilla ", count: 20)),
+            version: 1 << 40
+        )
+        let anonymous = StoredSession(
+            key: SessionToken.generate().storageKey,
+            createdAt: now, lastSeenAt: now, idleDeadline: now + 60, absoluteDeadline: now + 60,
+            client: SessionClient(ipAddress: "", userAgent: nil)
+        )
+        for original in [signedIn, anonymous] {
+            try store.insert(original)
+            let loaded = try #require(store.load(original.key, now: now))
+            #expect(loaded.key == original.key)
+            #expect(loaded.createdAt == original.createdAt)
+            #expect(loaded.lastSeenAt == original.lastSeenAt)
+            #expect(loaded.idleDeadline == original.idleDeadline)
+            #expect(loaded.absoluteDeadline == original.absoluteDeadline)
+            #expect(loaded.userID == original.userID)
+            #expect(loaded.authenticatedAt == original.authenticatedAt)
+            #expect(loaded.isPersistent == original.isPersistent)
+            #expect(loaded.client == original.client)
+            #expect(loaded.version == original.version)
+            #expect(Set(loaded.values.keys) == Set(original.values.keys))
+            for (name, value) in original.values {
+                #expect(try loaded.values[name]?.encodedJSON() == value.encodedJSON())
+            }
+        }
+    }
+
+    @Test func changesToEncodedSessionsAreKept() throws {
+        // Two sessions decoded at most: changing ten in turn encodes each again.
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 2))
+        let sessions = (0..<10).map { _ in session(clock) }
+        for session in sessions { try store.insert(session) }
+        for round in 1...3 {
+            for (index, session) in sessions.enumerated() {
+                let changes = SessionChanges(values: ["count": SessionValue(index * round)], lastSeenAt: clock.now())
+                guard case .applied = store.apply(changes, to: session.key, ifVersion: UInt64(round), now: clock.now()) else {
+                    Issue.record("session \(index) not changed in round \(round)")
+                    return
+                }
+            }
+        }
+        for (index, session) in sessions.enumerated() {
+            let loaded = try #require(store.load(session.key, now: clock.now()))
+            #expect(loaded.version == 4)
+            #expect(try loaded.values["count"]?.decode(as: Int.self) == index * 3)
+        }
+    }
+
+    @Test func sessionsWhoseValuesDoNotEncodeStayDecoded() throws {
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 0))
+        var unencodable = session(clock)
+        unencodable.values["ratio"] = SessionValue(Double.nan)  // JSONEncoder refuses NaN
+        try store.insert(unencodable)
+        for _ in 0..<5 { try store.insert(session(clock)) }
+        let loaded = try #require(store.load(unencodable.key, now: clock.now()))
+        #expect(try loaded.values["ratio"]?.decode(as: Double.self).isNaN == true)
+    }
+
+    @Test func manySessionsInOneShardAfterDeletions() throws {
+        // Exercises the table's growth and its shifting of records back over deleted slots.
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 16))
+        let sessions = (0..<3_000).map { _ in session(clock) }
+        for session in sessions { try store.insert(session) }
+        for (index, session) in sessions.enumerated() where index % 3 == 0 { store.delete(session.key) }
+        #expect(store.count == 2_000)
+        for (index, session) in sessions.enumerated() {
+            #expect((store.load(session.key, now: clock.now()) != nil) == (index % 3 != 0))
+        }
+    }
+
     private func session(_ clock: ManualWallClock, idle: TimeInterval = 1800, userID: String? = nil) -> StoredSession {
         let now = clock.now()
         return StoredSession(
@@ -44,9 +137,10 @@ import Testing
         #expect(Set(store.sessions(ofUser: "u", now: clock.now()).map(\.key)) == [sessions[0].key, sessions[2].key, fourth.key])
     }
 
-    @Test func purgeVisitsOnlyWhatExpired() throws {
+    @Test(arguments: [0, 1_024])
+    func purgeVisitsOnlyWhatExpired(decodedCapacity: Int) throws {
         let clock = ManualWallClock()
-        let store = MemorySessionStore(configuration: .init(shardCount: 4))
+        let store = MemorySessionStore(configuration: .init(shardCount: 4, decodedCapacity: decodedCapacity))
         let short = (0..<10).map { _ in session(clock, idle: 60) }
         let long = (0..<1000).map { _ in session(clock) }
         for session in short + long { try store.insert(session) }
@@ -56,9 +150,10 @@ import Testing
         #expect(store.purgeExpired(now: clock.now()).count == 0)
     }
 
-    @Test func extendedSessionsSurvivePurgeAndExpireLater() throws {
+    @Test(arguments: [0, 1_024])
+    func extendedSessionsSurvivePurgeAndExpireLater(decodedCapacity: Int) throws {
         let clock = ManualWallClock()
-        let store = MemorySessionStore()
+        let store = MemorySessionStore(configuration: .init(decodedCapacity: decodedCapacity))
         let original = session(clock, idle: 60)
         try store.insert(original)
         clock.advance(by: .seconds(50))

@@ -76,7 +76,7 @@ public struct SessionChanges: Sendable {
 /// Size limits on what a session holds, measured on the encoded (JSON) form.
 ///
 /// Stores that encode values enforce them and answer ``SessionStoreError/Code/tooLarge``;
-/// the memory store keeps live values, never encodes, and so does not.
+/// the memory store, which encodes only the sessions it keeps compact, does not.
 public struct SessionLimits: Sendable, Hashable {
     /// The largest encoded value. The default is 64 KiB.
     public var maxValueBytes: Int = 64 * 1024

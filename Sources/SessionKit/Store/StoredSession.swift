@@ -24,8 +24,8 @@ public struct SessionClient: Sendable, Hashable {
 /// ``idleDeadline`` or ``absoluteDeadline``.
 ///
 /// A value type with its fields behind one shared reference (copied when a shared copy is
-/// changed): a request hands its session between several steps, and a memory store keeps
-/// many, so a copy costs one reference count and a table slot holds one pointer.
+/// changed): a request hands its session between several steps, and the memory store
+/// keeps recently used sessions decoded, so a copy costs one reference count.
 public struct StoredSession: Sendable {
     private struct Fields {
         var key: SessionStorageKey

@@ -3,10 +3,10 @@ public import Foundation
 /// One stored value in whichever form its store needs: the live Swift value, its JSON
 /// encoding, or both.
 ///
-/// The memory store keeps live values and never encodes. Stores that persist call
-/// ``encodedJSON()`` for the keys that changed, and build values from the bytes they
-/// read with ``init(encodedJSON:)``; the session decodes only the keys a handler reads,
-/// once per request.
+/// The memory store keeps recently used sessions' values live and encodes the others.
+/// Stores that persist call ``encodedJSON()`` for the keys that changed, and build values
+/// from the bytes they read with ``init(encodedJSON:)``; the session decodes only the keys
+/// a handler reads, once per request.
 public struct SessionValue: Sendable {
     // Kept small, because a session's values dictionary holds one per key (48 bytes
     // here): the live value needs only `Encodable` (reading it back is a cast), and the

@@ -3,7 +3,9 @@ import Synchronization
 
 /// Sessions in this process's memory: for development, tests and single-instance apps.
 ///
-/// Values are kept live and never encoded, so ``SessionLimits`` are not enforced here.
+/// Recently used sessions are kept decoded, their values live, so reading one costs no
+/// decoding; the others are kept encoded, each in about 190 bytes beyond its values' JSON
+/// (table slot and expiry schedule included; see ``Configuration/decodedCapacity``). ``SessionLimits`` are not enforced here.
 /// The table is split into independently locked shards (no lock is shared by all
 /// requests); expiry is judged on every read, and ``purgeExpired(now:)`` (run it with a
 /// ``SessionPurgeService``) frees expired entries in work proportional to what expired.
@@ -16,10 +18,17 @@ public final class MemorySessionStore: SessionStore {
         public var shardCount: Int = 64
         /// The most sessions kept; `nil`, the default, keeps every unexpired session.
         public var capacity: Int?
+        /// The most sessions kept decoded, their values as the application set them (split
+        /// evenly among the shards). The others are kept encoded, each in one compact
+        /// allocation, and decoded again when next used, which costs that request the
+        /// decoding of the values it reads. The default is 1 024; 0 keeps every session
+        /// encoded between uses.
+        public var decodedCapacity: Int = 1_024
 
-        public init(shardCount: Int = 64, capacity: Int? = nil) {
+        public init(shardCount: Int = 64, capacity: Int? = nil, decodedCapacity: Int = 1_024) {
             self.shardCount = shardCount
             self.capacity = capacity
+            self.decodedCapacity = decodedCapacity
         }
     }
 
@@ -31,7 +40,8 @@ public final class MemorySessionStore: SessionStore {
         var count = 1
         while count < max(1, configuration.shardCount) { count <<= 1 }
         let perShardCapacity = configuration.capacity.map { max(1, ($0 + count - 1) / count) }
-        self.shards = (0..<count).map { _ in Shard(capacity: perShardCapacity) }
+        let perShardDecoded = (max(0, configuration.decodedCapacity) + count - 1) / count
+        self.shards = (0..<count).map { _ in Shard(capacity: perShardCapacity, decodedCapacity: perShardDecoded) }
         self.users = (0..<16).map { _ in UserShard() }
         self.shardMask = UInt64(count - 1)
     }
@@ -217,7 +227,7 @@ public final class MemorySessionStore: SessionStore {
         for shard in shards {
             while true {
                 let (batch, more) = shard.state.withLock { $0.purge(now: now, limit: 1024) }
-                purged += batch.map { SessionReference(key: $0.key, userID: $0.userID) }
+                purged += batch
                 unindex(batch)
                 if !more { break }
             }
@@ -229,7 +239,7 @@ public final class MemorySessionStore: SessionStore {
     public func session(withHandle handle: String, now: Date) -> StoredSession? {
         for shard in shards {
             let found = shard.state.withLock { state in
-                state.sessions.first { $0.key.handle == handle && !$0.isExpired(at: now) }
+                state.session { $0.handle == handle }.flatMap { $0.isExpired(at: now) ? nil : $0 }
             }
             if let found { return found }
         }
@@ -260,6 +270,10 @@ public final class MemorySessionStore: SessionStore {
     }
 
     private func unindex(_ sessions: [StoredSession]) {
+        unindex(sessions.map { SessionReference(key: $0.key, userID: $0.userID) })
+    }
+
+    private func unindex(_ sessions: [SessionReference]) {
         for session in sessions {
             if let userID = session.userID { userIndex(userID).remove([session.key], for: userID) }
         }
@@ -273,7 +287,9 @@ public final class MemorySessionStore: SessionStore {
 
 private final class Shard: Sendable {
     let state: Mutex<ShardState>
-    init(capacity: Int?) { state = Mutex(ShardState(capacity: capacity)) }
+    init(capacity: Int?, decodedCapacity: Int) {
+        state = Mutex(ShardState(capacity: capacity, decodedCapacity: decodedCapacity))
+    }
 }
 
 private final class UserShard: Sendable {
@@ -304,8 +320,11 @@ private final class UserShard: Sendable {
     }
 }
 
-/// One shard's table, expiry schedule and (with a capacity) recency list.
-private struct ShardState {
+/// One shard's table, expiry schedule, decoded sessions and (with a capacity) recency list.
+///
+/// Its records are classes, but only ever read or changed inside the shard's `Mutex`,
+/// and never handed out (callers get `StoredSession` values): that makes it sendable.
+private struct ShardState: @unchecked Sendable {
     /// A session's neighbours in the recency list, kept apart from the table so that a
     /// store without a capacity spends no memory on them.
     struct Links {
@@ -313,85 +332,127 @@ private struct ShardState {
         var older: SessionStorageKey?
     }
 
-    // A `StoredSession` is one reference, so a slot holds a key and a pointer, not the
-    // whole record: that matters because a table is at most three quarters full (and
-    // often less than half, just after it grows).
-    private var entries: [SessionStorageKey: StoredSession] = [:]
+    private var table = RecordTable()
     private var expiry = ExpiryHeap()
+    private var decoded = DecodedSessions()
+    private let decodedCapacity: Int
     private let capacity: Int?
     private var recency: [SessionStorageKey: Links] = [:]
     private var newest: SessionStorageKey?
     private var oldest: SessionStorageKey?
 
-    init(capacity: Int?) { self.capacity = capacity }
+    init(capacity: Int?, decodedCapacity: Int) {
+        self.capacity = capacity
+        self.decodedCapacity = decodedCapacity
+    }
 
-    var count: Int { entries.count }
+    var count: Int { table.count }
 
-    var sessions: some Sequence<StoredSession> { entries.values }
+    var sessions: some Sequence<StoredSession> { table.records.lazy.compactMap(\.session) }
 
-    func contains(_ key: SessionStorageKey) -> Bool { entries[key] != nil }
+    func contains(_ key: SessionStorageKey) -> Bool { table.find(key) != nil }
 
-    func peek(_ key: SessionStorageKey) -> StoredSession? { entries[key] }
+    func peek(_ key: SessionStorageKey) -> StoredSession? { table.find(key)?.session }
 
+    /// The first session whose key matches, decoding only that one.
+    func session(where matches: (SessionStorageKey) -> Bool) -> StoredSession? {
+        table.records.first { matches($0.key) }?.session
+    }
+
+    /// The unexpired session under `key`. A use (`markUsed`) counts for the recency list
+    /// and keeps the session decoded; a look (sign-in limits, listings) does neither.
     mutating func live(_ key: SessionStorageKey, now: Date, markUsed: Bool) -> StoredSession? {
-        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
-        if markUsed, capacity != nil { moveToNewest(key) }
+        guard let record = table.find(key), now < record.header.expiresAt, let session = record.session else { return nil }
+        if markUsed {
+            if capacity != nil { moveToNewest(key) }
+            keepDecoded(record, session)
+        }
         return session
     }
 
     /// Adds a session and returns those evicted to stay within capacity.
     mutating func add(_ session: StoredSession) throws -> [StoredSession] {
-        guard entries[session.key] == nil else {
+        guard table.find(session.key) == nil else {
             throw SessionStoreError(code: .duplicateKey, message: "a session is already stored under \(session.key)")
         }
-        entries[session.key] = session
-        expiry.push(session.expiresAt, session.key)
+        let record = MemoryRecord.decoded(session)
+        table.insert(record)
+        expiry.insert(record)
+        keepDecoded(record, session)
         guard let capacity else { return [] }
         link(session.key)
         var evicted = [StoredSession]()
-        while entries.count > capacity, let victim = oldest, victim != session.key, let removed = remove(victim) {
+        while table.count > capacity, let victim = oldest, victim != session.key, let removed = remove(victim) {
             evicted.append(removed)
         }
         return evicted
     }
 
-    /// Applies `changes` to a stored session in its slot (no copy when no reader holds it)
-    /// and returns it as changed; `nil` when nothing is stored under `key`.
+    /// Applies `changes` to a stored session in its record (no copy when no reader holds
+    /// it) and returns it as changed; `nil` when nothing is stored under `key`.
     mutating func apply(_ changes: SessionChanges, to key: SessionStorageKey) -> StoredSession? {
-        guard let previousExpiry = entries[key]?.expiresAt else { return nil }
-        entries[key]?.apply(changes)
-        guard let session = entries[key] else { return nil }
-        // Later deadlines are found lazily when the old one pops; an earlier one must be scheduled.
-        if session.expiresAt < previousExpiry { expiry.push(session.expiresAt, key) }
+        guard let record = table.find(key), var session = record.session else { return nil }
+        record.header.decoded = nil  // leaves `session` the only reference, so it changes in place
+        session.apply(changes)
+        record.header.encodedIsCurrent = false
+        record.header.expiresAt = session.expiresAt
+        expiry.update(record)
+        keepDecoded(record, session)
         return session
     }
 
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
-        guard entries[key] != nil else { return nil }
+        guard let record = table.remove(key) else { return nil }
+        expiry.remove(record)
+        decoded.remove(record)
         if capacity != nil { unlink(key) }
-        return entries.removeValue(forKey: key)
+        return record.session
     }
 
     mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
-        guard let session = entries[key], !session.isExpired(at: now) else { return nil }
+        guard let record = table.find(key), now < record.header.expiresAt else { return nil }
         return remove(key)
     }
 
     /// Removes up to `limit` sessions whose deadline has passed; says whether more may be due.
-    mutating func purge(now: Date, limit: Int) -> (removed: [StoredSession], more: Bool) {
-        var removed = [StoredSession]()
-        var popped = 0
-        while popped < limit, let due = expiry.popDue(at: now) {
-            popped += 1
-            guard let session = entries[due.key] else { continue }
-            if session.isExpired(at: now) {
-                if let gone = remove(due.key) { removed.append(gone) }
-            } else if session.expiresAt > due.deadline {
-                // The session was extended since this deadline was scheduled.
-                expiry.push(session.expiresAt, due.key)
-            }
+    mutating func purge(now: Date, limit: Int) -> (removed: [SessionReference], more: Bool) {
+        var removed = [SessionReference]()
+        while removed.count < limit, let due = expiry.first, due.header.expiresAt <= now {
+            let session = remove(due.key)
+            removed.append(SessionReference(key: due.key, userID: session?.userID))
         }
-        return (removed, popped == limit)
+        return (removed, removed.count == limit)
+    }
+
+    // MARK: Decoded sessions
+
+    /// Keeps `record` decoded as `session`, encoding others (the least recently used, by
+    /// the clock) to stay within the shard's share of ``MemorySessionStore/Configuration/decodedCapacity``.
+    /// Sessions whose values do not encode as JSON stay decoded, over the limit if need be.
+    private mutating func keepDecoded(_ record: MemoryRecord, _ session: StoredSession) {
+        record.header.decoded = session
+        record.header.recentlyUsed = true
+        if record.header.decodedIndex < 0 { decoded.add(record) }
+        var attempts = decoded.count
+        while decoded.count > decodedCapacity, attempts > 0, let victim = decoded.nextToEncode() {
+            attempts -= 1
+            if encode(victim) { decoded.remove(victim) }
+        }
+    }
+
+    /// Leaves `record`'s session only in encoded form; a changed session is encoded into a
+    /// new record that takes the old one's place. `false` when its values do not encode.
+    private mutating func encode(_ record: MemoryRecord) -> Bool {
+        guard let session = record.header.decoded else { return true }
+        if record.header.encodedIsCurrent {
+            record.header.decoded = nil
+            return true
+        }
+        guard let bytes = try? CompactSession.encode(session) else { return false }
+        let replacement = MemoryRecord.encoded(bytes, key: record.key, expiresAt: record.header.expiresAt)
+        table.replace(with: replacement)
+        expiry.replace(record, with: replacement)
+        return true
     }
 
     // MARK: Recency list (only with a capacity)
