@@ -108,6 +108,15 @@ import Testing
         }
     }
 
+    @Test func unboundedLimitsAreAccepted() throws {
+        // `Int.max` (no limit in effect) must not overflow when split among the shards.
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(capacity: .max, decodedCapacity: .max))
+        let stored = session(clock)
+        try store.insert(stored)
+        #expect(store.load(stored.key, now: clock.now())?.key == stored.key)
+    }
+
     private func session(_ clock: ManualWallClock, idle: TimeInterval = 1800, userID: String? = nil) -> StoredSession {
         let now = clock.now()
         return StoredSession(

@@ -39,8 +39,13 @@ public final class MemorySessionStore: SessionStore {
     public init(configuration: Configuration = Configuration()) {
         var count = 1
         while count < max(1, configuration.shardCount) { count <<= 1 }
-        let perShardCapacity = configuration.capacity.map { max(1, ($0 + count - 1) / count) }
-        let perShardDecoded = (max(0, configuration.decodedCapacity) + count - 1) / count
+        // Each shard's share, rounded up (and without overflow for `Int.max`).
+        func share(_ total: Int) -> Int {
+            let (quotient, remainder) = max(0, total).quotientAndRemainder(dividingBy: count)
+            return quotient + (remainder > 0 ? 1 : 0)
+        }
+        let perShardCapacity = configuration.capacity.map { max(1, share($0)) }
+        let perShardDecoded = share(configuration.decodedCapacity)
         self.shards = (0..<count).map { _ in Shard(capacity: perShardCapacity, decodedCapacity: perShardDecoded) }
         self.users = (0..<16).map { _ in UserShard() }
         self.shardMask = UInt64(count - 1)
