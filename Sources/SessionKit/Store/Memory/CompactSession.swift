@@ -17,10 +17,12 @@ enum CompactSession {
         for (name, value) in session.values {
             let json = try value.encodedJSON()
             values.append((name, json))
-            valueBytes += name.utf8.count + json.count + 10
+            valueBytes += name.utf8.count + json.count + 10  // and two lengths, 5 bytes at most each
         }
+        let texts = [session.userID, session.client.ipAddress, session.client.userAgent]
         var bytes = [UInt8]()
-        bytes.reserveCapacity(48 + valueBytes + (session.userID?.utf8.count ?? 0) + 8)
+        // Enough for the times, version, flags and count (64 bytes at most), texts and values.
+        bytes.reserveCapacity(64 + valueBytes + texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 5 })
         for time in [session.createdAt, session.lastSeenAt, session.idleDeadline, session.absoluteDeadline] {
             append(time.timeIntervalSinceReferenceDate.bitPattern, to: &bytes)
         }
@@ -31,7 +33,7 @@ enum CompactSession {
         if let authenticatedAt = session.authenticatedAt {
             append(authenticatedAt.timeIntervalSinceReferenceDate.bitPattern, to: &bytes)
         }
-        for text in [session.userID, session.client.ipAddress, session.client.userAgent] {
+        for text in texts {
             if let text {
                 appendVarint(UInt64(text.utf8.count) + 1, to: &bytes)
                 bytes.append(contentsOf: text.utf8)

@@ -3,7 +3,7 @@ import Foundation
 /// What the memory store keeps about a session besides its encoded form.
 struct MemoryRecordHeader {
     let key: SessionStorageKey
-    /// The session's deadline: its place in the expiry heap.
+    /// The session's deadline, which orders the expiry heap.
     var expiresAt: Date
     /// The session as the application last set it, values live, while the record is among
     /// its shard's decoded sessions; `nil` when only the encoded bytes hold it.
