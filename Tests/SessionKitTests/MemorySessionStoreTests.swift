@@ -117,6 +117,69 @@ import Testing
         #expect(store.load(stored.key, now: clock.now())?.key == stored.key)
     }
 
+    @Test(arguments: [0, 3, 1_024])
+    func agreesWithAPlainDictionaryOverRandomOperations(decodedCapacity: Int) throws {
+        // The table, the expiry heap and the decoded set against a dictionary of what each
+        // session should be, through inserts, changes that move deadlines both ways,
+        // deletions, time passing and purges, in an order fixed by the seed.
+        struct Expected {
+            var expiresAt: Date
+            var count: Int
+            var version: UInt64
+        }
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(shardCount: 2, decodedCapacity: decodedCapacity))
+        var expected = [SessionStorageKey: Expected]()
+        var keys = [SessionStorageKey]()
+        var random = SeededGenerator(seed: 7)
+        for step in 0..<3_000 {
+            let now = clock.now()
+            switch Int.random(in: 0..<7, using: &random) {
+            case 0, 1:
+                let stored = session(clock, idle: .random(in: 10...300, using: &random))
+                try store.insert(stored)
+                expected[stored.key] = Expected(expiresAt: stored.expiresAt, count: -1, version: stored.version)
+                keys.append(stored.key)
+            case 2, 3:
+                guard let key = keys.randomElement(using: &random) else { continue }
+                let idleDeadline = now + .random(in: 5...300, using: &random)
+                let changes = SessionChanges(values: ["count": SessionValue(step)], lastSeenAt: now, idleDeadline: idleDeadline)
+                let result = store.apply(changes, to: key, ifVersion: nil, now: now)
+                if let before = expected[key], now < before.expiresAt {
+                    guard case .applied(let applied) = result else {
+                        Issue.record("step \(step): a live session was not changed")
+                        return
+                    }
+                    #expect(applied.expiresAt == idleDeadline)
+                    expected[key] = Expected(expiresAt: idleDeadline, count: step, version: before.version + 1)
+                } else if case .applied = result {
+                    Issue.record("step \(step): an absent or expired session was changed")
+                }
+            case 4:
+                guard let key = keys.randomElement(using: &random) else { continue }
+                store.delete(key)
+                expected[key] = nil
+            case 5:
+                clock.advance(by: .seconds(Int.random(in: 0...30, using: &random)))
+            default:
+                let due = Set(expected.filter { now >= $0.value.expiresAt }.keys)
+                #expect(Set(store.purgeExpired(now: now).map(\.key)) == due, "step \(step)")
+                for key in due { expected[key] = nil }
+            }
+            guard step % 50 == 0 else { continue }
+            let checkedAt = clock.now()
+            for key in keys {
+                let loaded = store.load(key, now: checkedAt)
+                if let want = expected[key], checkedAt < want.expiresAt {
+                    #expect(loaded?.version == want.version, "step \(step)")
+                    #expect((try? loaded?.values["count"]?.decode(as: Int.self)) ?? -1 == want.count, "step \(step)")
+                } else {
+                    #expect(loaded == nil, "step \(step)")
+                }
+            }
+        }
+    }
+
     private func session(_ clock: ManualWallClock, idle: TimeInterval = 1800, userID: String? = nil) -> StoredSession {
         let now = clock.now()
         return StoredSession(
@@ -185,5 +248,21 @@ import Testing
         _ = store.apply(SessionChanges(idleDeadline: now + 10), to: original.key, ifVersion: nil, now: now)
         clock.advance(by: .seconds(11))
         #expect(store.purgeExpired(now: clock.now()).count == 1)
+    }
+}
+
+/// SplitMix64: random numbers that are the same on every run, for tests that want variety
+/// without flakiness.
+private struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
