@@ -5,10 +5,11 @@ import Synchronization
 ///
 /// Recently used sessions are kept decoded, their values live, so reading one costs no
 /// decoding; the others are kept encoded, each in about 190 bytes beyond its values' JSON
-/// (table slot and expiry schedule included; see ``Configuration/decodedCapacity``). ``SessionLimits`` are not enforced here.
-/// The table is split into independently locked shards (no lock is shared by all
-/// requests); expiry is judged on every read, and ``purgeExpired(now:)`` (run it with a
-/// ``SessionPurgeService``) frees expired entries in work proportional to what expired.
+/// (table slot and expiry schedule included; see ``Configuration/decodedCapacity``).
+/// ``SessionLimits`` are not enforced here. The table is split into independently locked
+/// shards (no lock is shared by all requests); expiry is judged on every read, and
+/// ``purgeExpired(now:)`` (run it with a ``SessionPurgeService``) frees expired entries in
+/// work proportional to what expired.
 /// With a ``Configuration/capacity``, the least recently used sessions are evicted to
 /// stay within it (per shard, so eviction order is approximately global LRU).
 public final class MemorySessionStore: SessionStore {
@@ -245,10 +246,8 @@ public final class MemorySessionStore: SessionStore {
     /// Scans every shard: for administration, not the request path.
     public func session(withHandle handle: String, now: Date) -> StoredSession? {
         for shard in shards {
-            let found = shard.state.withLock { state in
-                state.session { $0.handle == handle }.flatMap { $0.isExpired(at: now) ? nil : $0 }
-            }
-            if let found { return found }
+            let found = shard.state.withLock { $0.session { $0.handle == handle } }
+            if let found { return found.isExpired(at: now) ? nil : found }
         }
         return nil
     }
