@@ -12,10 +12,9 @@ struct MemoryRecordHeader {
     var heapIndex: Int32 = -1
     /// The record's place among its shard's decoded sessions, or -1.
     var decodedIndex: Int32 = -1
-    /// How many of the tail bytes hold the encoded session; 0 for none.
+    /// How many of the tail bytes hold the session as it is now; 0 when there are none, or
+    /// when the session changed since they were written (they are then ignored).
     var encodedCount: Int32
-    /// Whether the encoded bytes hold the session as it is now (nothing changed it since).
-    var encodedIsCurrent: Bool
     /// Set when the session is used; cleared as the clock hand passes (see `DecodedSessions`).
     var recentlyUsed = false
 }
@@ -36,7 +35,7 @@ final class MemoryRecord: ManagedBuffer<MemoryRecordHeader, UInt8> {
 
     private static func make(key: SessionStorageKey, expiresAt: Date, decoded: StoredSession?, bytes: [UInt8]) -> MemoryRecord {
         let header = MemoryRecordHeader(
-            key: key, expiresAt: expiresAt, decoded: decoded, encodedCount: Int32(bytes.count), encodedIsCurrent: decoded == nil)
+            key: key, expiresAt: expiresAt, decoded: decoded, encodedCount: Int32(bytes.count))
         let record = unsafeDowncast(create(minimumCapacity: bytes.count) { _ in header }, to: MemoryRecord.self)
         record.withUnsafeMutablePointerToElements { elements in
             bytes.withUnsafeBufferPointer { source in

@@ -77,11 +77,8 @@ public final class MemorySessionStore: SessionStore {
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) -> SessionApplyResult {
-        let (result, previousUser) = shard(for: key).state.withLock { state -> (SessionApplyResult, String?) in
-            guard let session = state.live(key, now: now, markUsed: true) else { return (.missing, nil) }
-            if let expectedVersion, session.version != expectedVersion { return (.conflict, nil) }
-            guard let applied = state.apply(changes, to: key) else { return (.missing, nil) }
-            return (.applied(applied), session.userID)
+        let (result, previousUser) = shard(for: key).state.withLock {
+            $0.apply(changes, to: key, ifVersion: expectedVersion, now: now)
         }
         if case .applied(let session) = result, session.userID != previousUser {
             reindex(key, from: previousUser, to: key, of: session.userID)
@@ -394,17 +391,26 @@ private struct ShardState: @unchecked Sendable {
         return evicted
     }
 
-    /// Applies `changes` to a stored session in its record (no copy when no reader holds
-    /// it) and returns it as changed; `nil` when nothing is stored under `key`.
-    mutating func apply(_ changes: SessionChanges, to key: SessionStorageKey) -> StoredSession? {
-        guard let record = table.find(key), var session = record.session else { return nil }
+    /// Applies `changes` to the unexpired session under `key` at `expectedVersion` (any
+    /// version when `nil`), in its record: no copy when no reader holds it. Returns the
+    /// result and the user the session had before.
+    mutating func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) -> (SessionApplyResult, previousUser: String?) {
+        guard let record = table.find(key), now < record.header.expiresAt, var session = record.session else { return (.missing, nil) }
+        if let expectedVersion, session.version != expectedVersion { return (.conflict, nil) }
+        let previousUser = session.userID
         record.header.decoded = nil  // so `session` changes in place unless a reader holds it
+        record.header.encodedCount = 0  // the bytes no longer hold the session
         session.apply(changes)
-        record.header.encodedIsCurrent = false
         record.header.expiresAt = session.expiresAt
         expiry.update(record)
+        if capacity != nil { moveToNewest(key) }
         keepDecoded(record, session)
-        return session
+        return (.applied(session), previousUser)
     }
 
     mutating func remove(_ key: SessionStorageKey) -> StoredSession? {
@@ -450,7 +456,7 @@ private struct ShardState: @unchecked Sendable {
     /// new record that takes the old one's place. `false` when its values do not encode.
     private mutating func encode(_ record: MemoryRecord) -> Bool {
         guard let session = record.header.decoded else { return true }
-        if record.header.encodedIsCurrent {
+        if record.header.encodedCount > 0 {
             record.header.decoded = nil
             return true
         }
