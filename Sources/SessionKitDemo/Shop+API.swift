@@ -92,8 +92,18 @@ extension Shop {
         }
     }
 
-    func addAPI(to router: Router<ShopContext>) {
-        let api = router.group("api")
+    struct TokenRequestJSON: Decodable {
+        var username: String
+        var password: String
+    }
+
+    struct TokenJSON: ResponseEncodable {
+        var token: String
+        var expiresAt: Date
+    }
+
+    /// The API's routes, under `/api`; they accept the session cookie or a bearer token.
+    func addAPI(to api: RouterGroup<ShopContext>) {
         api.get("session") { _, context -> SessionJSON in
             let info = try await context.session.info()
             return SessionJSON(
@@ -126,6 +136,23 @@ extension Shop {
                 throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
             }
             return UserJSON(user: login.username)
+        }
+        // A signed-in bearer session for an API client; its token is shown this once.
+        api.post("tokens") { request, context -> EditedResponse<TokenJSON> in
+            var request = request
+            let login = try await request.decodeJSON(TokenRequestJSON.self)
+            guard accounts.verify(username: login.username, password: login.password) else {
+                throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
+            }
+            let issued = try await manager.issueBearerToken(
+                userID: login.username,
+                client: context.session.client
+            )
+            return EditedResponse(
+                status: .created,
+                headers: [.cacheControl: "no-store"],
+                response: TokenJSON(token: issued.token, expiresAt: issued.expiresAt)
+            )
         }
         api.post("logout") { _, context -> HTTPResponse.Status in
             try context.session.destroy()

@@ -17,7 +17,7 @@ extension Shop {
         )
     }
 
-    func addPages(to router: Router<ShopContext>) {
+    func addPages(to router: RouterGroup<ShopContext>) {
         router.get("/") { _, context -> Response in
             let frame = try await frame(context.session)
             let rows = Catalog.products.map { product in

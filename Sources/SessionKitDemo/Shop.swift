@@ -17,9 +17,13 @@ struct Shop: Sendable {
 
     func router() -> Router<ShopContext> {
         let router = Router(context: ShopContext.self)
-        router.add(middleware: SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies))
-        addAPI(to: router)
-        addPages(to: router)
+        // The API serves API clients as well as the browser: it accepts bearer tokens too.
+        let api = router.group("api")
+        api.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie, .bearer], trustedProxies: trustedProxies))
+        addAPI(to: api)
+        let pages = router.group()
+        pages.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie], trustedProxies: trustedProxies))
+        addPages(to: pages)
         return router
     }
 
@@ -57,8 +61,7 @@ struct Shop: Sendable {
     /// Signs in when the password matches; `false` otherwise.
     func logIn(_ session: RequestSession, username: String, password: String, remember: Bool) async throws -> Bool {
         guard accounts.verify(username: username, password: password) else { return false }
-        if remember { try session.rememberMe(true) }
-        try await session.authenticate(userID: username)
+        try await session.authenticate(userID: username, rememberMe: remember)
         return true
     }
 

@@ -4,9 +4,20 @@ import NIOCore
 public import SessionKit
 
 /// Gives every request after it a lazy session as `context.session` and commits it after
-/// the handler: at most one store write, the `Set-Cookie` (appended, never replacing other
-/// cookies), and `Cache-Control` (`no-store` with a cookie, at least `private` after a
-/// session was read).
+/// the handler: at most one store write, the carrier's response fields (a `Set-Cookie` is
+/// appended, never replacing other cookies), and `Cache-Control` (`no-store` with a
+/// credential, at least `private` after a session was read).
+///
+/// The session travels by the carriers given, the session cookie by default. A route group
+/// that serves API clients as well accepts bearer tokens too:
+///
+/// ```swift
+/// api.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie, .bearer]))
+/// ```
+///
+/// A request that presents both a session cookie and an `Authorization: Bearer` value
+/// there is refused with 400 `ambiguous_credentials`. Where only the cookie is accepted,
+/// the `Authorization` header is the application's business and is ignored.
 ///
 /// Hummingbird applies middleware only to routes added after it, so add this first:
 ///
@@ -24,13 +35,20 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
     public let manager: SessionManager
     /// Proxies whose forwarding header names the client's address; `nil` trusts none.
     public let trustedProxies: TrustedProxies?
+    /// How tokens travel on the routes after this middleware, tried in order; a request
+    /// without a credential gets a session the first one delivers.
+    public let carriers: [any SessionCarrier]
     private let forwardedHeader: HTTPField.Name?
 
-    /// - Parameter trustedProxies: Proxies allowed to name the client's address in a
-    ///   forwarding header. The client address recorded with a session is otherwise the
-    ///   connection's (which needs a context adopting `RemoteAddressRequestContext`).
-    public init(manager: SessionManager, trustedProxies: TrustedProxies? = nil) {
+    /// - Parameters:
+    ///   - carriers: How tokens travel: `[.cookie]`, the default, `[.cookie, .bearer]` or
+    ///     `[.bearer]`.
+    ///   - trustedProxies: Proxies allowed to name the client's address in a forwarding
+    ///     header. The client address recorded with a session is otherwise the
+    ///     connection's (which needs a context adopting `RemoteAddressRequestContext`).
+    public init(manager: SessionManager, carriers: [any SessionCarrier] = [.cookie], trustedProxies: TrustedProxies? = nil) {
         self.manager = manager
+        self.carriers = carriers.isEmpty ? [.cookie] : carriers
         self.trustedProxies = trustedProxies
         self.forwardedHeader = trustedProxies.flatMap { HTTPField.Name($0.header) }
     }
@@ -43,11 +61,17 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
         var context = context
         let peer = (context as? any RemoteAddressRequestContext)?.remoteAddress
         let headers = request.headers
-        let session = manager.session(
-            cookieHeaders: headers[values: .cookie],
-            client: clientOf(peer: peer, headers: headers),
-            logger: context.logger
-        )
+        let session: RequestSession
+        do {
+            session = try manager.session(
+                for: CarriedHeaders(fields: headers),
+                carriers: carriers,
+                client: clientOf(peer: peer, headers: headers),
+                logger: context.logger
+            )
+        } catch {
+            throw SessionHTTPError(error)
+        }
         context.session = session
 
         let result: Result<Response, any Error>
@@ -67,7 +91,7 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
             var headers = HTTPFields()
             outcome.apply(to: &headers)
             if let sessionError = error as? SessionError { throw SessionHTTPError(sessionError, headers: headers) }
-            guard outcome.setCookie != nil else { throw error }
+            guard !outcome.headerFields.isEmpty else { throw error }
             throw HeaderCarryingError(base: error, headers: headers)
         }
     }
@@ -85,9 +109,25 @@ extension SessionKitMiddleware {
     }
 }
 
+/// A request's header fields as carriers read them.
+private struct CarriedHeaders: SessionCarrierRequest {
+    let fields: HTTPFields
+
+    func headerValues(_ name: SessionHeaderName) -> [String] {
+        switch name {
+        case .cookie: fields[values: .cookie]
+        case .authorization: fields[values: .authorization]
+        default: HTTPField.Name(name.rawValue).map { fields[values: $0] } ?? []
+        }
+    }
+}
+
 extension SessionCommitOutcome {
     func apply(to headers: inout HTTPFields) {
-        if let setCookie { headers[values: .setCookie].append(setCookie) }
+        for field in headerFields {
+            guard let name = field.name == .setCookie ? .setCookie : HTTPField.Name(field.name.rawValue) else { continue }
+            if name == .setCookie { headers[values: .setCookie].append(field.value) } else { headers[name] = field.value }
+        }
         if let cacheControl = cacheControl(merging: headers[.cacheControl]) { headers[.cacheControl] = cacheControl }
     }
 }

@@ -91,7 +91,7 @@ import Testing
         #expect(outcome.cacheControl(merging: "public, max-age=60, s-maxage=600") == "private, max-age=60")
         #expect(outcome.cacheControl(merging: "private, max-age=5") == nil)
         #expect(outcome.cacheControl(merging: "no-store") == nil)
-        outcome.setCookie = "x=y"
+        outcome.headerFields = [SessionHeaderField(name: .setCookie, value: "x=y")]
         #expect(outcome.cacheControl(merging: "public, max-age=60") == "no-store")
     }
 }

@@ -1,5 +1,5 @@
-public import Foundation
-import Logging
+import Foundation
+package import Logging
 import Synchronization
 
 /// The session as one request's handler sees it.
@@ -7,16 +7,16 @@ import Synchronization
 /// Lazy: nothing is loaded until the first read, and concurrent first reads share one
 /// load. ``set(_:_:)``, ``remove(_:)``, ``rotate()``, ``destroy()`` and
 /// ``rememberMe(_:)`` are recorded and written once, after the handler, by
-/// ``SessionManager/commit(_:)``. ``update(_:_:)`` and ``authenticate(userID:)`` write
-/// at once, because the handler needs their outcome. After the commit every use throws
-/// ``SessionError/Code/committed``.
+/// ``SessionManager/commit(_:)``. ``update(_:_:)`` and ``authenticate(userID:rememberMe:)``
+/// write at once, because the handler needs their outcome. After the commit every use
+/// throws ``SessionError/Code/committed``.
 ///
 /// Errors thrown are ``SessionError``s.
 public final class RequestSession: Sendable {
     private enum Load {
         case notLoaded
-        case loading(waiters: [CheckedContinuation<StoredSession?, any Error>])
-        case loaded(StoredSession?)
+        case loading(waiters: [CheckedContinuation<SessionLookup, any Error>])
+        case loaded(SessionLookup)
         case failed(SessionError)
     }
 
@@ -24,12 +24,8 @@ public final class RequestSession: Sendable {
         /// The token the client holds, or will be sent when `issued`.
         var token: SessionToken?
         var load = Load.notLoaded
-        /// Values to set (`.some`) or remove (`.some(nil)`) at commit.
-        var pending = [String: SessionValue?]()
-        var rememberMe: Bool?
-        var rotateRequested = false
-        var destroyRequested = false
-        /// The token was made by this request and must be sent in `Set-Cookie`.
+        var changes = SessionRequestChanges()
+        /// The token was made by this request and must be delivered.
         var issued = false
         /// A token from the client was looked up.
         var looked = false
@@ -43,20 +39,39 @@ public final class RequestSession: Sendable {
         case unattached
     }
 
-    private let manager: SessionManager
+    /// What the manager commits: the request's state when the handler is done.
+    package struct Snapshot: Sendable {
+        package var token: SessionToken?
+        package var issued: Bool
+        package var looked: Bool
+        package var changes: SessionRequestChanges
+        /// What the request knows of its stored session, or the error its load met.
+        package var lookup: Result<SessionLookup, SessionError>
+    }
+
+    /// `nil` only for the placeholder, whose every use throws before reaching it.
+    private let manager: SessionManager?
+    /// How the token came, and how a new one would leave.
+    package let carrier: any SessionCarrier
     /// Who the client is, worked out only when a session is created or signed in (most
     /// requests never need it).
-    private let client: @Sendable () -> SessionClient
-    private let logger: Logger
-    private let cameWithToken: Bool
+    private let makeClient: @Sendable () -> SessionClient
+    package let logger: Logger
     private let state: Mutex<State>
 
-    init(manager: SessionManager, token: SessionToken?, client: @escaping @Sendable () -> SessionClient, logger: Logger) {
+    package init(
+        manager: SessionManager?,
+        carrier: any SessionCarrier,
+        token: SessionToken?,
+        client: @escaping @Sendable () -> SessionClient,
+        logger: Logger,
+        attached: Bool = true
+    ) {
         self.manager = manager
-        self.client = client
+        self.carrier = carrier
+        self.makeClient = client
         self.logger = logger
-        self.cameWithToken = token != nil
-        self.state = Mutex(State(token: token))
+        self.state = Mutex(State(token: token, phase: attached ? .open : .unattached))
     }
 
     /// A placeholder for request contexts to hold until session middleware replaces it.
@@ -65,16 +80,17 @@ public final class RequestSession: Sendable {
     /// an allocation per request.
     public static func unattached() -> RequestSession { placeholder }
 
-    private static let placeholder: RequestSession = {
-        let session = RequestSession(manager: placeholderManager, token: nil, client: { SessionClient() }, logger: placeholderLogger)
-        session.state.withLock { $0.phase = .unattached }
-        return session
-    }()
+    private static let placeholder = RequestSession(
+        manager: nil,
+        carrier: .cookie,
+        token: nil,
+        client: { SessionClient() },
+        logger: Logger(label: "sessionkit.unattached"),
+        attached: false
+    )
 
-    private static let placeholderLogger = Logger(label: "sessionkit.unattached")
-    // The defaults always validate.
-    // swift-format-ignore: NeverUseForceTry
-    private static let placeholderManager = try! SessionManager(store: MemorySessionStore())
+    /// The carrier that brought this request's token, or that would deliver a new one.
+    public var carrierKind: SessionCarrierKind { carrier.kind }
 
     // MARK: Values
 
@@ -91,23 +107,23 @@ public final class RequestSession: Sendable {
 
     /// Stores `value` under `key` when the response is committed.
     public func set<Value>(_ key: SessionKey<Value>, _ value: Value) throws {
-        try record { $0.pending[key.name] = .some(SessionValue(value)) }
+        try record { $0.changes.values[key.name] = .some(SessionValue(value)) }
     }
 
     /// Removes the value under `key` when the response is committed.
     public func remove<Value>(_ key: SessionKey<Value>) throws {
-        try record { $0.pending[key.name] = .some(nil) }
+        try record { $0.changes.values[key.name] = .some(nil) }
     }
 
     /// Stores a flash value: one that the next ``flash(_:)`` of `key` returns and removes.
     public func setFlash<Value>(_ key: SessionKey<Value>, _ value: Value) throws {
-        try record { $0.pending[key.flashName] = .some(SessionValue(value)) }
+        try record { $0.changes.values[key.flashName] = .some(SessionValue(value)) }
     }
 
     /// Returns the flash value of `key` and removes it, so it is shown once.
     public func flash<Value>(_ key: SessionKey<Value>) async throws -> Value? {
         guard let value = try await value(named: key.flashName, as: Value.self) else { return nil }
-        try record { $0.pending[key.flashName] = .some(nil) }
+        try record { $0.changes.values[key.flashName] = .some(nil) }
         return value
     }
 
@@ -123,36 +139,40 @@ public final class RequestSession: Sendable {
     ///   replaced meanwhile, ``SessionError/Code/updateConflict`` when attempts run out.
     @discardableResult
     public func update<Value>(_ key: SessionKey<Value>, _ body: (inout Value?) throws -> Void) async throws -> Value? {
-        guard let current = try await loadedSession() else {
+        let manager = try attachedManager()
+        let lookup = try await lookedUp()
+        guard let current = lookup.session else {
+            if case .ended = lookup { throw SessionError.sessionChanged }
             var value = try await get(key)
             try body(&value)
-            try record { $0.pending[key.name] = .some(value.map { SessionValue($0) }) }
-            try await insertNewSession()
+            try record { $0.changes.values[key.name] = .some(value.map { SessionValue($0) }) }
+            try await insertNewSession(manager)
             return value
         }
+        let configuration = manager.configuration
         return try await manager.updateLocks.withLock(current.key) {
-            for attempt in 1...manager.configuration.maxUpdateAttempts {
+            for attempt in 1...configuration.maxUpdateAttempts {
                 let now = manager.now()
-                guard let fresh = try await manager.storeCall("load", logger: logger, { try await $0.load(current.key, now: now) })
-                else { throw SessionError.sessionChanged }
+                guard let fresh = try await manager.lookUp(current.key, carrier: carrier, now: now, logger: logger).session else {
+                    try? record { $0.load = .loaded(.ended(current.key)) }
+                    throw SessionError.sessionChanged
+                }
                 var value = decode(fresh.values[key.name], named: key.name, as: Value.self)
                 try body(&value)
-                var changes = SessionChanges(values: [key.name: value.map { SessionValue($0) }])
-                manager.touch(&changes, persistent: fresh.isPersistent, now: now)
-                let result = try await manager.storeCall("apply", logger: logger) { [changes] in
-                    try await $0.apply(changes, to: current.key, ifVersion: fresh.version, now: now)
-                }
-                switch result {
-                case .applied(let written):
+                let write = SessionCommitPlan.update(
+                    value.map { SessionValue($0) }, named: key.name, in: fresh, configuration: configuration, now: now)
+                switch try await manager.perform(write, logger: logger) {
+                case .written(let written?):
                     try record { state in
-                        state.load = .loaded(written)
-                        state.pending[key.name] = nil
+                        state.load = .loaded(.live(written))
+                        state.changes.values[key.name] = nil
                     }
                     return value
-                case .missing:
+                case .written(nil), .missing:
+                    try? record { $0.load = .loaded(.ended(current.key)) }
                     throw SessionError.sessionChanged
                 case .conflict:
-                    if attempt < manager.configuration.maxUpdateAttempts {
+                    if attempt < configuration.maxUpdateAttempts {
                         try? await manager.backOff(attempt: attempt)
                     }
                 }
@@ -165,60 +185,60 @@ public final class RequestSession: Sendable {
     // MARK: Lifecycle
 
     /// Signs `userID` in: moves the session to a new token (the old one is dead at once),
-    /// keeps its values, records the sign-in time and client, and indexes the user. The
-    /// absolute lifetime starts again from now. Written at once.
-    /// - Throws: ``SessionError/Code/sessionChanged`` when the session was ended meanwhile.
-    public func authenticate(userID: String) async throws {
-        let existing = try await loadedSession()
-        let (pending, rememberMe) = try record { ($0.pending, $0.rememberMe) }
+    /// records the sign-in time and client, and indexes the user. The absolute lifetime
+    /// starts again from now. Written at once.
+    ///
+    /// An anonymous session, or one of the same user, keeps its values; a session of
+    /// another user is replaced by one holding only what this request set. Remember-me is
+    /// what `rememberMe` says, never inherited from the session signed in on.
+    /// - Throws: ``SessionError/Code/sessionChanged`` when the session was ended meanwhile,
+    ///   ``SessionError/Code/unsupportedForBearer`` on a request carried by a bearer token
+    ///   (its client cannot be handed the new token),
+    ///   ``SessionError/Code/sessionLimitReached`` when the user's limit refuses it.
+    public func authenticate(userID: String, rememberMe: Bool = false) async throws {
+        let manager = try attachedManager()
+        guard carrier.deliversNewTokens else { throw SessionError.unsupportedForBearer }
+        let lookup = try await lookedUp()
+        let pending = try record { $0.changes.values }
         let now = manager.now()
-        let persistent = rememberMe ?? existing?.isPersistent ?? false
-        var changes = SessionChanges(values: pending, isPersistent: persistent)
-        changes.authentication = .init(userID: userID, authenticatedAt: now, client: client())
-        changes.absoluteDeadline = now + manager.configuration.absoluteLifetime(persistent: persistent)
-        manager.touch(&changes, persistent: persistent, now: now)
-
         let token = SessionToken.generate()
-        let source: SessionSignIn.Source
-        if let existing {
-            source = .rotate(from: existing.key, applying: changes)
-        } else {
-            var fresh = manager.newRecord(key: token.storageKey, values: [:], persistent: persistent, client: client(), now: now)
-            fresh.apply(changes)
-            fresh.version = 1
-            source = .insert(fresh)
-        }
-        let signIn = SessionSignIn(
-            source: source,
-            newKey: token.storageKey,
+        let signIn = SessionCommitPlan.signIn(
             userID: userID,
-            limit: manager.configuration.maxSessionsPerUser
+            rememberMe: rememberMe,
+            lookup: lookup,
+            pending: pending,
+            client: makeClient(),
+            configuration: manager.configuration,
+            now: now,
+            newToken: token
         )
-        let result = try await manager.storeCall("authenticate", logger: logger) { try await $0.authenticate(signIn, now: now) }
-        guard case .authenticated(let signedIn, let evicted) = result else { throw SessionError.sessionChanged }
-        manager.events.emit(.authenticated, signedIn.key, userID: userID, at: now)
-        for session in evicted { manager.events.emit(.evicted, session.key, userID: session.userID, at: now) }
+        guard case .written(let signedIn?) = try await manager.perform(.signIn(signIn), logger: logger) else {
+            try? record { $0.load = .loaded(lookup.session.map { .ended($0.key) } ?? lookup) }
+            throw SessionError.sessionChanged
+        }
         try record { state in
             state.token = token
             state.issued = true
-            state.load = .loaded(signedIn)
-            state.rotateRequested = false
-            state.rememberMe = nil
-            for name in pending.keys { state.pending[name] = nil }
+            state.load = .loaded(.live(signedIn))
+            state.changes.rotate = false
+            for name in pending.keys { state.changes.values[name] = nil }
         }
         logger.debug("session authenticated", metadata: ["session": "\(token.storageKey.shortHash)"])
     }
 
     /// Moves the session to a new token when the response is committed; the old token
     /// stops working. Use it when privileges change.
+    /// - Throws: ``SessionError/Code/unsupportedForBearer`` on a request carried by a
+    ///   bearer token.
     public func rotate() throws {
-        try record { $0.rotateRequested = true }
+        guard carrier.deliversNewTokens else { throw SessionError.unsupportedForBearer }
+        try record { $0.changes.rotate = true }
     }
 
     /// Ends the session when the response is committed: it is deleted from the store and
-    /// the cookie is cleared.
+    /// the client told to drop its token.
     public func destroy() throws {
-        try record { $0.destroyRequested = true }
+        try record { $0.changes.destroy = true }
     }
 
     /// Switches "remember me": the longer limits of
@@ -226,174 +246,69 @@ public final class RequestSession: Sendable {
     /// ``SessionConfiguration/rememberMeAbsoluteLifetime``, and a cookie that outlives
     /// the browser, or back to the ordinary ones. Written when the response is committed.
     public func rememberMe(_ enabled: Bool) throws {
-        try record { $0.rememberMe = enabled }
+        try record { $0.changes.rememberMe = enabled }
     }
 
     /// The stored session's metadata, or `nil` when nothing is stored for this client.
     public func info() async throws -> SessionInfo? {
-        try await loadedSession().map(SessionInfo.init)
+        try await lookedUp().session.map(SessionInfo.init)
     }
 
     /// The signed-in user, or `nil`.
     public func userID() async throws -> String? {
-        try await loadedSession()?.userID
+        try await lookedUp().session?.userID
     }
 
     /// Ends every other session of the signed-in user ("sign out everywhere else") at
     /// once, and returns how many. Does nothing for an anonymous session.
     @discardableResult
     public func revokeOtherSessions() async throws -> Int {
-        guard let current = try await loadedSession(), let userID = current.userID else { return 0 }
+        let manager = try attachedManager()
+        guard let current = try await lookedUp().session, let userID = current.userID else { return 0 }
         return try await manager.revokeAll(ofUser: userID, except: current.key)
     }
 
     // MARK: Commit
 
-    func commit() async -> SessionCommitOutcome {
-        // Commit once: a second commit, or one of a placeholder, writes nothing.
-        let snapshot = state.withLock { state -> State? in
+    /// Closes the session to the handler and returns what the request did, once: a
+    /// second call, or one on the placeholder, returns `nil`.
+    package func closeForCommit() -> Snapshot? {
+        state.withLock { state -> Snapshot? in
             guard state.phase == .open else { return nil }
-            defer { state.phase = .committed }
-            return state
-        }
-        guard let snapshot else { return SessionCommitOutcome() }
-        var outcome = SessionCommitOutcome(sessionRead: snapshot.looked)
-        do {
-            try await write(snapshot, into: &outcome)
-        } catch let error as SessionError {
-            outcome.error = error
-            outcome.setCookie = nil
-        } catch {
-            outcome.error = SessionError(code: .storeUnavailable, message: "\(error)")
-            outcome.setCookie = nil
-        }
-        return outcome
-    }
-
-    private func write(_ snapshot: State, into outcome: inout SessionCommitOutcome) async throws {
-        let now = manager.now()
-        if snapshot.destroyRequested {
-            let key = snapshot.token?.storageKey
-            if let key {
-                // The event names the user; look the session up for it only when someone listens.
-                var userID: String? = if case .loaded(let session?) = snapshot.load { session.userID } else { nil }
-                if userID == nil, manager.events.hasSubscribers, case .notLoaded = snapshot.load {
-                    userID = try? await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }?.userID
-                }
-                try await manager.storeCall("delete", logger: logger) { try await $0.delete(key) }
-                logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
-                manager.events.emit(.destroyed, key, userID: userID, at: now)
+            state.phase = .committed
+            let lookup: Result<SessionLookup, SessionError>
+            switch state.load {
+            case .loaded(let found): lookup = .success(found)
+            case .failed(let error): lookup = .failure(error)
+            case .notLoaded, .loading: lookup = .success(state.token.map { .unread($0.storageKey) } ?? .noToken)
             }
-            if cameWithToken || snapshot.issued {
-                outcome.setCookie = CookieHeader.expireCookie(configuration: manager.configuration.cookie)
-            }
-            return
-        }
-
-        var changes = SessionChanges(values: snapshot.pending)
-        let needsRecord = !changes.values.isEmpty || snapshot.rotateRequested || snapshot.rememberMe != nil
-        let existing: StoredSession?
-        switch snapshot.load {
-        case .loaded(let session): existing = session
-        case .failed(let error): if needsRecord { throw error } else { return }
-        case .notLoaded, .loading:
-            guard needsRecord else { return }
-            if let key = snapshot.token?.storageKey {
-                // A blind write: look the session up first, so that a token whose session
-                // is gone is told apart from one that was ended during this request.
-                outcome.sessionRead = true
-                existing = try await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }
-            } else {
-                existing = nil
-            }
-        }
-
-        guard let existing else {
-            // Nothing stored for this client: create a session only if something is set.
-            let values = snapshot.pending.compactMapValues { $0 }
-            guard !values.isEmpty else { return }
-            let token = SessionToken.generate()
-            let fresh = manager.newRecord(
-                key: token.storageKey,
-                values: values,
-                persistent: snapshot.rememberMe ?? false,
-                client: client(),
-                now: now
-            )
-            try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
-            logger.debug("session created", metadata: ["session": "\(token.storageKey.shortHash)"])
-            manager.events.emit(.created, fresh.key, userID: nil, at: now)
-            outcome.setCookie = manager.cookie(for: token, of: fresh, now: now)
-            return
-        }
-
-        if let persistent = snapshot.rememberMe {
-            changes.isPersistent = persistent
-            let start = existing.authenticatedAt ?? existing.createdAt
-            changes.absoluteDeadline = start + manager.configuration.absoluteLifetime(persistent: persistent)
-        }
-        let persistent = changes.isPersistent ?? existing.isPersistent
-        var token = snapshot.token
-        var written = existing
-        if snapshot.rotateRequested {
-            manager.touch(&changes, persistent: persistent, now: now)
-            let newToken = SessionToken.generate()
-            let result = try await manager.storeCall("rotate", logger: logger) { [changes] in
-                try await $0.rotate(from: existing.key, to: newToken.storageKey, applying: changes, now: now)
-            }
-            guard case .applied(let rotated) = result else { throw changedMeanwhile(existing) }
-            token = newToken
-            written = rotated
-            manager.events.emit(.rotated, rotated.key, userID: rotated.userID, at: now)
-        } else if !changes.isEmpty {
-            manager.touch(&changes, persistent: persistent, now: now)
-            let result = try await manager.storeCall("apply", logger: logger) { [changes] in
-                try await $0.apply(changes, to: existing.key, ifVersion: nil, now: now)
-            }
-            guard case .applied(let applied) = result else { throw changedMeanwhile(existing) }
-            written = applied
-        } else if manager.touchIsDue(existing, now: now) {
-            manager.touch(&changes, persistent: persistent, now: now)
-            do {
-                _ = try await manager.storeCall("touch", logger: logger) { [changes] in
-                    try await $0.apply(changes, to: existing.key, ifVersion: nil, now: now)
-                }
-            } catch {
-                // The response does not depend on the touch; the session just ages sooner.
-                logger.warning("session touch failed", metadata: ["session": "\(existing.key.shortHash)"])
-            }
-        }
-        if let token, snapshot.issued || snapshot.rotateRequested || snapshot.rememberMe != nil {
-            outcome.setCookie = manager.cookie(for: token, of: written, now: now)
+            return Snapshot(token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, lookup: lookup)
         }
     }
 
-    private func changedMeanwhile(_ session: StoredSession) -> SessionError {
-        logger.warning(
-            "session changes not written: the session was ended or replaced by another request",
-            metadata: ["session": "\(session.key.shortHash)"]
-        )
-        return SessionError.sessionChanged
-    }
+    /// Who the client appears to be: its address (the connection's, or the one a trusted
+    /// proxy names) and user agent, as a session created or signed in now records them.
+    public var client: SessionClient { makeClient() }
 
     // MARK: Loading
 
-    /// The stored session this request sees, loading it on first use.
-    private func loadedSession() async throws -> StoredSession? {
+    /// What this request knows of its stored session, looking it up on first use.
+    private func lookedUp() async throws -> SessionLookup {
         enum Step {
-            case done(StoredSession?)
+            case done(SessionLookup)
             case wait
             case load(SessionStorageKey)
         }
+        let manager = try attachedManager()
         let step = try record { state -> Step in
             switch state.load {
-            case .loaded(let session): return .done(session)
+            case .loaded(let found): return .done(found)
             case .failed(let error): throw error
             case .loading: return .wait
             case .notLoaded:
                 guard let token = state.token else {
-                    state.load = .loaded(nil)
-                    return .done(nil)
+                    state.load = .loaded(.noToken)
+                    return .done(.noToken)
                 }
                 state.load = .loading(waiters: [])
                 state.looked = true
@@ -401,57 +316,53 @@ public final class RequestSession: Sendable {
             }
         }
         switch step {
-        case .done(let session):
-            return session
+        case .done(let found):
+            return found
         case .wait:
             return try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<StoredSession?, any Error>? in
+                let ready = state.withLock { state -> Result<SessionLookup, any Error>? in
                     switch state.load {
                     case .loading(var waiters):
                         waiters.append(continuation)
                         state.load = .loading(waiters: waiters)
                         return nil
-                    case .loaded(let session): return .success(session)
+                    case .loaded(let found): return .success(found)
                     case .failed(let error): return .failure(error)
-                    case .notLoaded: return .success(nil)
+                    case .notLoaded: return .success(.noToken)
                     }
                 }
                 if let ready { continuation.resume(with: ready) }
             }
         case .load(let key):
-            let now = manager.now()
             let result = await Result(awaiting: {
-                try await manager.storeCall("load", logger: logger) { try await $0.load(key, now: now) }
+                try await manager.lookUp(key, carrier: carrier, now: manager.now(), logger: logger)
             })
-            let waiters = state.withLock { state -> [CheckedContinuation<StoredSession?, any Error>] in
+            let waiters = state.withLock { state -> [CheckedContinuation<SessionLookup, any Error>] in
                 guard case .loading(let waiters) = state.load else { return [] }
                 switch result {
-                case .success(let session): state.load = .loaded(session)
+                case .success(let found): state.load = .loaded(found)
                 case .failure(let error):
                     state.load = .failed(error as? SessionError ?? SessionError(code: .storeUnavailable, message: "\(error)"))
                 }
                 return waiters
             }
             for waiter in waiters { waiter.resume(with: result) }
-            if case .success(nil) = result {
-                logger.debug("session token matches no live session; treated as no session")
-            }
             return try result.get()
         }
     }
 
     private func value<Value: Codable & Sendable>(named name: String, as type: Value.Type) async throws -> Value? {
-        if let change = try record({ $0.pending[name] }) {
+        if let change = try record({ $0.changes.values[name] }) {
             return decode(change, named: name, as: Value.self)
         }
-        guard let session = try await loadedSession(), let stored = session.values[name] else { return nil }
+        guard let session = try await lookedUp().session, let stored = session.values[name] else { return nil }
         let value = decode(stored, named: name, as: Value.self)
         if let value, !stored.hasLiveValue {
             // Keep the decoded value so later reads in this request skip decoding.
             state.withLock { state in
-                if case .loaded(var current?) = state.load, current.version == session.version {
+                if case .loaded(.live(var current)) = state.load, current.version == session.version {
                     current.values[name] = stored.holding(decoded: value)
-                    state.load = .loaded(current)
+                    state.load = .loaded(.live(current))
                 }
             }
         }
@@ -472,20 +383,45 @@ public final class RequestSession: Sendable {
     }
 
     /// Creates the stored session at once from the pending values (for `update` on a
-    /// request that has none yet).
-    private func insertNewSession() async throws {
-        let (values, rememberMe) = try record { ($0.pending.compactMapValues { $0 }, $0.rememberMe) }
-        let now = manager.now()
-        let token = SessionToken.generate()
-        let fresh = manager.newRecord(key: token.storageKey, values: values, persistent: rememberMe ?? false, client: client(), now: now)
-        try await manager.storeCall("insert", logger: logger) { try await $0.insert(fresh) }
-        manager.events.emit(.created, fresh.key, userID: nil, at: now)
-        try record { state in
-            state.token = token
-            state.issued = true
-            state.load = .loaded(fresh)
-            for name in values.keys { state.pending[name] = nil }
+    /// request that has none yet), as the commit plan would after the handler.
+    private func insertNewSession(_ manager: SessionManager) async throws {
+        let changes = try record { $0.changes }
+        var token: SessionToken?
+        let plan = SessionCommitPlan.commit(
+            SessionRequestChanges(values: changes.values, rememberMe: changes.rememberMe),
+            token: nil,
+            issued: false,
+            lookup: .noToken,
+            deliversNewTokens: carrier.deliversNewTokens,
+            client: makeClient,
+            configuration: manager.configuration,
+            now: manager.now(),
+            newToken: {
+                let fresh = SessionToken.generate()
+                token = fresh
+                return fresh
+            }
+        )
+        switch plan.step {
+        case .refuse(let error): throw error
+        case .write(let operation):
+            guard case .written(let fresh?) = try await manager.perform(operation, logger: logger), let token else {
+                throw SessionError.sessionChanged
+            }
+            try record { state in
+                state.token = token
+                state.issued = true
+                state.load = .loaded(.live(fresh))
+                for name in changes.values.keys { state.changes.values[name] = nil }
+                state.changes.rememberMe = nil
+            }
+        case .done, .lookUp: break
         }
+    }
+
+    private func attachedManager() throws -> SessionManager {
+        guard let manager else { throw SessionError.notAttached }
+        return manager
     }
 
     /// Runs `body` on the state unless the session is committed.
@@ -497,35 +433,5 @@ public final class RequestSession: Sendable {
             case .unattached: throw SessionError.notAttached
             }
         }
-    }
-}
-
-/// A stored session's metadata as a handler may show it.
-public struct SessionInfo: Sendable, Hashable {
-    /// The session's public name (``SessionStorageKey/handle``), never its token.
-    public var handle: String
-    public var createdAt: Date
-    public var lastSeenAt: Date
-    public var idleDeadline: Date
-    public var absoluteDeadline: Date
-    public var userID: String?
-    public var authenticatedAt: Date?
-    public var isPersistent: Bool
-    public var client: SessionClient
-    /// When the session ends if nothing else happens: the earlier deadline.
-    public var expiresAt: Date { min(idleDeadline, absoluteDeadline) }
-    /// A short name for the client's device, from its user agent ("Firefox on Linux").
-    public var device: String { DeviceLabel.describe(userAgent: client.userAgent) }
-
-    public init(_ session: StoredSession) {
-        handle = session.key.handle
-        createdAt = session.createdAt
-        lastSeenAt = session.lastSeenAt
-        idleDeadline = session.idleDeadline
-        absoluteDeadline = session.absoluteDeadline
-        userID = session.userID
-        authenticatedAt = session.authenticatedAt
-        isPersistent = session.isPersistent
-        client = session.client
     }
 }

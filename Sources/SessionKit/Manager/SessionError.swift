@@ -11,6 +11,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case committed = "session_committed"
             case notAttached = "session_not_attached"
             case sessionLimitReached = "session_limit_reached"
+            case ambiguousCredentials = "ambiguous_credentials"
+            case unsupportedForBearer = "unsupported_for_bearer"
         }
 
         private let base: Base
@@ -28,6 +30,12 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         public static let committed = Code(base: .committed)
         /// A sign-in was refused because the user holds as many sessions as allowed. 403.
         public static let sessionLimitReached = Code(base: .sessionLimitReached)
+        /// The request presented credentials through two carriers (a session cookie and a
+        /// bearer token), so which session it means is unclear. 400.
+        public static let ambiguousCredentials = Code(base: .ambiguousCredentials)
+        /// The request's carrier cannot deliver a new token (a bearer token), so it cannot
+        /// sign in, rotate or start a session. 400.
+        public static let unsupportedForBearer = Code(base: .unsupportedForBearer)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -52,6 +60,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .sessionChanged, .updateConflict: 409
         case .tooLarge: 413
         case .sessionLimitReached: 403
+        case .ambiguousCredentials, .unsupportedForBearer: 400
         default: 500
         }
     }
@@ -61,6 +70,16 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     static let sessionChanged = SessionError(
         code: .sessionChanged,
         message: "the session was ended or replaced by another request"
+    )
+
+    static let ambiguousCredentials = SessionError(
+        code: .ambiguousCredentials,
+        message: "the request carries both a session cookie and a bearer token; send one"
+    )
+
+    static let unsupportedForBearer = SessionError(
+        code: .unsupportedForBearer,
+        message: "a request carried by a bearer token cannot sign in, rotate or start a session; ask for a new token instead"
     )
 
     static let notAttached = SessionError(

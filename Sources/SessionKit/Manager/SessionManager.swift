@@ -1,10 +1,10 @@
-import Foundation
+public import Foundation
 public import Logging
 
 /// The policy between the web framework and the store: it hands each request a lazy
 /// ``RequestSession`` and commits it after the handler.
 ///
-/// Adapters call ``session(cookieHeaders:client:logger:)`` before the handler and
+/// Adapters call ``session(for:carriers:client:logger:)`` before the handler and
 /// ``commit(_:)`` after it (also when the handler threw), then apply the
 /// ``SessionCommitOutcome`` to the response.
 public final class SessionManager: Sendable {
@@ -41,35 +41,158 @@ public final class SessionManager: Sendable {
         self.logger = logger
     }
 
-    /// The session of one request, from its `Cookie` header fields. Nothing is loaded
-    /// until the handler reads it. A cookie value that is not exactly a well-formed token,
-    /// or a request carrying the session cookie more than once, counts as no session
-    /// and never reaches the store. `client` is evaluated only if the request creates or
-    /// signs in a session.
+    /// The session of one request, from the credential it presents through one of
+    /// `carriers` (tried in order). Nothing is loaded until the handler reads it. A
+    /// credential that is not exactly a well-formed token counts as no session and never
+    /// reaches the store. A request without a credential gets a session the first carrier
+    /// would deliver. `client` is evaluated only if the request creates or signs in a
+    /// session.
+    /// - Throws: ``SessionError/Code/ambiguousCredentials`` (400) when the request presents
+    ///   credentials through two of the carriers.
     public func session(
+        for request: some SessionCarrierRequest,
+        carriers: [any SessionCarrier],
+        client: @autoclosure @escaping @Sendable () -> SessionClient,
+        logger: Logger
+    ) throws(SessionError) -> RequestSession {
+        var chosen: (carrier: any SessionCarrier, credential: SessionCredential)?
+        for carrier in carriers {
+            let credential = carrier.credential(in: request, configuration: configuration)
+            guard credential.isPresented else { continue }
+            guard chosen == nil else {
+                logger.debug("request presents credentials through two carriers; refused")
+                throw .ambiguousCredentials
+            }
+            chosen = (carrier, credential)
+        }
+        if let chosen, chosen.credential.token == nil {
+            logger.debug(
+                "session credential is malformed or repeated; treated as no session", metadata: ["carrier": "\(chosen.carrier.kind)"])
+        }
+        return RequestSession(
+            manager: self,
+            carrier: chosen?.carrier ?? carriers.first ?? CookieSessionCarrier(),
+            token: chosen?.credential.token,
+            client: client,
+            logger: logger
+        )
+    }
+
+    /// The session of a request carried by the session cookie, from its `Cookie` fields.
+    package func session(
         cookieHeaders: some Sequence<String>,
         client: @autoclosure @escaping @Sendable () -> SessionClient,
         logger: Logger
     ) -> RequestSession {
-        var count = 0
-        var token: SessionToken?
-        CookieHeader.forEachValue(named: configuration.cookie.name, in: cookieHeaders) { value, bytes in
-            count += 1
-            if count == 1 { token = SessionToken(utf8: UnsafeBufferPointer(rebasing: bytes[value])) }
-        }
-        if count > 1 {
-            token = nil
-            logger.debug("session cookie sent \(count) times; treated as no session")
-        } else if count == 1, token == nil {
-            logger.debug("session cookie is malformed; treated as no session")
-        }
-        return RequestSession(manager: self, token: token, client: client, logger: logger)
+        let carrier = CookieSessionCarrier()
+        let credential = carrier.credential(cookieHeaders: cookieHeaders, name: configuration.cookie.name)
+        return RequestSession(manager: self, carrier: carrier, token: credential.token, client: client, logger: logger)
     }
 
-    /// Writes what the request changed (at most one store write) and says what the
-    /// response needs. After this, the session throws on every use.
+    /// Writes what the request changed (at most one store write, as
+    /// ``SessionCommitPlan`` decides) and says what the response needs. After this, the
+    /// session throws on every use.
     public func commit(_ session: RequestSession) async -> SessionCommitOutcome {
-        await session.commit()
+        guard let snapshot = session.closeForCommit() else { return SessionCommitOutcome() }
+        var outcome = SessionCommitOutcome(sessionRead: snapshot.looked)
+        let logger = session.logger
+        do {
+            var lookup: SessionLookup
+            switch snapshot.lookup {
+            case .success(let found): lookup = found
+            case .failure(let error):
+                // A failed load fails the request only if committing needed the session.
+                guard snapshot.changes.writes || snapshot.changes.destroy else { return outcome }
+                throw error
+            }
+            let now = now()
+            func planned(_ lookup: SessionLookup) -> SessionCommitPlan {
+                SessionCommitPlan.commit(
+                    snapshot.changes,
+                    token: snapshot.token,
+                    issued: snapshot.issued,
+                    lookup: lookup,
+                    deliversNewTokens: session.carrier.deliversNewTokens,
+                    client: { session.client },
+                    configuration: configuration,
+                    now: now,
+                    newToken: SessionToken.generate
+                )
+            }
+            var plan = planned(lookup)
+            if case .lookUp(let key) = plan.step {
+                // A blind write: the session decides whether to change it or start anew.
+                outcome.sessionRead = true
+                lookup = try await lookUp(key, carrier: session.carrier, now: now, logger: logger)
+                plan = planned(lookup)
+            }
+
+            var written = lookup.session
+            switch plan.step {
+            case .done, .lookUp: break
+            case .refuse(let error):
+                logger.warning(
+                    "session changes not written: \(error.message)",
+                    metadata: ["session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+                )
+                throw error
+            case .write(let operation):
+                switch try await perform(operation, logger: logger) {
+                case .written(let session): written = session ?? written
+                case .missing, .conflict:
+                    logger.warning(
+                        "session changes not written: the session was ended or replaced by another request",
+                        metadata: ["session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+                    )
+                    throw SessionError.sessionChanged
+                }
+            }
+            switch plan.effect {
+            case .deliver(let token)?:
+                if let written {
+                    outcome.headerFields = session.carrier.responseFields(
+                        for: .deliver(token, session: written), configuration: configuration, now: now)
+                }
+            case .clear?:
+                outcome.headerFields = session.carrier.responseFields(for: .clear, configuration: configuration, now: now)
+            case nil: break
+            }
+        } catch let error as SessionError {
+            outcome.error = error
+            outcome.headerFields = []
+        } catch {
+            outcome.error = SessionError(code: .storeUnavailable, message: "\(error)")
+            outcome.headerFields = []
+        }
+        return outcome
+    }
+
+    /// Creates a signed-in session for `userID` carried by a bearer token, apart from the
+    /// request's own session, and returns the token: the only time it is shown. For the
+    /// endpoint where an API client exchanges credentials for a token. The session counts
+    /// against ``SessionConfiguration/maxSessionsPerUser`` like any other.
+    /// - Throws: ``SessionError/Code/sessionLimitReached`` when the user's limit refuses it.
+    public func issueBearerToken(
+        userID: String,
+        client: SessionClient = SessionClient(),
+        rememberMe: Bool = false
+    ) async throws -> IssuedBearerToken {
+        let now = now()
+        let token = SessionToken.generate()
+        let signIn = SessionCommitPlan.signIn(
+            userID: userID,
+            rememberMe: rememberMe,
+            lookup: .noToken,
+            pending: [StoredSession.carrierValueName: SessionValue(SessionCarrierKind.bearer.rawValue)],
+            client: client,
+            configuration: configuration,
+            now: now,
+            newToken: token
+        )
+        guard case .written(let session?) = try await perform(.signIn(signIn), logger: logger) else {
+            throw SessionError.sessionChanged
+        }
+        return IssuedBearerToken(token: token.text, info: SessionInfo(session))
     }
 
     // MARK: Sessions of a user
@@ -137,9 +260,77 @@ public final class SessionManager: Sendable {
         return revoked.count
     }
 
-    // MARK: For RequestSession
+    // MARK: Running store operations
 
     func now() -> Date { wallClock.now() }
+
+    /// Looks the session under `key` up, as `carrier` may see it: a session made for
+    /// another carrier is absent to this one.
+    package func lookUp(_ key: SessionStorageKey, carrier: any SessionCarrier, now: Date, logger: Logger) async throws -> SessionLookup {
+        guard let session = try await storeCall("load", logger: logger, { try await $0.load(key, now: now) }) else {
+            logger.debug("session token matches no live session; treated as no session")
+            return .absent(key)
+        }
+        guard session.carrierKind == carrier.kind else {
+            logger.debug("session token presented through another carrier than its own; treated as no session")
+            return .absent(key)
+        }
+        return .live(session)
+    }
+
+    package enum OperationResult: Sendable {
+        /// Done; the session as written (`nil` after a delete, or a touch that failed).
+        case written(StoredSession?)
+        /// The session to change is absent or expired; nothing was written.
+        case missing
+        /// A compare-and-set met another version; nothing was written.
+        case conflict
+    }
+
+    /// Runs one store operation and reports what it did as events.
+    package func perform(_ operation: SessionOperation, logger: Logger) async throws -> OperationResult {
+        let now = now()
+        switch operation {
+        case .insert(let session):
+            try await storeCall("insert", logger: logger) { try await $0.insert(session) }
+            logger.debug("session created", metadata: ["session": "\(session.key.shortHash)"])
+            events.emit(.created, session.key, userID: session.userID, at: now)
+            return .written(session)
+        case .apply(let changes, let key, let version):
+            let result = try await storeCall("apply", logger: logger) { try await $0.apply(changes, to: key, ifVersion: version, now: now) }
+            return OperationResult(result)
+        case .touch(let changes, let key):
+            do {
+                let result = try await storeCall("touch", logger: logger) { try await $0.apply(changes, to: key, ifVersion: nil, now: now) }
+                return OperationResult(result)
+            } catch {
+                // The response does not depend on the touch; the session just ages sooner.
+                logger.warning("session touch failed", metadata: ["session": "\(key.shortHash)"])
+                return .written(nil)
+            }
+        case .rotate(let from, let to, let changes):
+            let result = try await storeCall("rotate", logger: logger) {
+                try await $0.rotate(from: from, to: to, applying: changes, now: now)
+            }
+            if case .applied(let rotated) = result { events.emit(.rotated, rotated.key, userID: rotated.userID, at: now) }
+            return OperationResult(result)
+        case .signIn(let signIn):
+            let result = try await storeCall("authenticate", logger: logger) { try await $0.authenticate(signIn, now: now) }
+            guard case .authenticated(let signedIn, let evicted) = result else { return .missing }
+            events.emit(.authenticated, signedIn.key, userID: signIn.userID, at: now)
+            for session in evicted { events.emit(.evicted, session.key, userID: session.userID, at: now) }
+            return .written(signedIn)
+        case .delete(let key, var userID):
+            // The event names the user; look the session up for it only when someone listens.
+            if userID == nil, events.hasSubscribers {
+                userID = try? await storeCall("load", logger: logger) { try await $0.load(key, now: now) }?.userID
+            }
+            try await storeCall("delete", logger: logger) { try await $0.delete(key) }
+            logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
+            events.emit(.destroyed, key, userID: userID, at: now)
+            return .written(nil)
+        }
+    }
 
     /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
     /// failure turned into a ``SessionError``.
@@ -167,52 +358,29 @@ public final class SessionManager: Sendable {
         }
     }
 
-    /// A new session's record: created now, with the deadlines of its kind.
-    func newRecord(
-        key: SessionStorageKey,
-        values: [String: SessionValue],
-        persistent: Bool,
-        client: SessionClient,
-        now: Date
-    ) -> StoredSession {
-        StoredSession(
-            key: key,
-            values: values,
-            createdAt: now,
-            lastSeenAt: now,
-            idleDeadline: now + configuration.idleTimeout(persistent: persistent),
-            absoluteDeadline: now + configuration.absoluteLifetime(persistent: persistent),
-            isPersistent: persistent,
-            client: client
-        )
-    }
-
-    /// The changes that record activity now: last seen and the idle deadline.
-    func touch(_ changes: inout SessionChanges, persistent: Bool, now: Date) {
-        changes.lastSeenAt = now
-        changes.idleDeadline = now + configuration.idleTimeout(persistent: persistent)
-    }
-
-    /// Whether a request that writes nothing should refresh the idle deadline.
-    func touchIsDue(_ session: StoredSession, now: Date) -> Bool {
-        now.timeIntervalSince(session.lastSeenAt)
-            >= configuration.touchFraction * configuration.idleTimeout(persistent: session.isPersistent)
-    }
-
-    /// The cookie that carries `token` for `session`: persistent (with `Max-Age` up to the
-    /// absolute deadline) for remember-me, a browser-session cookie otherwise.
-    func cookie(for token: SessionToken, of session: StoredSession, now: Date) -> String {
-        var maxAge: Int?
-        if session.isPersistent {
-            let remaining = session.absoluteDeadline.timeIntervalSince(now)
-            maxAge = Int(min(remaining, configuration.cookie.maxAgeCap.timeInterval).rounded(.down))
-        }
-        return CookieHeader.setCookie(token.text, maxAge: maxAge, configuration: configuration.cookie)
-    }
-
     /// Jittered exponential back-off before `update`'s next attempt.
     func backOff(attempt: Int) async throws {
         let ceiling = min(100, 2 << min(attempt, 6))
         try await clock.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
     }
+}
+
+extension SessionManager.OperationResult {
+    init(_ result: SessionApplyResult) {
+        switch result {
+        case .applied(let session): self = .written(session)
+        case .missing: self = .missing
+        case .conflict: self = .conflict
+        }
+    }
+}
+
+/// A bearer token handed to an API client once, with the session it names.
+public struct IssuedBearerToken: Sendable {
+    /// The token, for `Authorization: Bearer`. Shown this once: the store keeps only its hash.
+    public var token: String
+    /// The session the token names.
+    public var info: SessionInfo
+    /// When the token stops working unless used before the idle deadline.
+    public var expiresAt: Date { info.expiresAt }
 }

@@ -50,7 +50,9 @@ public struct SessionCookieConfiguration: Sendable, Hashable {
         if let domain, domain.isEmpty || domain.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ";") || $0 >= 0x7F }) {
             throw SessionConfigurationError(setting: "cookie.domain", message: "'\(domain)' is not a valid cookie domain")
         }
-        if name.hasPrefix("__Host-") {
+        // Browsers match the prefixes without regard to case (rfc6265bis), so a name like
+        // `__host-session` gets the same rules.
+        if Self.hasPrefix(name, "__Host-") {
             guard secure else {
                 throw SessionConfigurationError(
                     setting: "cookie.secure", message: "a '__Host-' cookie must be Secure; use another name to serve plain HTTP")
@@ -62,7 +64,7 @@ public struct SessionCookieConfiguration: Sendable, Hashable {
                 throw SessionConfigurationError(setting: "cookie.path", message: "a '__Host-' cookie must have Path=/")
             }
         }
-        if name.hasPrefix("__Secure-"), !secure {
+        if Self.hasPrefix(name, "__Secure-"), !secure {
             throw SessionConfigurationError(setting: "cookie.secure", message: "a '__Secure-' cookie must be Secure")
         }
         if sameSite == .none, !secure {
@@ -71,6 +73,16 @@ public struct SessionCookieConfiguration: Sendable, Hashable {
         guard maxAgeCap > .zero, maxAgeCap <= .seconds(400 * 86_400) else {
             throw SessionConfigurationError(setting: "cookie.maxAgeCap", message: "must be above zero and at most 400 days")
         }
+    }
+
+    /// Whether `name` starts with `prefix`, ASCII letters compared without regard to case.
+    private static func hasPrefix(_ name: String, _ prefix: String) -> Bool {
+        name.utf8.count >= prefix.utf8.count
+            && zip(name.utf8, prefix.utf8).allSatisfy { Self.asciiLowercase($0) == Self.asciiLowercase($1) }
+    }
+
+    private static func asciiLowercase(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
     }
 
     /// RFC 9110 `token` characters.

@@ -1,0 +1,52 @@
+public import Foundation
+
+/// Carries the session token as `Authorization: Bearer <token>`, for API and mobile
+/// clients: the same store and sessions as the cookie, listed among the user's devices
+/// and revoked the same way.
+///
+/// A client gets its token once, from an endpoint that calls
+/// ``SessionManager/issueBearerToken(userID:client:rememberMe:)``; a response never sends
+/// one (``deliversNewTokens`` is `false`), so a request it carries cannot sign in, rotate
+/// or start a session (``SessionError/Code/unsupportedForBearer``). A value after
+/// `Bearer` that is not exactly a well-formed token is no session. Other `Authorization`
+/// schemes are the application's business and present nothing.
+///
+/// A bearer request carries no ambient credential: a browser never adds it on its own,
+/// so cross-origin checks do not apply to it.
+public struct BearerSessionCarrier: SessionCarrier {
+    public init() {}
+
+    public var kind: SessionCarrierKind { .bearer }
+
+    public var deliversNewTokens: Bool { false }
+
+    public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
+        var found: SessionCredential = .absent
+        for field in request.headerValues(.authorization) {
+            guard let credentials = Self.bearerCredentials(in: field) else { continue }
+            if found.isPresented { return .unusable }  // two bearer values: which one?
+            found = SessionCredential(isPresented: true, token: SessionToken(parsing: credentials))
+        }
+        return found
+    }
+
+    /// The credentials after the `Bearer` scheme (matched without regard to case, RFC
+    /// 9110), or `nil` when the field names another scheme.
+    static func bearerCredentials(in field: String) -> Substring? {
+        let trimmed = field.drop { $0 == " " || $0 == "\t" }
+        let scheme = trimmed.prefix { $0 != " " }
+        guard scheme.utf8.count == 6, zip(scheme.utf8, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        var rest = trimmed.dropFirst(scheme.count)
+        while rest.first == " " { rest = rest.dropFirst() }
+        while rest.last == " " || rest.last == "\t" { rest = rest.dropLast() }
+        return rest
+    }
+
+    public func responseFields(
+        for effect: SessionCarrierEffect,
+        configuration: SessionConfiguration,
+        now: Date
+    ) -> [SessionHeaderField] {
+        []
+    }
+}

@@ -1,0 +1,54 @@
+public import Foundation
+
+/// Carries the session token in the session cookie that ``SessionConfiguration/cookie``
+/// names and scopes (`__Host-session`, `Secure`, `HttpOnly`, `SameSite=Lax` by default).
+///
+/// A cookie value that is not exactly a well-formed token, or a request that carries the
+/// session cookie more than once, presents an unusable credential: no session. A new
+/// token is delivered with `Set-Cookie` (persistent, with `Max-Age` up to the absolute
+/// deadline, for remember-me), and an ended session's cookie is expired.
+public struct CookieSessionCarrier: SessionCarrier {
+    public init() {}
+
+    public var kind: SessionCarrierKind { .cookie }
+
+    public var deliversNewTokens: Bool { true }
+
+    public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
+        credential(cookieHeaders: request.headerValues(.cookie), name: configuration.cookie.name)
+    }
+
+    /// The credential in these `Cookie` header fields.
+    func credential(cookieHeaders: some Sequence<String>, name: String) -> SessionCredential {
+        var count = 0
+        var token: SessionToken?
+        CookieHeader.forEachValue(named: name, in: cookieHeaders) { value, bytes in
+            count += 1
+            if count == 1 { token = SessionToken(utf8: UnsafeBufferPointer(rebasing: bytes[value])) }
+        }
+        switch count {
+        case 0: return .absent
+        case 1: return SessionCredential(isPresented: true, token: token)
+        default: return .unusable
+        }
+    }
+
+    public func responseFields(
+        for effect: SessionCarrierEffect,
+        configuration: SessionConfiguration,
+        now: Date
+    ) -> [SessionHeaderField] {
+        let cookie = configuration.cookie
+        switch effect {
+        case .deliver(let token, let session):
+            var maxAge: Int?
+            if session.isPersistent {
+                let remaining = session.absoluteDeadline.timeIntervalSince(now)
+                maxAge = Int(min(remaining, cookie.maxAgeCap.timeInterval).rounded(.down))
+            }
+            return [SessionHeaderField(name: .setCookie, value: CookieHeader.setCookie(token.text, maxAge: maxAge, configuration: cookie))]
+        case .clear:
+            return [SessionHeaderField(name: .setCookie, value: CookieHeader.expireCookie(configuration: cookie))]
+        }
+    }
+}

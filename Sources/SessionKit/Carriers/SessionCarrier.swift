@@ -1,0 +1,133 @@
+public import Foundation
+
+/// How a session's token travels between client and server: where a request presents it,
+/// and how a response delivers a new one or tells the client to drop it.
+///
+/// Two carriers ship: ``CookieSessionCarrier`` (the `__Host-` session cookie, for
+/// browsers) and ``BearerSessionCarrier`` (`Authorization: Bearer`, for API and mobile
+/// clients). An adapter asks each carrier of a route for the request's
+/// ``SessionCredential``; a request that presents credentials through two carriers is
+/// refused (``SessionError/Code/ambiguousCredentials``), because a client holding two
+/// sessions at once cannot say which one it means.
+///
+/// A carrier only reads and writes headers: what the request's session does is decided by
+/// the manager's commit plan, which asks of a carrier only what it can deliver
+/// (``deliversNewTokens``) and hands it the ``SessionCarrierEffect`` to send.
+///
+/// How the carriers still to come fit without changing this shape or the commit plan:
+/// - A **sealed cookie** (the whole session AEAD-sealed in the cookie, no store) returns a
+///   credential whose ``SessionCredential/token`` names the session and whose
+///   ``SessionCredential/sealedSession`` holds the opened record, and runs with a store
+///   that serves that record to the manager. Its effect on every write is
+///   ``SessionCarrierEffect/deliver(_:session:)`` with the written record, which the
+///   carrier seals into a new cookie value.
+/// - A **device-bound cookie** (DBSC) reads its short-lived cookie like the cookie carrier
+///   and adds the registration and refresh headers to
+///   ``responseFields(for:configuration:now:)``; the device key it checks lives in fields
+///   of the record that its own issue adds.
+public protocol SessionCarrier: Sendable {
+    /// The carrier's name, as sessions record it.
+    var kind: SessionCarrierKind { get }
+
+    /// Whether a response can hand the client a token it did not hold: a new session, a
+    /// sign-in or a rotation. A cookie can; a bearer token cannot (an API client asks for
+    /// a token through an endpoint of its own), so the manager refuses those operations on
+    /// a request the carrier brought.
+    var deliversNewTokens: Bool { get }
+
+    /// What `request` presents through this carrier.
+    func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential
+
+    /// The response header fields that deliver `effect`.
+    func responseFields(for effect: SessionCarrierEffect, configuration: SessionConfiguration, now: Date) -> [SessionHeaderField]
+}
+
+/// The name of a carrier, as a session records which one it was made for.
+public struct SessionCarrierKind: Sendable, Hashable, CustomStringConvertible {
+    /// The identifier, such as `cookie` or `bearer`.
+    public let rawValue: String
+
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+
+    /// The session cookie.
+    public static let cookie = SessionCarrierKind("cookie")
+    /// An `Authorization: Bearer` token.
+    public static let bearer = SessionCarrierKind("bearer")
+
+    public var description: String { rawValue }
+}
+
+/// What a request presents through one carrier.
+public struct SessionCredential: Sendable {
+    /// Whether the client sent anything through the carrier, usable or not. A request that
+    /// presents something through two carriers is refused.
+    public var isPresented: Bool
+    /// The token that names the session, when what was sent is exactly a well-formed token.
+    /// Anything else is no session and never reaches the store.
+    public var token: SessionToken?
+    /// The session itself, for a carrier that holds it (a sealed cookie). `nil` for
+    /// carriers whose sessions live in the store.
+    public var sealedSession: StoredSession?
+
+    public init(isPresented: Bool, token: SessionToken?, sealedSession: StoredSession? = nil) {
+        self.isPresented = isPresented
+        self.token = token
+        self.sealedSession = sealedSession
+    }
+
+    /// Nothing was sent through the carrier.
+    public static let absent = SessionCredential(isPresented: false, token: nil)
+    /// Something was sent, but it names no session (malformed, or sent twice).
+    public static let unusable = SessionCredential(isPresented: true, token: nil)
+}
+
+/// What a response must tell the client through the request's carrier.
+public enum SessionCarrierEffect: Sendable {
+    /// Hand the client `token`, which now names `session` (new, signed in, rotated, or with
+    /// a changed lifetime).
+    case deliver(SessionToken, session: StoredSession)
+    /// Tell the client to drop its token: the session ended.
+    case clear
+}
+
+/// A response header field a carrier asks for. `Set-Cookie` fields are appended, never
+/// replacing others; any other field replaces one of the same name.
+public struct SessionHeaderField: Sendable, Hashable {
+    public var name: SessionHeaderName
+    public var value: String
+
+    public init(name: SessionHeaderName, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// An HTTP header field name, lowercase.
+public struct SessionHeaderName: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// - Parameter rawValue: The field name; stored lowercase.
+    public init(_ rawValue: String) { self.rawValue = rawValue.lowercased() }
+
+    public static let cookie = SessionHeaderName("cookie")
+    public static let setCookie = SessionHeaderName("set-cookie")
+    public static let authorization = SessionHeaderName("authorization")
+
+    public var description: String { rawValue }
+}
+
+/// A request's header fields, as an adapter shows them to carriers.
+public protocol SessionCarrierRequest {
+    /// Every value of the header field `name`, in order (a request may repeat a field).
+    func headerValues(_ name: SessionHeaderName) -> [String]
+}
+
+extension SessionCarrier where Self == CookieSessionCarrier {
+    /// The session cookie, as ``SessionConfiguration/cookie`` names and scopes it.
+    public static var cookie: CookieSessionCarrier { CookieSessionCarrier() }
+}
+
+extension SessionCarrier where Self == BearerSessionCarrier {
+    /// `Authorization: Bearer <token>`, for API and mobile clients.
+    public static var bearer: BearerSessionCarrier { BearerSessionCarrier() }
+}
