@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import SessionKit
-import SessionKitSQLite
 import SessionKitStores
 
 /// `sessionkit`: inspect and manage stored sessions.
@@ -77,7 +76,9 @@ extension SessionKitCommand {
         @Argument(help: "The session's handle.") var handle: String
 
         func run() async throws {
-            let session = try await options.withManager { _, store in try await store.session(withHandle: handle, now: Date()) }
+            let session = try await options.withManager { _, store in
+                try await administered(store).session(withHandle: handle, now: Date())
+            }
             guard let session else {
                 printError("no live session has handle \(handle)")
                 throw ExitCode(1)
@@ -120,15 +121,10 @@ extension SessionKitCommand {
         @OptionGroup var options: StoreOptions
 
         func run() async throws {
-            let count = try await options.withManager { manager, store in
-                guard let sqlite = store as? SQLiteSessionStore else { return try await manager.purgeExpired() }
-                var total = 0
-                let now = Date()
-                while true {
-                    let batch = try await sqlite.purgeExpiredBatch(now: now)
-                    total += batch.count
-                    if total > 0, !options.json { printError("purged \(total)…") }
-                    if batch.count < sqlite.purgeBatchSize { return total }
+            let json = options.json
+            let count = try await options.withManager { manager, _ in
+                try await manager.purgeExpired { total in
+                    if total > 0, !json { printError("purged \(total)…") }
                 }
             }
             try Output.result(["purged": count], text: "purged \(count) expired session\(count == 1 ? "" : "s")", json: options.json)
@@ -142,7 +138,7 @@ extension SessionKitCommand {
 
         func run() async throws {
             let statistics = try await options.withManager { _, store in
-                try await store.statistics(now: Date(), expiringWithin: TimeInterval(expiringWithin))
+                try await administered(store).statistics(now: Date(), expiringWithin: TimeInterval(expiringWithin))
             }
             try Output.statistics(statistics, window: expiringWithin, json: options.json)
         }
@@ -153,12 +149,19 @@ extension SessionKitCommand {
         @OptionGroup var options: StoreOptions
 
         func run() async throws {
-            try await options.withManager { _, store in
-                if let sqlite = store as? SQLiteSessionStore { try await sqlite.migrate() }
-            }
+            try await options.withManager { _, store in try await administered(store).migrate() }
             try Output.result(["migrated": 1], text: "schema is up to date", json: options.json)
         }
     }
+}
+
+/// The store as administrators reach it; every store `--store` opens answers them.
+func administered(_ store: any SessionStore) throws -> any AdministeredSessionStore {
+    guard let administered = store as? any AdministeredSessionStore else {
+        printError("this store does not answer administrators")
+        throw ExitCode(69)
+    }
+    return administered
 }
 
 func printError(_ line: String) {

@@ -17,8 +17,10 @@ public import SessionKit
 /// `(data - removed) || set` on a `jsonb` column, compare-and-set is a `version`
 /// condition, and expiry is judged against the `now` each call receives, never the
 /// database's clock. A sign-in under a session limit takes one short transaction that
-/// holds a per-user advisory lock.
-public final class PostgresSessionStore: SessionStore {
+/// holds a per-user advisory lock. A rotation or deletion remembers the ended key in
+/// `sessionkit_ended` in the same statement; a load that finds no session asks it in a
+/// second round trip.
+public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     public struct Configuration: Sendable {
         /// Size limits on encoded values.
         public var limits = SessionLimits()
@@ -57,8 +59,8 @@ public final class PostgresSessionStore: SessionStore {
                     }
                     try await connection.query(
                         """
-                        INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', 1)
-                        ON CONFLICT (name) DO UPDATE SET value = GREATEST(sessionkit_meta.value, 1)
+                        INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', 2)
+                        ON CONFLICT (name) DO UPDATE SET value = GREATEST(sessionkit_meta.value, 2)
                         """,
                         logger: logger
                     )
@@ -79,11 +81,15 @@ public final class PostgresSessionStore: SessionStore {
 
     // MARK: SessionStore
 
-    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
-        try await rows(PostgresStatements.Load(key: PostgresStatements.bytes(key), now: now)).first.map(PostgresStatements.session)
+    public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
+        let bytes = PostgresStatements.bytes(key)
+        if let row = try await rows(PostgresStatements.Load(key: bytes, now: now)).first {
+            return .live(try PostgresStatements.session(row))
+        }
+        return try await rows(PostgresStatements.Ended(key: bytes, now: now)).isEmpty ? .absent : .ended
     }
 
-    public func insert(_ session: StoredSession) async throws {
+    public func insert(_ session: StoredSession, now: Date) async throws {
         try await rows(PostgresStatements.Insert(session: session, data: try encodedObject(session.values)))
     }
 
@@ -93,19 +99,21 @@ public final class PostgresSessionStore: SessionStore {
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
-        try await change(key, newKey: nil, changes: changes, ifVersion: expectedVersion, now: now, on: nil)
+        try await change(key, newKey: nil, changes: changes, ifVersion: expectedVersion, now: now, rememberEndedUntil: nil, on: nil)
     }
 
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult {
-        try await change(oldKey, newKey: newKey, changes: changes, ifVersion: nil, now: now, on: nil)
+        try await change(
+            oldKey, newKey: newKey, changes: changes, ifVersion: nil, now: now, rememberEndedUntil: rememberEndedUntil, on: nil)
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+    public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         guard let limit = signIn.limit else {
             // Without a limit, the user index is the user_id column: one statement.
             return try await complete(signIn, evicted: [], now: now, on: nil)
@@ -127,15 +135,8 @@ public final class PostgresSessionStore: SessionStore {
                 ).decode(PostgresStatements.SessionRow.self) {
                     others.append(try PostgresStatements.session(row))
                 }
-                var evicted = [StoredSession]()
-                if others.count >= limit.maxSessions {
-                    guard limit.policy == .evictLeastRecentlyActive else {
-                        throw SessionStoreError(
-                            code: .sessionLimitReached,
-                            message: "\(signIn.userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
-                        )
-                    }
-                    evicted = Array(others.prefix(others.count - limit.maxSessions + 1))
+                let evicted = try limit.sessionsToEvict(among: others, userID: signIn.userID, lastSeen: \.lastSeenAt)
+                if !evicted.isEmpty {
                     let keys = evicted.map { PostgresStatements.bytes($0.key) }
                     try await connection.query("DELETE FROM sessionkit_sessions WHERE key = ANY(\(keys))", logger: logger)
                 }
@@ -152,26 +153,35 @@ public final class PostgresSessionStore: SessionStore {
         }
     }
 
-    public func delete(_ key: SessionStorageKey) async throws {
-        try await rows(PostgresStatements.Delete(key: PostgresStatements.bytes(key)))
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
+        try await rows(PostgresStatements.Delete(key: PostgresStatements.bytes(key), rememberEndedUntil: rememberEndedUntil))
     }
 
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         try await rows(PostgresStatements.UserSessions(userID: userID, now: now)).map(PostgresStatements.session)
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await rows(PostgresStatements.DeleteUserSessions(userID: userID, kept: keptKey.map(PostgresStatements.bytes)))
             .compactMap { SessionStorageKey(bytes: $0.readableBytesView) }
     }
 
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
+        try await purgeExpired(now: now) { _ in }
+    }
+
+    /// Deletes expired sessions ``Configuration/purgeBatchSize`` at a time (`SKIP LOCKED`,
+    /// so purgers on several replicas share the work), and forgets ended keys whose time
+    /// has passed.
+    public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        try await rows(PostgresStatements.ForgetEnded(now: now))
         var purged = [SessionReference]()
         while true {
             let batch = try await rows(PostgresStatements.PurgeBatch(now: now, limit: Int64(configuration.purgeBatchSize)))
             purged += batch.compactMap { key, userID in
                 SessionStorageKey(bytes: key.readableBytesView).map { SessionReference(key: $0, userID: userID) }
             }
+            progress(purged.count)
             if batch.count < configuration.purgeBatchSize { return purged }
         }
     }
@@ -222,6 +232,7 @@ public final class PostgresSessionStore: SessionStore {
         changes: SessionChanges,
         ifVersion expectedVersion: UInt64?,
         now: Date,
+        rememberEndedUntil: Date?,
         on connection: PostgresConnection?
     ) async throws -> SessionApplyResult {
         let encoded = try changes.encodedValues(within: configuration.limits)
@@ -234,7 +245,8 @@ public final class PostgresSessionStore: SessionStore {
             changes: changes,
             now: now,
             expectedVersion: expectedVersion,
-            maxSessionBytes: configuration.limits.maxSessionBytes
+            maxSessionBytes: configuration.limits.maxSessionBytes,
+            rememberEndedUntil: rememberEndedUntil
         )
         if let row = try await rows(statement, on: connection).first { return .applied(try PostgresStatements.session(row)) }
         let version = try await rows(PostgresStatements.Version(key: PostgresStatements.bytes(key), now: now), on: connection).first
@@ -254,7 +266,8 @@ public final class PostgresSessionStore: SessionStore {
         case .rotate(let oldKey, let changes):
             guard
                 case .applied(let session) = try await change(
-                    oldKey, newKey: signIn.newKey, changes: changes, ifVersion: nil, now: now, on: connection)
+                    oldKey, newKey: signIn.newKey, changes: changes, ifVersion: nil, now: now,
+                    rememberEndedUntil: signIn.rememberEndedUntil, on: connection)
             else { return .missing }
             return .authenticated(session, evicted: evicted)
         case .insert(let session):

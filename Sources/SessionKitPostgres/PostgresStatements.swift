@@ -30,6 +30,8 @@ enum PostgresStatements {
         )
         """,
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_expires_at ON sessionkit_sessions (expires_at)",
+        // Keys ended by a rotation or deletion, remembered until `until` (see SessionStore).
+        "CREATE TABLE IF NOT EXISTS sessionkit_ended (key bytea PRIMARY KEY, until timestamptz NOT NULL)",
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_user_id ON sessionkit_sessions (user_id) WHERE user_id IS NOT NULL",
     ]
 
@@ -107,12 +109,30 @@ enum PostgresStatements {
         func decodeRow(_ row: PostgresRow) throws {}
     }
 
+    /// Whether a key was ended recently (asked only when a load finds no session).
+    struct Ended: PostgresPreparedStatement {
+        static let sql = "SELECT 1 FROM sessionkit_ended WHERE key = $1 AND until > $2"
+        typealias Row = Int32
+        var key: ByteBuffer
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(key)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int32.self) }
+    }
+
     /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
     /// keys, metadata replaced where given, an optional version condition, and the size
-    /// limit on the result.
+    /// limit on the result. A rotation remembers the old key as ended until `$16` in the
+    /// same statement.
     struct Change: PostgresPreparedStatement {
         static let sql = """
-            UPDATE sessionkit_sessions SET
+            WITH changed AS (UPDATE sessionkit_sessions SET
                 key = coalesce($2::bytea, key),
                 data = (data - $3::text[]) || $4::jsonb,
                 last_seen_at = coalesce($5::timestamptz, last_seen_at),
@@ -126,7 +146,11 @@ enum PostgresStatements {
                 version = version + 1
             WHERE key = $1 AND expires_at > $13 AND ($14::bigint IS NULL OR version = $14::bigint)
                 AND octet_length(((data - $3::text[]) || $4::jsonb)::text) <= $15
-            RETURNING \(columns)
+            RETURNING \(columns)),
+            remembered AS (
+                INSERT INTO sessionkit_ended (key, until) SELECT $1, $16::timestamptz FROM changed WHERE $16::timestamptz IS NOT NULL
+                ON CONFLICT (key) DO UPDATE SET until = excluded.until)
+            SELECT * FROM changed
             """
         typealias Row = SessionRow
         var key: SessionStorageKey
@@ -137,9 +161,10 @@ enum PostgresStatements {
         var now: Date
         var expectedVersion: UInt64?
         var maxSessionBytes: Int
+        var rememberEndedUntil: Date?
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 15)
+            var bindings = PostgresBindings(capacity: 16)
             bindings.append(bytes(key))
             bindings.append(newKey.map(bytes))
             bindings.append(removed)
@@ -155,6 +180,7 @@ enum PostgresStatements {
             bindings.append(now)
             bindings.append(expectedVersion.map { Int64($0) })
             bindings.append(Int64(maxSessionBytes))
+            bindings.append(rememberEndedUntil)
             return bindings
         }
 
@@ -178,14 +204,21 @@ enum PostgresStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
     }
 
+    /// Deletes a session and, when there was one, remembers its key as ended until `$2`.
     struct Delete: PostgresPreparedStatement {
-        static let sql = "DELETE FROM sessionkit_sessions WHERE key = $1"
+        static let sql = """
+            WITH deleted AS (DELETE FROM sessionkit_sessions WHERE key = $1 RETURNING key)
+            INSERT INTO sessionkit_ended (key, until) SELECT key, $2 FROM deleted
+            ON CONFLICT (key) DO UPDATE SET until = excluded.until
+            """
         typealias Row = Void
         var key: ByteBuffer
+        var rememberEndedUntil: Date
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
+            var bindings = PostgresBindings(capacity: 2)
             bindings.append(key)
+            bindings.append(rememberEndedUntil)
             return bindings
         }
 
@@ -244,6 +277,21 @@ enum PostgresStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    /// Forgets ended keys whose time has passed.
+    struct ForgetEnded: PostgresPreparedStatement {
+        static let sql = "DELETE FROM sessionkit_ended WHERE until <= $1"
+        typealias Row = Void
+        var now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     struct ByHandle: PostgresPreparedStatement {

@@ -3,7 +3,13 @@
 ///
 /// `ARGV[1]` names the operation; `ARGV[2]` is the key prefix, `ARGV[3]` the grace period
 /// (milliseconds) added to the deadline for the native expiry backstop, `ARGV[4]` now
-/// (microseconds). Checks come before writes: a script that refuses changes nothing.
+/// (microseconds), `ARGV[5]` until when a session the operation ends is remembered as
+/// ended (microseconds), or '' when it ends none. Checks come before writes: a script that
+/// refuses changes nothing.
+///
+/// An ended session's hash is replaced by one field, `m:ended` (until when it is
+/// remembered), expiring natively at that time: a load tells it from an unknown key, and
+/// every operation treats it as absent.
 ///
 /// Session operations take one session hash as `KEYS[1]`. Index operations take a user's
 /// two sorted sets as `KEYS[1]` (member → deadline) and `KEYS[2]` (member → last seen); a
@@ -14,7 +20,7 @@ enum RedisSessionScript {
 
     static let script = RedisScript(
         #"""
-        local op, prefix, grace, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+        local op, prefix, grace, now, endedUntil = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
         local REVOKED = \#(revokedScore)
 
         -- A session hash as a table of its fields, read with one call (each redis.call
@@ -40,6 +46,13 @@ enum RedisSessionScript {
         local function live(record)
           local d = record and deadline(record)
           return d ~= nil and d > now
+        end
+        -- Replaces a session by the mark that it ended, when the operation names a time.
+        local function markEnded(key)
+          redis.call('DEL', key)
+          if endedUntil == '' or tonumber(endedUntil) <= now then return end
+          redis.call('HSET', key, 'm:ended', endedUntil)
+          redis.call('PEXPIREAT', key, math.floor(tonumber(endedUntil) / 1000) + 1)
         end
         -- Native expiry as a backstop only; expiry is judged against now.
         local function expire(key, record)
@@ -101,41 +114,40 @@ enum RedisSessionScript {
         end
 
         if op == 'insert' then
-          -- KEYS[1] the new session; ARGV[5..] field/value pairs.
+          -- KEYS[1] the new session; ARGV[6..] field/value pairs.
           if redis.call('EXISTS', KEYS[1]) == 1 then return {'DUPLICATE'} end
-          redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+          redis.call('HSET', KEYS[1], unpack(ARGV, 6))
           local record = {}
-          for i = 5, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
+          for i = 6, #ARGV - 1, 2 do record[ARGV[i]] = ARGV[i + 1] end
           expire(KEYS[1], record)
           return {'OK'}
         elseif op == 'change' then
-          -- KEYS[1] the session; ARGV[5] the expected version or '', ARGV[6] the size limit,
-          -- ARGV[7] the user index prefix when the index may be refreshed here (one node) or
-          -- '', ARGV[8..] the changes.
-          local c = parse(8)
+          -- KEYS[1] the session; ARGV[6] the expected version or '', ARGV[7] the size limit,
+          -- ARGV[8] the user index prefix when the index may be refreshed here (one node) or
+          -- '', ARGV[9..] the changes.
+          local c = parse(9)
           local record = read(KEYS[1])
-          local refused = changeable(record, ARGV[5], tonumber(ARGV[6]), c)
+          local refused = changeable(record, ARGV[6], tonumber(ARGV[7]), c)
           if refused then return {refused} end
           apply(KEYS[1], record, c)
           expire(KEYS[1], record)
           local user = record['m:user']
-          if user and ARGV[7] ~= '' then
+          if user and ARGV[8] ~= '' then
             local member = string.sub(KEYS[1], #prefix + 3)
-            local index = ARGV[7] .. user .. '}'
+            local index = ARGV[8] .. user .. '}'
             refresh(index, index .. 'l', member, deadline(record), record['m:last'])
           end
           return {'OK', flatten(record)}
         elseif op == 'freeze' or op == 'move' then
-          -- freeze: KEYS[1] the session to move; ARGV[5] the size limit, ARGV[6..] the
+          -- freeze: KEYS[1] the session to move; ARGV[6] the size limit, ARGV[7..] the
           -- changes. Applies the changes, returns the result and the user it had before,
-          -- and leaves a record that loads as absent (its idle deadline is 0) until native
-          -- expiry collects it.
+          -- and leaves the mark that the session ended.
           -- move (one server only, where KEYS[2] may sit in another slot): the whole
           -- rotation of a session without a user in one step; answers INDEXED for a
           -- session with one, which needs its index steps in between.
-          local c = parse(6)
+          local c = parse(7)
           local record = read(KEYS[1])
-          local refused = changeable(record, '', tonumber(ARGV[5]), c)
+          local refused = changeable(record, '', tonumber(ARGV[6]), c)
           if refused then return {refused} end
           local previousUser = record['m:user'] or ''
           if op == 'move' then
@@ -150,89 +162,93 @@ enum RedisSessionScript {
           if op == 'move' then
             redis.call('RENAME', KEYS[1], KEYS[2])
             expire(KEYS[2], record)
+            markEnded(KEYS[1])
             return {'OK', moved, ''}
           end
-          redis.call('HSET', KEYS[1], 'm:idle', '0')
-          redis.call('PEXPIREAT', KEYS[1], math.floor(now / 1000) + grace)
+          markEnded(KEYS[1])
           return {'OK', moved, previousUser}
         elseif op == 'take' then
-          -- KEYS[1] a session; ARGV[5] its expected user or ''. Deletes it and returns it.
+          -- KEYS[1] a session; ARGV[6] its expected user or ''. Deletes it and returns it.
           local record = read(KEYS[1])
-          if not record then return {'OK', {}} end
-          if ARGV[5] ~= '' and record['m:user'] ~= ARGV[5] then return {'OK', {}} end
-          redis.call('DEL', KEYS[1])
+          if not record or record['m:ended'] then return {'OK', {}} end
+          if ARGV[6] ~= '' and record['m:user'] ~= ARGV[6] then return {'OK', {}} end
+          markEnded(KEYS[1])
           return {'OK', flatten(record)}
         elseif op == 'claim' then
-          -- KEYS[1..2] the user's index; ARGV[5] the new member, ARGV[6] the member it
-          -- replaces or '', ARGV[7] a deadline for the entry until it is confirmed,
-          -- ARGV[8] its last-seen time, ARGV[9] the limit or '', ARGV[10] the policy.
-          -- Returns the members to evict, already marked revoked, each with its deadline.
-          local new, old = ARGV[5], ARGV[6]
+          -- KEYS[1..2] the user's index; ARGV[6] the new member, ARGV[7] the member it
+          -- replaces or '', ARGV[8] a deadline for the entry until it is confirmed,
+          -- ARGV[9] its last-seen time. ARGV[10] is 'check' when a session limit was
+          -- decided (in Swift) on the index as read: then ARGV[11] counts the other live
+          -- entries that decision saw, they follow, and after them the entries to evict.
+          -- Answers CHANGED, writing nothing, when the other live entries are no longer
+          -- those; otherwise marks the evicted entries revoked and returns each with the
+          -- deadline it had.
+          local new, old = ARGV[6], ARGV[7]
           if old ~= '' and tonumber(redis.call('ZSCORE', KEYS[1], old) or 0) == REVOKED then return {'REVOKED'} end
           local victims = {}
-          if ARGV[9] ~= '' then
-            local limit, others = tonumber(ARGV[9]), {}
+          if ARGV[10] == 'check' then
+            local n = tonumber(ARGV[11])
+            local seen = {}
+            for i = 12, 11 + n do seen[ARGV[i]] = true end
             local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+            local count = 0
             for k = 1, #entries, 2 do
               local m = entries[k]
               if m ~= new and m ~= old and tonumber(entries[k + 1]) > now then
-                others[#others + 1] = {m, tonumber(redis.call('ZSCORE', KEYS[2], m) or 0)}
+                if not seen[m] then return {'CHANGED'} end
+                count = count + 1
               end
             end
-            if #others >= limit then
-              if ARGV[10] ~= 'evict-oldest' then return {'LIMIT'} end
-              table.sort(others, function(a, b) return a[2] < b[2] end)
-              for n = 1, #others - limit + 1 do
-                local m = others[n][1]
-                victims[#victims + 1] = m
-                victims[#victims + 1] = redis.call('ZSCORE', KEYS[1], m)
-                redis.call('ZADD', KEYS[1], REVOKED, m)
-              end
+            if count ~= n then return {'CHANGED'} end
+            for i = 12 + n, #ARGV do
+              victims[#victims + 1] = ARGV[i]
+              victims[#victims + 1] = redis.call('ZSCORE', KEYS[1], ARGV[i])
+              redis.call('ZADD', KEYS[1], REVOKED, ARGV[i])
             end
           end
-          redis.call('ZADD', KEYS[1], ARGV[7], new)
-          redis.call('ZADD', KEYS[2], ARGV[8], new)
+          redis.call('ZADD', KEYS[1], ARGV[8], new)
+          redis.call('ZADD', KEYS[2], ARGV[9], new)
           return {'OK', victims}
         elseif op == 'confirm' then
-          -- KEYS[1..2] the user's index; ARGV[5] a member claimed earlier, ARGV[6] its
-          -- deadline, ARGV[7] its last-seen time. Answers REVOKED when it was revoked
+          -- KEYS[1..2] the user's index; ARGV[6] a member claimed earlier, ARGV[7] its
+          -- deadline, ARGV[8] its last-seen time. Answers REVOKED when it was revoked
           -- (marked or removed) since the claim.
-          local score = redis.call('ZSCORE', KEYS[1], ARGV[5])
+          local score = redis.call('ZSCORE', KEYS[1], ARGV[6])
           if not score or tonumber(score) == REVOKED then return {'REVOKED'} end
-          redis.call('ZADD', KEYS[1], ARGV[6], ARGV[5])
-          redis.call('ZADD', KEYS[2], ARGV[7], ARGV[5])
+          redis.call('ZADD', KEYS[1], ARGV[7], ARGV[6])
+          redis.call('ZADD', KEYS[2], ARGV[8], ARGV[6])
           return {'OK'}
         elseif op == 'restore' then
-          -- KEYS[1..2] the user's index; ARGV[5] a member whose claim failed, ARGV[6..]
+          -- KEYS[1..2] the user's index; ARGV[6] a member whose claim failed, ARGV[7..]
           -- member/deadline pairs the claim marked revoked, to unmark.
-          redis.call('ZREM', KEYS[1], ARGV[5])
-          redis.call('ZREM', KEYS[2], ARGV[5])
-          for i = 6, #ARGV - 1, 2 do
+          redis.call('ZREM', KEYS[1], ARGV[6])
+          redis.call('ZREM', KEYS[2], ARGV[6])
+          for i = 7, #ARGV - 1, 2 do
             if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]) or 0) == REVOKED then
               redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
             end
           end
           return {'OK'}
         elseif op == 'refresh' then
-          -- KEYS[1..2] the user's index; ARGV[5] the member, ARGV[6] its deadline, ARGV[7] last seen.
-          refresh(KEYS[1], KEYS[2], ARGV[5], ARGV[6], ARGV[7])
+          -- KEYS[1..2] the user's index; ARGV[6] the member, ARGV[7] its deadline, ARGV[8] last seen.
+          refresh(KEYS[1], KEYS[2], ARGV[6], ARGV[7], ARGV[8])
           return {'OK'}
         elseif op == 'revoke' then
-          -- KEYS[1] the user's deadlines; ARGV[5] the member kept or ''. Marks every other
+          -- KEYS[1] the user's deadlines; ARGV[6] the member kept or ''. Marks every other
           -- entry revoked and returns them.
           local marked = {}
           for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-            if m ~= ARGV[5] then
+            if m ~= ARGV[6] then
               marked[#marked + 1] = m
               redis.call('ZADD', KEYS[1], REVOKED, m)
             end
           end
           return {'OK', marked}
         elseif op == 'forget' then
-          -- KEYS[1..2] the user's index; ARGV[5..] members to remove.
-          if #ARGV >= 5 then
-            redis.call('ZREM', KEYS[1], unpack(ARGV, 5))
-            redis.call('ZREM', KEYS[2], unpack(ARGV, 5))
+          -- KEYS[1..2] the user's index; ARGV[6..] members to remove.
+          if #ARGV >= 6 then
+            redis.call('ZREM', KEYS[1], unpack(ARGV, 6))
+            redis.call('ZREM', KEYS[2], unpack(ARGV, 6))
           end
           return {'OK'}
         end

@@ -28,7 +28,15 @@ public import SessionKit
 /// the index's slot; evicted entries and those of a "sign out everywhere" are first
 /// *marked* revoked (score `-1`), then their sessions are deleted, then the entries removed.
 /// A session written after its entry was marked deletes itself when it confirms its claim,
-/// so no session escapes a revocation that started before it was confirmed.
+/// so no session escapes a revocation that started before it was confirmed. The limit
+/// itself is decided in Swift (``UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)``)
+/// on the index as read; the claim lands only if the user's other live entries are still
+/// those it saw, and the sign-in reads the index again otherwise.
+///
+/// ## Ended sessions
+/// A rotation's freeze, and a deletion, replace the session's hash by a single field
+/// `m:ended` that expires natively when it is no longer to be remembered: a load tells
+/// an ended token from an unknown one, and every script treats the mark as absent.
 ///
 /// What a reader can briefly see: entries whose session is not written yet (a sign-in in
 /// flight) or already gone (a deletion in flight, or a process that died between steps);
@@ -38,7 +46,7 @@ public import SessionKit
 /// behind the session, and readers and ``purgeExpired(now:)`` repair it after loading the
 /// session. An entry left by a sign-in that died midway counts against the user's limit
 /// until its provisional deadline passes. The index never relies on keyspace notifications.
-public final class RedisSessionStore: SessionStore {
+public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     public struct Configuration: Sendable {
         /// Prepended to every key. The default is `sessionkit:`. On a cluster it must not
         /// contain `{`, or every key would hash to one slot.
@@ -67,27 +75,28 @@ public final class RedisSessionStore: SessionStore {
 
     // MARK: SessionStore
 
-    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+    public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         let name = sessionKey(key)
         let fields = try await call(["HGETALL", .text(name)], routedBy: name)
-        guard let session = try Self.session(key, fields) else { return nil }
+        if let until = Self.endedMark(fields) { return until > Self.microseconds(now) ? .ended : .absent }
+        guard let session = try Self.session(key, fields) else { return .absent }
         // Judged in whole microseconds, as the script judges it, so both agree at the boundary.
-        guard Self.microseconds(session.expiresAt) > Self.microseconds(now) else { return nil }
-        return session
+        guard Self.microseconds(session.expiresAt) > Self.microseconds(now) else { return .absent }
+        return .live(session)
     }
 
-    public func insert(_ session: StoredSession) async throws {
+    public func insert(_ session: StoredSession, now: Date) async throws {
         let fields = try fields(of: session)
-        guard let user = session.userID else { return try await insertFields(fields, at: session.key) }
+        guard let user = session.userID else { return try await insertFields(fields, at: session.key, now: now) }
         let entry = IndexEntry(session: session)
-        _ = try await claim(entry, for: user, replacing: nil, limit: nil, now: session.lastSeenAt)
+        _ = try await claim(entry, for: user, replacing: nil, limit: nil, now: now)
         do {
-            try await insertFields(fields, at: session.key)
+            try await insertFields(fields, at: session.key, now: now)
         } catch {
-            try? await forget([entry.member], of: user)
+            try? await forget([entry.member], of: user, now: now)
             throw error
         }
-        try await confirm(entry, of: user)
+        try await confirm(entry, of: user, now: now)
     }
 
     public func apply(
@@ -110,7 +119,7 @@ public final class RedisSessionStore: SessionStore {
         case "OK":
             guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
             if let signingIn {
-                try await confirm(IndexEntry(session: session), of: signingIn.user)
+                try await confirm(IndexEntry(session: session), of: signingIn.user, now: now)
             } else if client.isCluster, let user = session.userID {
                 do {
                     try await refresh(IndexEntry(session: session), of: user, now: now)
@@ -121,7 +130,7 @@ public final class RedisSessionStore: SessionStore {
             return .applied(session)
         case "MISSING":
             // The session is gone, so its entry is stale whoever claimed it.
-            if let signingIn { try await forget([signingIn.entry.member], of: signingIn.user) }
+            if let signingIn { try await forget([signingIn.entry.member], of: signingIn.user, now: now) }
             return .missing
         case "CONFLICT": return .conflict
         default: throw try failure(reply)
@@ -132,19 +141,24 @@ public final class RedisSessionStore: SessionStore {
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult {
         let user = changes.authentication?.userID
-        guard let (session, _) = try await move(oldKey, to: newKey, changes, signingIn: user, limit: nil, now: now) else { return .missing }
+        guard
+            let (session, _) = try await move(
+                oldKey, to: newKey, changes, signingIn: user, limit: nil, now: now, endedUntil: rememberEndedUntil)
+        else { return .missing }
         return .applied(session)
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+    public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         switch signIn.source {
         case .rotate(let oldKey, let changes):
             guard
                 let (session, evicted) = try await move(
-                    oldKey, to: signIn.newKey, changes, signingIn: signIn.userID, limit: signIn.limit, now: now)
+                    oldKey, to: signIn.newKey, changes, signingIn: signIn.userID, limit: signIn.limit, now: now,
+                    endedUntil: signIn.rememberEndedUntil)
             else { return .missing }
             return .authenticated(session, evicted: evicted)
         case .insert(let session):
@@ -152,19 +166,19 @@ public final class RedisSessionStore: SessionStore {
             let entry = IndexEntry(session: session)
             let victims = try await claim(entry, for: signIn.userID, replacing: nil, limit: signIn.limit, now: now) ?? []
             do {
-                try await insertFields(fields, at: signIn.newKey)
+                try await insertFields(fields, at: signIn.newKey, now: now)
             } catch {
-                try? await restore(victims, forgetting: entry, of: signIn.userID)
+                try? await restore(victims, forgetting: entry, of: signIn.userID, now: now)
                 throw error
             }
-            try await confirm(entry, of: signIn.userID)
-            return .authenticated(session, evicted: try await take(victims, of: signIn.userID))
+            try await confirm(entry, of: signIn.userID, now: now)
+            return .authenticated(session, evicted: try await take(victims, of: signIn.userID, now: now))
         }
     }
 
-    public func delete(_ key: SessionStorageKey) async throws {
-        if let taken = try await take(key, ifUser: nil), let user = taken.userID {
-            try await forget([key.hex], of: user)
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
+        if let taken = try await take(key, ifUser: nil, now: now, endedUntil: rememberEndedUntil), let user = taken.userID {
+            try await forget([key.hex], of: user, now: now)
         }
     }
 
@@ -174,12 +188,12 @@ public final class RedisSessionStore: SessionStore {
         return try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).live.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         let index = indexKeys(userID)
-        let reply = try await script("revoke", now: Date(), keys: [index[0]], [.text(keptKey?.hex ?? "")])
+        let reply = try await script("revoke", now: now, keys: [index[0]], [.text(keptKey?.hex ?? "")])
         try expectOK(reply)
         let marked = (reply.elements?.dropFirst().first?.elements ?? []).compactMap(\.string)
-        let deleted = try await take(marked.compactMap { SessionStorageKey(hex: $0) }, of: userID)
+        let deleted = try await take(marked.compactMap { SessionStorageKey(hex: $0) }, of: userID, now: now)
         return deleted.map(\.key)
     }
 
@@ -260,13 +274,14 @@ public final class RedisSessionStore: SessionStore {
         _ changes: SessionChanges,
         signingIn user: String?,
         limit: UserSessionLimit?,
-        now: Date
+        now: Date,
+        endedUntil: Date
     ) async throws -> (StoredSession, evicted: [StoredSession])? {
         let newName = sessionKey(newKey)
         let changeArguments = [RESPArgument.text(String(configuration.limits.maxSessionBytes))] + (try encode(changes))
         // One server, no user: the whole rotation is one script.
         if !client.isCluster, user == nil {
-            let reply = try await script("move", now: now, keys: [sessionKey(oldKey), newName], changeArguments)
+            let reply = try await script("move", now: now, endedUntil: endedUntil, keys: [sessionKey(oldKey), newName], changeArguments)
             switch reply.elements?.first?.string {
             case "OK":
                 guard let fields = reply.elements?.dropFirst().first, let session = try Self.session(newKey, fields) else {
@@ -289,10 +304,10 @@ public final class RedisSessionStore: SessionStore {
             claimed = (user, entry, victims)
         }
 
-        let frozen = try await script("freeze", now: now, keys: [sessionKey(oldKey)], changeArguments)
+        let frozen = try await script("freeze", now: now, endedUntil: endedUntil, keys: [sessionKey(oldKey)], changeArguments)
         let parts = frozen.elements ?? []
         guard parts.first?.string == "OK" else {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user, now: now) }
             if parts.first?.string == "MISSING" { return nil }
             throw try failure(frozen)
         }
@@ -304,8 +319,7 @@ public final class RedisSessionStore: SessionStore {
         // A rotation learns the user from the frozen record, and claims after the freeze.
         if claimed == nil, let user = session.userID {
             guard let victims = try await claim(IndexEntry(session: session), for: user, replacing: oldKey.hex, limit: nil, now: now) else {
-                try await call(["DEL", .text(sessionKey(oldKey))], routedBy: sessionKey(oldKey))
-                return nil
+                return nil  // being revoked: the freeze already ended it
             }
             claimed = (user, IndexEntry(session: session), victims)
         }
@@ -314,9 +328,9 @@ public final class RedisSessionStore: SessionStore {
             if case .bulkString(let bytes?) = value { .bytes(bytes) } else { .text(value.string ?? "") }
         }
         do {
-            try await insertFields(arguments, at: newKey)
+            try await insertFields(arguments, at: newKey, now: now)
         } catch {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user, now: now) }
             throw error
         }
         var evicted = [StoredSession]()
@@ -324,12 +338,11 @@ public final class RedisSessionStore: SessionStore {
             var confirmed = claimed.entry
             confirmed.deadline = session.expiresAt
             confirmed.lastSeen = session.lastSeenAt
-            try await confirm(confirmed, of: claimed.user)
-            evicted = try await take(claimed.victims.compactMap { SessionStorageKey(hex: $0.member) }, of: claimed.user)
+            try await confirm(confirmed, of: claimed.user, now: now)
+            evicted = try await take(claimed.victims, of: claimed.user, now: now)
         }
-        try await call(["DEL", .text(sessionKey(oldKey))], routedBy: sessionKey(oldKey))
         for owner in Set([previousUser, session.userID].compactMap { $0 }) {
-            try await forget([oldKey.hex], of: owner)
+            try await forget([oldKey.hex], of: owner, now: now)
         }
         session.key = newKey
         return (session, evicted)
@@ -338,6 +351,10 @@ public final class RedisSessionStore: SessionStore {
     /// Claims `entry` in `user`'s index, replacing `replaced` (which does not count against
     /// `limit`). Returns the entries evicted to make room (already marked revoked), or `nil`
     /// when `replaced` is being revoked. Throws when the limit refuses the sign-in.
+    ///
+    /// Under a limit the index is read, the shared rule decides, and the claim lands only
+    /// if the user's other live entries are still those that were read; otherwise it is
+    /// decided again on a fresh read.
     private func claim(
         _ entry: IndexEntry,
         for user: String,
@@ -345,40 +362,64 @@ public final class RedisSessionStore: SessionStore {
         limit: UserSessionLimit?,
         now: Date
     ) async throws -> [Victim]? {
-        let reply = try await script(
-            "claim", now: now, keys: indexKeys(user),
-            [
-                .text(entry.member), .text(replaced ?? ""), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen)),
-                .text(limit.map { String($0.maxSessions) } ?? ""), .text(limit?.policy.rawValue ?? ""),
-            ])
-        let parts = reply.elements ?? []
-        switch parts.first?.string {
-        case "OK":
-            let flat = parts.count == 2 ? (parts[1].elements ?? []).compactMap(\.string) : []
-            return stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0], flat[$0 + 1]) }
-        case "REVOKED": return nil
-        case "LIMIT": throw SessionStoreError(code: .sessionLimitReached, message: "\(user) already holds the most sessions allowed")
-        default: throw try failure(reply)
+        let head: [RESPArgument] = [
+            .text(entry.member), .text(replaced ?? ""), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen)),
+        ]
+        for _ in 0..<Self.claimAttempts {
+            var check = [RESPArgument]()
+            if let limit {
+                let others = try await liveEntries(of: user, now: now).filter { $0.member != entry.member && $0.member != replaced }
+                let victims = try limit.sessionsToEvict(among: others, userID: user, lastSeen: \.lastSeen)
+                check = [.text("check"), .text(String(others.count))] + others.map { .text($0.member) } + victims.map { .text($0.member) }
+            }
+            let reply = try await script("claim", now: now, keys: indexKeys(user), head + check)
+            let parts = reply.elements ?? []
+            switch parts.first?.string {
+            case "OK":
+                let flat = parts.count == 2 ? (parts[1].elements ?? []).compactMap(\.string) : []
+                return stride(from: 0, to: flat.count - 1, by: 2).map { (flat[$0], flat[$0 + 1]) }
+            case "REVOKED": return nil
+            case "CHANGED": continue
+            default: throw try failure(reply)
+            }
+        }
+        throw SessionStoreError(code: .unavailable, message: "Redis: \(user)'s session index kept changing during a sign-in")
+    }
+
+    /// How many times a sign-in under a limit reads the index and decides again when
+    /// concurrent sign-ins keep changing it.
+    private static let claimAttempts = 64
+
+    /// The entries of `user`'s index that count against a limit: live as of `now` and not
+    /// marked revoked, with their last-seen times.
+    private func liveEntries(of user: String, now: Date) async throws -> [IndexEntry] {
+        let index = indexKeys(user)
+        let deadlines = try Self.scoredMembers(try await call(["ZRANGE", .text(index[0]), "0", "-1", "WITHSCORES"], routedBy: index[0]))
+        let seen = try Self.scoredMembers(try await call(["ZRANGE", .text(index[1]), "0", "-1", "WITHSCORES"], routedBy: index[1]))
+        let lastSeen = Dictionary(seen.map { ($0.member, $0.score) }, uniquingKeysWith: max)
+        let nowMicros = Self.microseconds(now)
+        return deadlines.filter { $0.score > nowMicros }.map { member, score in
+            IndexEntry(member: member, deadline: Self.date(micros: score), lastSeen: Self.date(micros: lastSeen[member] ?? 0))
         }
     }
 
     /// Confirms a claimed entry with its session's real times. When the entry was revoked
     /// since the claim, the session just written is deleted: the revocation came after it.
-    private func confirm(_ entry: IndexEntry, of user: String) async throws {
+    private func confirm(_ entry: IndexEntry, of user: String, now: Date) async throws {
         let reply = try await script(
-            "confirm", now: Date(), keys: indexKeys(user),
+            "confirm", now: now, keys: indexKeys(user),
             [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))])
         guard reply.elements?.first?.string == "REVOKED" else { return try expectOK(reply) }
         if let key = SessionStorageKey(hex: entry.member) {
-            _ = try await take(key, ifUser: nil)
-            try await forget([entry.member], of: user)
+            _ = try await take(key, ifUser: nil, now: now)
+            try await forget([entry.member], of: user, now: now)
         }
     }
 
     /// Undoes a claim whose sign-in failed: unmarks its victims and removes its entry.
-    private func restore(_ victims: [Victim], forgetting entry: IndexEntry, of user: String) async throws {
+    private func restore(_ victims: [Victim], forgetting entry: IndexEntry, of user: String, now: Date) async throws {
         let pairs = victims.flatMap { [RESPArgument.text($0.member), .text($0.deadline)] }
-        try expectOK(try await script("restore", now: Date(), keys: indexKeys(user), [.text(entry.member)] + pairs))
+        try expectOK(try await script("restore", now: now, keys: indexKeys(user), [.text(entry.member)] + pairs))
     }
 
     private func refresh(_ entry: IndexEntry, of user: String, now: Date) async throws {
@@ -388,14 +429,15 @@ public final class RedisSessionStore: SessionStore {
                 [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))]))
     }
 
-    private func forget(_ members: [String], of user: String) async throws {
+    private func forget(_ members: [String], of user: String, now: Date) async throws {
         guard !members.isEmpty else { return }
-        try expectOK(try await script("forget", now: Date(), keys: indexKeys(user), members.map { .text($0) }))
+        try expectOK(try await script("forget", now: now, keys: indexKeys(user), members.map { .text($0) }))
     }
 
-    /// Deletes a session and returns it; with `user`, only when it is that user's.
-    private func take(_ key: SessionStorageKey, ifUser user: String?) async throws -> StoredSession? {
-        let reply = try await script("take", now: Date(), keys: [sessionKey(key)], [.text(user ?? "")])
+    /// Deletes a session and returns it; with `user`, only when it is that user's. With
+    /// `endedUntil`, the key is remembered as ended until then.
+    private func take(_ key: SessionStorageKey, ifUser user: String?, now: Date, endedUntil: Date? = nil) async throws -> StoredSession? {
+        let reply = try await script("take", now: now, endedUntil: endedUntil, keys: [sessionKey(key)], [.text(user ?? "")])
         try expectOK(reply)
         guard let fields = reply.elements?.dropFirst().first else { throw corrupt("take reply") }
         return try Self.session(key, fields)
@@ -403,18 +445,18 @@ public final class RedisSessionStore: SessionStore {
 
     /// Deletes `user`'s sessions under `keys` (in flight together), then their index
     /// entries, and returns the sessions deleted.
-    private func take(_ keys: [SessionStorageKey], of user: String) async throws -> [StoredSession] {
+    private func take(_ keys: [SessionStorageKey], of user: String, now: Date) async throws -> [StoredSession] {
         guard !keys.isEmpty else { return [] }
         let taken = try await withThrowingTaskGroup(of: StoredSession?.self) { group in
-            for key in keys { group.addTask { try await self.take(key, ifUser: user) } }
+            for key in keys { group.addTask { try await self.take(key, ifUser: user, now: now) } }
             return try await group.reduce(into: [StoredSession]()) { if let session = $1 { $0.append(session) } }
         }
-        try await forget(keys.map(\.hex), of: user)
+        try await forget(keys.map(\.hex), of: user, now: now)
         return taken
     }
 
-    private func take(_ victims: [Victim], of user: String) async throws -> [StoredSession] {
-        try await take(victims.compactMap { SessionStorageKey(hex: $0.member) }, of: user)
+    private func take(_ victims: [Victim], of user: String, now: Date) async throws -> [StoredSession] {
+        try await take(victims.compactMap { SessionStorageKey(hex: $0.member) }, of: user, now: now)
     }
 
     /// Loads the sessions of `entries` (in flight together) and settles each entry: a live
@@ -456,8 +498,8 @@ public final class RedisSessionStore: SessionStore {
                 }
             }
         }
-        _ = try await take(finishRevoking, of: user)
-        try await forget(gone, of: user)
+        _ = try await take(finishRevoking, of: user, now: now)
+        try await forget(gone, of: user, now: now)
         return (live, ended)
     }
 
@@ -470,8 +512,8 @@ public final class RedisSessionStore: SessionStore {
         return [deadlines, deadlines + "l"]
     }
 
-    private func insertFields(_ fields: [RESPArgument], at key: SessionStorageKey) async throws {
-        try expectOK(try await script("insert", now: Date(), keys: [sessionKey(key)], fields))
+    private func insertFields(_ fields: [RESPArgument], at key: SessionStorageKey, now: Date) async throws {
+        try expectOK(try await script("insert", now: now, keys: [sessionKey(key)], fields))
     }
 
     /// Changes as the script's `parse` reads them.
@@ -519,6 +561,14 @@ public final class RedisSessionStore: SessionStore {
         return arguments
     }
 
+    /// Until when an ended session's mark (an `HGETALL` reply of the one field `m:ended`)
+    /// remembers it, in microseconds; `nil` for anything else.
+    static func endedMark(_ reply: RESPValue) -> Int64? {
+        let elements = reply.elements ?? []
+        guard elements.count == 2, elements[0].string == "m:ended" else { return nil }
+        return elements[1].string.flatMap { Int64($0) } ?? 0
+    }
+
     /// A session from its `HGETALL` reply; `nil` when the hash is empty.
     static func session(_ key: SessionStorageKey, _ reply: RESPValue) throws -> StoredSession? {
         let elements = reply.elements ?? []
@@ -558,12 +608,22 @@ public final class RedisSessionStore: SessionStore {
 
     private static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
     private static func micros(_ date: Date) -> String { String(microseconds(date)) }
+    private static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 
     // MARK: Calls
 
-    private func script(_ operation: String, now: Date, keys: [String], _ arguments: [RESPArgument]) async throws -> RESPValue {
+    private func script(
+        _ operation: String,
+        now: Date,
+        endedUntil: Date? = nil,
+        keys: [String],
+        _ arguments: [RESPArgument]
+    ) async throws -> RESPValue {
         let grace = configuration.expiryGrace.components.seconds * 1000
-        let head: [RESPArgument] = [.text(operation), .text(configuration.keyPrefix), .text(String(grace)), .text(Self.micros(now))]
+        let head: [RESPArgument] = [
+            .text(operation), .text(configuration.keyPrefix), .text(String(grace)), .text(Self.micros(now)),
+            .text(endedUntil.map(Self.micros) ?? ""),
+        ]
         do {
             return try await client.run(RedisSessionScript.script, keys: keys, arguments: head + arguments)
         } catch let error as RedisError {

@@ -15,9 +15,10 @@ public import SessionKit
 /// checked before the row is touched), but it spares SQLite a statement journal for each
 /// write of a group, which cost an allocation and a release of memory back to the system
 /// per statement. An update reads its row back with a second statement for the same
-/// reason (`RETURNING` needs that journal too). Run a ``SessionPurgeService`` to delete
-/// expired rows.
-public final class SQLiteSessionStore: SessionStore {
+/// reason (`RETURNING` needs that journal too). A rotation or deletion records the ended
+/// key in `sessionkit_ended` in the same transaction. Run a ``SessionPurgeService`` to
+/// delete expired rows.
+public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     public struct Configuration: Sendable {
         /// The database file. Created, with its folder, when missing.
         public var path: String
@@ -38,7 +39,7 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     /// The schema version this code writes. ``migrate()`` brings older files up to it.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     private let configuration: Configuration
     private let writer: SQLiteWriter
@@ -130,16 +131,22 @@ public final class SQLiteSessionStore: SessionStore {
 
     // MARK: SessionStore
 
-    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+    public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         try await readers.read { reader in
-            try reader.query(
+            let found = try reader.query(
                 "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key = ? AND expires_at > ?", [Schema.blob(key), .real(now)],
                 Schema.session
             ).first
+            if let found { return .live(found) }
+            // Only a miss asks whether the key was ended moments ago.
+            let ended = try reader.query("SELECT 1 FROM sessionkit_ended WHERE key = ? AND until > ?", [Schema.blob(key), .real(now)]) {
+                $0.integer(0)
+            }
+            return ended.isEmpty ? .absent : .ended
         }
     }
 
-    public func insert(_ session: StoredSession) async throws {
+    public func insert(_ session: StoredSession, now: Date) async throws {
         let (sql, binds) = try insertStatement(session)
         try await writer.write { try $0.run(sql, binds) }
     }
@@ -157,12 +164,18 @@ public final class SQLiteSessionStore: SessionStore {
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult {
-        try await update(oldKey, changes: changes, newKey: newKey, ifVersion: nil, now: now)
+        let statement = try updateStatement(oldKey, changes: changes, newKey: newKey, ifVersion: nil, now: now)
+        return try await writer.write { writer in
+            let result = try self.run(statement, key: oldKey, ifVersion: nil, now: now, on: writer)
+            if case .applied = result { try Self.rememberEnded(oldKey, until: rememberEndedUntil, on: writer) }
+            return result
+        }
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+    public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         do {
             return try await writer.transaction { writer in
                 var evicted = [StoredSession]()
@@ -176,24 +189,18 @@ public final class SQLiteSessionStore: SessionStore {
                         [.text(signIn.userID), .real(now), oldKey.map(Schema.blob) ?? .null],
                         Schema.session
                     )
-                    if others.count >= limit.maxSessions {
-                        guard limit.policy == .evictLeastRecentlyActive else {
-                            throw SessionStoreError(
-                                code: .sessionLimitReached,
-                                message: "\(signIn.userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
-                            )
-                        }
-                        for victim in others.prefix(others.count - limit.maxSessions + 1) {
-                            try writer.run("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(victim.key)])
-                            evicted.append(victim)
-                        }
+                    for victim in try limit.sessionsToEvict(among: others, userID: signIn.userID, lastSeen: \.lastSeenAt) {
+                        try writer.run("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(victim.key)])
+                        evicted.append(victim)
                     }
                 }
                 switch signIn.source {
                 case .rotate(let oldKey, let changes):
                     let statement = try self.updateStatement(oldKey, changes: changes, newKey: signIn.newKey, ifVersion: nil, now: now)
                     switch try self.run(statement, key: oldKey, ifVersion: nil, now: now, on: writer) {
-                    case .applied(let session): return .authenticated(session, evicted: evicted)
+                    case .applied(let session):
+                        try Self.rememberEnded(oldKey, until: signIn.rememberEndedUntil, on: writer)
+                        return .authenticated(session, evicted: evicted)
                     // Nothing is written: the transaction rolls back the evictions too.
                     case .missing: throw SignInMissing()
                     case .conflict: throw self.tooLarge(nil)
@@ -209,8 +216,16 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    public func delete(_ key: SessionStorageKey) async throws {
-        try await writer.write { try $0.run("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(key)]) }
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
+        try await writer.write { writer in
+            try writer.run("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(key)])
+            if writer.changes == 1 { try Self.rememberEnded(key, until: rememberEndedUntil, on: writer) }
+        }
+    }
+
+    /// Records `key` as ended until `until`, in the caller's transaction.
+    private static func rememberEnded(_ key: SessionStorageKey, until: Date, on writer: SQLiteHandle) throws {
+        try writer.run("INSERT OR REPLACE INTO sessionkit_ended (key, until) VALUES (?, ?)", [Schema.blob(key), .real(until)])
     }
 
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
@@ -223,7 +238,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await writer.write {
             try $0.query(
                 "DELETE FROM sessionkit_sessions WHERE user_id = ? AND key IS NOT ? RETURNING key",
@@ -233,18 +248,25 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
+        try await purgeExpired(now: now) { _ in }
+    }
+
+    /// Deletes expired sessions ``Configuration/purgeBatchSize`` at a time, so the write
+    /// lock is never held for long, and forgets ended keys whose time has passed.
+    public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        try await writer.write { try $0.run("DELETE FROM sessionkit_ended WHERE until <= ?", [.real(now)]) }
         var purged = [SessionReference]()
         while true {
             let batch = try await purgeExpiredBatch(now: now)
             purged += batch
+            progress(purged.count)
             if batch.count < configuration.purgeBatchSize { return purged }
         }
     }
 
     /// Deletes up to ``Configuration/purgeBatchSize`` expired sessions in one statement and
-    /// returns them; fewer than a batch means none are left. For callers that report
-    /// progress on large purges.
-    public func purgeExpiredBatch(now: Date) async throws -> [SessionReference] {
+    /// returns them; fewer than a batch means none are left.
+    private func purgeExpiredBatch(now: Date) async throws -> [SessionReference] {
         let batchSize = Int64(configuration.purgeBatchSize)
         return try await writer.write {
             try $0.query(
@@ -256,9 +278,6 @@ public final class SQLiteSessionStore: SessionStore {
             ) { SessionReference(key: try Schema.key($0), userID: $0.text(1)) }
         }
     }
-
-    /// The size of one ``purgeExpiredBatch(now:)``.
-    public var purgeBatchSize: Int { configuration.purgeBatchSize }
 
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         // A handle is the first half of the key: a range scan of the primary key.

@@ -26,6 +26,8 @@ enum Schema {
         ) WITHOUT ROWID
         """,
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_expires_at ON sessionkit_sessions (expires_at)",
+        // Keys ended by a rotation or deletion, remembered until `until` (see SessionStore).
+        "CREATE TABLE IF NOT EXISTS sessionkit_ended (key BLOB PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID",
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_user_id ON sessionkit_sessions (user_id) WHERE user_id IS NOT NULL",
     ]
 

@@ -3,7 +3,7 @@ public import SessionKit
 
 /// A store's operations, by name, as wrappers see them.
 public enum SessionStoreOperation: String, Sendable, CaseIterable {
-    case load, insert, apply, rotate, authenticate, delete, sessions, deleteSessions, purgeExpired, sessionWithHandle, statistics
+    case load, insert, apply, rotate, signIn, delete, sessions, deleteSessions, purgeExpired, sessionWithHandle, statistics
 
     /// Whether the operation changes what is stored.
     public var writes: Bool {
@@ -17,7 +17,11 @@ public enum SessionStoreOperation: String, Sendable, CaseIterable {
 /// Forwards every call to a base store after awaiting `intercept` with the operation's
 /// name. The hook may count, wait, throw (a store that is down) or never return (a store
 /// that hangs): one wrapper for the test doubles a session library needs.
-public struct InterceptingSessionStore: SessionStore {
+///
+/// It adopts the per-user index and administration protocols; their calls throw
+/// ``SessionStoreError/Code/unsupported`` when the base store does not adopt them. Its
+/// calls are never in-process, so the manager gives them its store timeout.
+public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     public let base: any SessionStore
     private let intercept: @Sendable (SessionStoreOperation) async throws -> Void
 
@@ -26,17 +30,14 @@ public struct InterceptingSessionStore: SessionStore {
         self.intercept = intercept
     }
 
-    /// `false`: the hook may wait, so calls get the manager's store timeout.
-    public var completesInProcess: Bool { false }
-
-    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+    public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         try await intercept(.load)
-        return try await base.load(key, now: now)
+        return try await base.lookUp(key, now: now)
     }
 
-    public func insert(_ session: StoredSession) async throws {
+    public func insert(_ session: StoredSession, now: Date) async throws {
         try await intercept(.insert)
-        try await base.insert(session)
+        try await base.insert(session, now: now)
     }
 
     public func apply(
@@ -53,30 +54,16 @@ public struct InterceptingSessionStore: SessionStore {
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult {
         try await intercept(.rotate)
-        return try await base.rotate(from: oldKey, to: newKey, applying: changes, now: now)
+        return try await base.rotate(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
-        try await intercept(.authenticate)
-        return try await base.authenticate(signIn, now: now)
-    }
-
-    public func delete(_ key: SessionStorageKey) async throws {
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         try await intercept(.delete)
-        try await base.delete(key)
-    }
-
-    public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
-        try await intercept(.sessions)
-        return try await base.sessions(ofUser: userID, now: now)
-    }
-
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
-        try await intercept(.deleteSessions)
-        return try await base.deleteSessions(ofUser: userID, except: keptKey)
+        try await base.delete(key, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
@@ -84,31 +71,77 @@ public struct InterceptingSessionStore: SessionStore {
         return try await base.purgeExpired(now: now)
     }
 
+    public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+        try await intercept(.signIn)
+        return try await indexed().signIn(signIn, now: now)
+    }
+
+    public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
+        try await intercept(.sessions)
+        return try await indexed().sessions(ofUser: userID, now: now)
+    }
+
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
+        try await intercept(.deleteSessions)
+        return try await indexed().deleteSessions(ofUser: userID, except: keptKey, now: now)
+    }
+
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         try await intercept(.sessionWithHandle)
-        return try await base.session(withHandle: handle, now: now)
+        return try await administered().session(withHandle: handle, now: now)
     }
 
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         try await intercept(.statistics)
-        return try await base.statistics(now: now, expiringWithin: window)
+        return try await administered().statistics(now: now, expiringWithin: window)
+    }
+
+    public func migrate() async throws {
+        try await administered().migrate()
+    }
+
+    public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        try await intercept(.purgeExpired)
+        return try await base.purgeExpired(now: now, reporting: progress)
+    }
+
+    private func indexed() throws -> any UserIndexedSessionStore { try base.asUserIndexed() }
+
+    private func administered() throws -> any AdministeredSessionStore { try base.asAdministered() }
+}
+
+extension SessionStore {
+    /// This store as a per-user index, or an ``SessionStoreError/Code/unsupported`` error.
+    func asUserIndexed() throws -> any UserIndexedSessionStore {
+        guard let indexed = self as? any UserIndexedSessionStore else {
+            throw SessionStoreError(code: .unsupported, message: "\(type(of: self)) keeps no per-user index")
+        }
+        return indexed
+    }
+
+    /// This store as an administered one, or an ``SessionStoreError/Code/unsupported`` error.
+    func asAdministered() throws -> any AdministeredSessionStore {
+        guard let administered = self as? any AdministeredSessionStore else {
+            throw SessionStoreError(code: .unsupported, message: "\(type(of: self)) does not answer administrators")
+        }
+        return administered
     }
 }
 
 /// A store that is another store seen through a wrapper: every call goes to ``wrapped``.
-/// Conform and provide `wrapped` to get the whole protocol forwarded.
-public protocol ForwardingSessionStore: SessionStore {
+/// Conform and provide `wrapped` to get the whole protocol forwarded; index and
+/// administration calls throw ``SessionStoreError/Code/unsupported`` when `wrapped` does
+/// not adopt them.
+public protocol ForwardingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     var wrapped: any SessionStore { get }
 }
 
 extension ForwardingSessionStore {
-    public var completesInProcess: Bool { wrapped.completesInProcess }
-
-    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
-        try await wrapped.load(key, now: now)
+    public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
+        try await wrapped.lookUp(key, now: now)
     }
 
-    public func insert(_ session: StoredSession) async throws { try await wrapped.insert(session) }
+    public func insert(_ session: StoredSession, now: Date) async throws { try await wrapped.insert(session, now: now) }
 
     public func apply(
         _ changes: SessionChanges,
@@ -123,32 +156,53 @@ extension ForwardingSessionStore {
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult {
-        try await wrapped.rotate(from: oldKey, to: newKey, applying: changes, now: now)
+        try await wrapped.rotate(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
-        try await wrapped.authenticate(signIn, now: now)
-    }
-
-    public func delete(_ key: SessionStorageKey) async throws { try await wrapped.delete(key) }
-
-    public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
-        try await wrapped.sessions(ofUser: userID, now: now)
-    }
-
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey] {
-        try await wrapped.deleteSessions(ofUser: userID, except: keptKey)
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
+        try await wrapped.delete(key, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
     public func purgeExpired(now: Date) async throws -> [SessionReference] { try await wrapped.purgeExpired(now: now) }
 
+    public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
+        try await wrapped.asUserIndexed().signIn(signIn, now: now)
+    }
+
+    public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
+        try await wrapped.asUserIndexed().sessions(ofUser: userID, now: now)
+    }
+
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
+        try await wrapped.asUserIndexed().deleteSessions(ofUser: userID, except: keptKey, now: now)
+    }
+
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
-        try await wrapped.session(withHandle: handle, now: now)
+        try await wrapped.asAdministered().session(withHandle: handle, now: now)
     }
 
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
-        try await wrapped.statistics(now: now, expiringWithin: window)
+        try await wrapped.asAdministered().statistics(now: now, expiringWithin: window)
+    }
+
+    public func migrate() async throws { try await wrapped.asAdministered().migrate() }
+
+    public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        try await wrapped.purgeExpired(now: now, reporting: progress)
+    }
+}
+
+extension SessionStore {
+    /// A purge that reports progress: in batches where the store purges that way.
+    func purgeExpired(now: Date, reporting progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        if let administered = self as? any AdministeredSessionStore {
+            return try await administered.purgeExpired(now: now, progress: progress)
+        }
+        let purged = try await purgeExpired(now: now)
+        progress(purged.count)
+        return purged
     }
 }

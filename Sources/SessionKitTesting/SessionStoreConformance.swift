@@ -1,8 +1,10 @@
 import Foundation
 public import SessionKit
 
-/// The behaviour every ``SessionStore`` must show. A store's own test target runs each
-/// check, typically as
+/// The behaviour every store must show, one set of checks per protocol a store adopts:
+/// ``Check`` for ``SessionStore``, ``UserIndexCheck`` for ``UserIndexedSessionStore``,
+/// ``AdministrationCheck`` for ``AdministeredSessionStore``. A store's own test target
+/// runs each check it owes, typically as
 ///
 /// ```swift
 /// @Test(arguments: SessionStoreConformance.Check.allCases)
@@ -15,6 +17,7 @@ public import SessionKit
 /// random user IDs, so they can share one database and run in parallel. A failed
 /// check throws ``Failure`` saying what was expected.
 public enum SessionStoreConformance {
+    /// What every ``SessionStore`` does.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         case roundTrip
         case idleExpiry
@@ -24,14 +27,27 @@ public enum SessionStoreConformance {
         case applyToMissingCreatesNothing
         case compareAndSet
         case rotateIsAtomic
-        case perUserIndex
+        case endedKeysAreRemembered
         case concurrentReadModifyWrite
         case deleteRacingApplies
         case purgeIsIdempotent
+
+        public var description: String { rawValue }
+    }
+
+    /// What a ``UserIndexedSessionStore`` does beyond that.
+    public enum UserIndexCheck: String, CaseIterable, Sendable, CustomStringConvertible {
+        case perUserIndex
         case signInMovesAndIndexes
         case signInLimitEvictsLeastRecentlyActive
         case signInLimitRefuses
         case concurrentSignInsRespectTheLimit
+
+        public var description: String { rawValue }
+    }
+
+    /// What an ``AdministeredSessionStore`` does beyond that.
+    public enum AdministrationCheck: String, CaseIterable, Sendable, CustomStringConvertible {
         case sessionByHandle
         case statistics
 
@@ -40,14 +56,20 @@ public enum SessionStoreConformance {
 
     /// A check that did not hold.
     public struct Failure: Error, CustomStringConvertible {
-        public var check: Check
+        public var check: String
         public var message: String
         public var description: String { "\(check): \(message)" }
     }
 
-    /// Runs every check in turn.
+    /// Runs every check `store` owes, for each protocol it adopts.
     public static func runAll(on store: any SessionStore, expiresNatively: Bool = false) async throws {
         for check in Check.allCases { try await run(check, on: store, expiresNatively: expiresNatively) }
+        if let indexed = store as? any UserIndexedSessionStore {
+            for check in UserIndexCheck.allCases { try await run(check, on: indexed) }
+        }
+        if let administered = store as? any AdministeredSessionStore {
+            for check in AdministrationCheck.allCases { try await run(check, on: administered) }
+        }
     }
 
     /// Runs one check.
@@ -55,7 +77,7 @@ public enum SessionStoreConformance {
     ///   backend (Redis TTLs), so `purgeExpired` only tidies indexes: the purge check then
     ///   does not demand that expired records are physically gone.
     public static func run(_ check: Check, on store: any SessionStore, expiresNatively: Bool = false) async throws {
-        let context = Context(check: check, store: store, expiresNatively: expiresNatively)
+        let context = Context(check: check.rawValue, store: store, expiresNatively: expiresNatively)
         switch check {
         case .roundTrip: try await context.roundTrip()
         case .idleExpiry: try await context.idleExpiry()
@@ -65,14 +87,29 @@ public enum SessionStoreConformance {
         case .applyToMissingCreatesNothing: try await context.applyToMissingCreatesNothing()
         case .compareAndSet: try await context.compareAndSet()
         case .rotateIsAtomic: try await context.rotateIsAtomic()
-        case .perUserIndex: try await context.perUserIndex()
+        case .endedKeysAreRemembered: try await context.endedKeysAreRemembered()
         case .concurrentReadModifyWrite: try await context.concurrentReadModifyWrite()
         case .deleteRacingApplies: try await context.deleteRacingApplies()
         case .purgeIsIdempotent: try await context.purgeIsIdempotent()
+        }
+    }
+
+    /// Runs one check of the per-user index.
+    public static func run(_ check: UserIndexCheck, on store: any UserIndexedSessionStore) async throws {
+        let context = Context(check: check.rawValue, store: store, expiresNatively: false)
+        switch check {
+        case .perUserIndex: try await context.perUserIndex()
         case .signInMovesAndIndexes: try await context.signInMovesAndIndexes()
         case .signInLimitEvictsLeastRecentlyActive: try await context.signInLimitEvictsLeastRecentlyActive()
         case .signInLimitRefuses: try await context.signInLimitRefuses()
         case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
+        }
+    }
+
+    /// Runs one check of administration.
+    public static func run(_ check: AdministrationCheck, on store: any AdministeredSessionStore) async throws {
+        let context = Context(check: check.rawValue, store: store, expiresNatively: false)
+        switch check {
         case .sessionByHandle: try await context.sessionByHandle()
         case .statistics: try await context.statistics()
         }
@@ -91,12 +128,14 @@ struct ConformanceCart: Codable, Sendable, Equatable {
 }
 
 private struct Context: Sendable {
-    let check: SessionStoreConformance.Check
+    let check: String
     let store: any SessionStore
     let expiresNatively: Bool
     let clock = ManualWallClock()
 
     static let idle: TimeInterval = 30 * 60
+    /// How long ended keys are remembered in these checks.
+    static let endedGrace: TimeInterval = 60
     static let absolute: TimeInterval = 12 * 3600
     /// A key name that JSON paths and query languages find awkward.
     static let awkwardName = "~he said \"hi\" \\ $.x['y']"
@@ -134,6 +173,39 @@ private struct Context: Sendable {
         try await store.load(key, now: clock.now())
     }
 
+    func insert(_ session: StoredSession) async throws {
+        try await store.insert(session, now: clock.now())
+    }
+
+    func delete(_ key: SessionStorageKey) async throws {
+        let now = clock.now()
+        try await store.delete(key, now: now, rememberEndedUntil: now + Self.endedGrace)
+    }
+
+    func rotate(
+        from oldKey: SessionStorageKey,
+        to newKey: SessionStorageKey,
+        applying changes: SessionChanges,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await store.rotate(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: now + Self.endedGrace)
+    }
+
+    /// The store as a per-user index: only index checks, and core checks that find one, ask.
+    var indexed: any UserIndexedSessionStore {
+        get throws {
+            guard let indexed = store as? any UserIndexedSessionStore else { throw fail("the store keeps no per-user index") }
+            return indexed
+        }
+    }
+
+    var administered: any AdministeredSessionStore {
+        get throws {
+            guard let administered = store as? any AdministeredSessionStore else { throw fail("the store does not answer administrators") }
+            return administered
+        }
+    }
+
     func value<Value: Codable & Sendable>(_ session: StoredSession?, _ name: String, as type: Value.Type) throws -> Value? {
         guard let stored = session?.values[name] else { return nil }
         return try stored.decode(as: Value.self)
@@ -153,7 +225,7 @@ private struct Context: Sendable {
         let session = record(values: [
             "cart": SessionValue(cart), "theme": SessionValue("dark"), "count": SessionValue(3), Self.awkwardName: SessionValue(true),
         ])
-        try await store.insert(session)
+        try await insert(session)
         guard let loaded = try await load(session.key) else { throw fail("an inserted session did not load") }
         try expect(try value(loaded, "cart", as: ConformanceCart.self) == cart, "cart did not round-trip")
         try expect(try value(loaded, "theme", as: String.self) == "dark", "string did not round-trip")
@@ -168,14 +240,14 @@ private struct Context: Sendable {
         try expect(loaded.client == session.client, "client metadata did not round-trip")
         try expect(loaded.userID == nil && loaded.isPersistent == false, "user or persistence appeared from nowhere")
         try expect(try await load(newKey()) == nil, "an unknown key loaded")
-        try await store.delete(session.key)
+        try await delete(session.key)
         try expect(try await load(session.key) == nil, "a deleted session loaded")
-        try await store.delete(session.key)  // idempotent
+        try await delete(session.key)  // idempotent
     }
 
     func idleExpiry() async throws {
         let session = record(values: ["a": SessionValue(1)])
-        try await store.insert(session)
+        try await insert(session)
         clock.advance(by: .seconds(Int64(Self.idle) - 1))
         try expect(try await load(session.key) != nil, "expired before its idle deadline")
         // Activity moves the idle deadline.
@@ -193,7 +265,7 @@ private struct Context: Sendable {
 
     func absoluteExpiry() async throws {
         let session = record(values: ["a": SessionValue(1)])
-        try await store.insert(session)
+        try await insert(session)
         var now = clock.now()
         // Keep it active: the absolute deadline still ends it.
         for _ in 0..<(Int(Self.absolute / (Self.idle / 2)) - 1) {
@@ -205,17 +277,17 @@ private struct Context: Sendable {
         try expect(try await load(session.key) != nil, "an active session expired before its absolute deadline")
         clock.advance(by: .seconds(Int64(Self.idle / 2)))
         try expect(try await load(session.key) == nil, "an active session outlived its absolute deadline")
-        let rotated = try await store.rotate(from: session.key, to: newKey(), applying: SessionChanges(), now: clock.now())
+        let rotated = try await rotate(from: session.key, to: newKey(), applying: SessionChanges(), now: clock.now())
         guard case .missing = rotated else { throw fail("an expired session could be rotated: \(rotated)") }
     }
 
     func insertClash() async throws {
         let session = record(values: ["owner": SessionValue("first")])
-        try await store.insert(session)
+        try await insert(session)
         var clash = record(session.key, values: ["owner": SessionValue("second")])
         clash.version = 1
         do {
-            try await store.insert(clash)
+            try await insert(clash)
             throw fail("inserting under an existing key succeeded")
         } catch let error as SessionStoreError {
             try expect(error.code == .duplicateKey, "clash reported as \(error.code), not duplicateKey")
@@ -225,7 +297,7 @@ private struct Context: Sendable {
 
     func applyMergesPerKey() async throws {
         let session = record(values: ["a": SessionValue(1), "b": SessionValue(2), "gone": SessionValue(true)])
-        try await store.insert(session)
+        try await insert(session)
         let first = try applied(
             try await store.apply(SessionChanges(values: ["a": SessionValue(10)]), to: session.key, ifVersion: nil, now: clock.now()),
             "first apply"
@@ -277,8 +349,8 @@ private struct Context: Sendable {
         guard case .missing = conditional else { throw fail("conditional apply to an absent key answered \(conditional)") }
         try expect(try await load(key) == nil, "apply to an absent key created a session")
         let deleted = record(values: ["a": SessionValue(1)])
-        try await store.insert(deleted)
-        try await store.delete(deleted.key)
+        try await insert(deleted)
+        try await delete(deleted.key)
         let afterDelete = try await store.apply(
             SessionChanges(values: ["b": SessionValue(2)]), to: deleted.key, ifVersion: nil, now: clock.now())
         guard case .missing = afterDelete else { throw fail("apply after delete answered \(afterDelete)") }
@@ -287,7 +359,7 @@ private struct Context: Sendable {
 
     func compareAndSet() async throws {
         let session = record(values: ["n": SessionValue(0)])
-        try await store.insert(session)
+        try await insert(session)
         let first = try applied(
             try await store.apply(
                 SessionChanges(values: ["n": SessionValue(1)]), to: session.key, ifVersion: session.version, now: clock.now()),
@@ -304,25 +376,27 @@ private struct Context: Sendable {
     func rotateIsAtomic() async throws {
         let user = newUser()
         let session = record(values: ["cart": SessionValue(["tea"])], userID: user)
-        try await store.insert(session)
+        try await insert(session)
         let newKey = newKey()
         var changes = SessionChanges(values: ["flag": SessionValue(true)])
         changes.authentication = .init(userID: user, authenticatedAt: clock.now(), client: SessionClient(ipAddress: "198.51.100.1"))
-        let rotated = try applied(try await store.rotate(from: session.key, to: newKey, applying: changes, now: clock.now()), "rotate")
+        let rotated = try applied(try await rotate(from: session.key, to: newKey, applying: changes, now: clock.now()), "rotate")
         try expect(rotated.key == newKey, "rotate returned the wrong key")
         try expect(try await load(session.key) == nil, "the old key still loads after rotate")
         let moved = try await load(newKey)
         try expect(try value(moved, "cart", as: [String].self) == ["tea"], "rotate lost values")
         try expect(try value(moved, "flag", as: Bool.self) == true, "rotate did not apply its changes")
         try expect(moved?.client.ipAddress == "198.51.100.1", "rotate did not apply authentication")
-        let listed = try await store.sessions(ofUser: user, now: clock.now()).map(\.key)
-        try expect(listed == [newKey], "the user index after rotate lists \(listed.count) sessions, not just the new key")
+        if store is any UserIndexedSessionStore {
+            let listed = try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key)
+            try expect(listed == [newKey], "the user index after rotate lists \(listed.count) sessions, not just the new key")
+        }
         // An anonymous session moves the same way.
         let anonymous = record(values: ["cart": SessionValue(["milk"])])
-        try await store.insert(anonymous)
+        try await insert(anonymous)
         let anonymousKey = self.newKey()
         let movedAnonymous = try applied(
-            try await store.rotate(
+            try await rotate(
                 from: anonymous.key, to: anonymousKey, applying: SessionChanges(values: ["n": SessionValue(2)]), now: clock.now()),
             "anonymous rotate")
         try expect(
@@ -336,13 +410,13 @@ private struct Context: Sendable {
         let oldWrite = try await store.apply(
             SessionChanges(values: ["x": SessionValue(1)]), to: session.key, ifVersion: nil, now: clock.now())
         guard case .missing = oldWrite else { throw fail("a write to the old key after rotate answered \(oldWrite)") }
-        let again = try await store.rotate(from: session.key, to: self.newKey(), applying: SessionChanges(), now: clock.now())
+        let again = try await rotate(from: session.key, to: self.newKey(), applying: SessionChanges(), now: clock.now())
         guard case .missing = again else { throw fail("rotating a dead key answered \(again)") }
         // Rotating onto a taken key fails and leaves the source alone.
         let other = record(values: ["other": SessionValue(1)])
-        try await store.insert(other)
+        try await insert(other)
         do {
-            _ = try await store.rotate(from: newKey, to: other.key, applying: SessionChanges(), now: clock.now())
+            _ = try await rotate(from: newKey, to: other.key, applying: SessionChanges(), now: clock.now())
             throw fail("rotating onto a taken key succeeded")
         } catch let error as SessionStoreError {
             try expect(error.code == .duplicateKey, "rotating onto a taken key threw \(error.code)")
@@ -354,7 +428,7 @@ private struct Context: Sendable {
         let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
             for target in targets {
                 group.addTask {
-                    if case .applied = try await store.rotate(from: newKey, to: target, applying: SessionChanges(), now: now) {
+                    if case .applied = try await rotate(from: newKey, to: target, applying: SessionChanges(), now: now) {
                         return true
                     }
                     return false
@@ -375,41 +449,86 @@ private struct Context: Sendable {
         for index in 0..<3 {
             var session = record(values: ["i": SessionValue(index)], userID: alice)
             session.lastSeenAt = clock.now() + TimeInterval(index)
-            try await store.insert(session)
+            try await insert(session)
             aliceKeys.append(session.key)
         }
-        try await store.insert(record(userID: bob))
+        try await insert(record(userID: bob))
         let anonymous = record()
-        try await store.insert(anonymous)
-        let listed = try await store.sessions(ofUser: alice, now: clock.now())
+        try await insert(anonymous)
+        let listed = try await indexed.sessions(ofUser: alice, now: clock.now())
         try expect(listed.map(\.key) == aliceKeys.reversed(), "sessions(ofUser:) is not alice's three, newest first")
         try expect(listed.allSatisfy { $0.userID == alice }, "listed a session of another user")
         // Signing in on an anonymous session indexes it.
         var signIn = SessionChanges()
         signIn.authentication = .init(userID: alice, authenticatedAt: clock.now(), client: SessionClient())
         _ = try applied(try await store.apply(signIn, to: anonymous.key, ifVersion: nil, now: clock.now()), "sign-in apply")
-        try expect(try await store.sessions(ofUser: alice, now: clock.now()).count == 4, "sign-in by apply was not indexed")
+        try expect(try await indexed.sessions(ofUser: alice, now: clock.now()).count == 4, "sign-in by apply was not indexed")
         // A deleted session leaves the listing.
-        try await store.delete(aliceKeys[0])
-        try expect(try await store.sessions(ofUser: alice, now: clock.now()).count == 3, "a deleted session is still listed")
+        try await delete(aliceKeys[0])
+        try expect(try await indexed.sessions(ofUser: alice, now: clock.now()).count == 3, "a deleted session is still listed")
         // Revoke all but one.
-        let deleted = try await store.deleteSessions(ofUser: alice, except: aliceKeys[2])
+        let deleted = try await indexed.deleteSessions(ofUser: alice, except: aliceKeys[2], now: clock.now())
         try expect(Set(deleted) == [aliceKeys[1], anonymous.key], "deleteSessions(except:) deleted \(deleted.count), expected 2")
         try expect(
-            try await store.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]],
+            try await indexed.sessions(ofUser: alice, now: clock.now()).map(\.key) == [aliceKeys[2]],
             "deleteSessions(except:) kept the wrong sessions")
         try expect(try await load(aliceKeys[1]) == nil, "a revoked session still loads")
-        try expect(try await store.sessions(ofUser: bob, now: clock.now()).count == 1, "another user's sessions were touched")
+        try expect(try await indexed.sessions(ofUser: bob, now: clock.now()).count == 1, "another user's sessions were touched")
         // Expired sessions are not listed.
         clock.advance(by: .seconds(Int64(Self.idle) + 1))
-        try expect(try await store.sessions(ofUser: alice, now: clock.now()).isEmpty, "an expired session is listed")
+        try expect(try await indexed.sessions(ofUser: alice, now: clock.now()).isEmpty, "an expired session is listed")
         try expect(
-            try await store.deleteSessions(ofUser: newUser(), except: nil).isEmpty, "deleting an unknown user's sessions deleted some")
+            try await indexed.deleteSessions(ofUser: newUser(), except: nil, now: clock.now()).isEmpty,
+            "deleting an unknown user's sessions deleted some")
+    }
+
+    func endedKeysAreRemembered() async throws {
+        func expectLookUp(_ key: SessionStorageKey, _ expected: String, _ what: String) async throws {
+            let found: String
+            switch try await store.lookUp(key, now: clock.now()) {
+            case .live: found = "live"
+            case .ended: found = "ended"
+            case .absent: found = "absent"
+            }
+            try expect(found == expected, "\(what): looked up as \(found), expected \(expected)")
+        }
+        // A rotation remembers the old key as ended, and it stays dead for writes.
+        let rotated = record(values: ["cart": SessionValue(["tea"])])
+        try await insert(rotated)
+        let successor = newKey()
+        _ = try applied(try await rotate(from: rotated.key, to: successor, applying: SessionChanges(), now: clock.now()), "rotate")
+        try await expectLookUp(rotated.key, "ended", "a key just rotated away")
+        try await expectLookUp(successor, "live", "the rotated session")
+        let late = try await store.apply(SessionChanges(values: ["x": SessionValue(1)]), to: rotated.key, ifVersion: nil, now: clock.now())
+        guard case .missing = late else { throw fail("a write to a rotated-away key answered \(late)") }
+        try await expectLookUp(rotated.key, "ended", "a rotated-away key after a refused write")
+        // A deletion too; deleting what is not there remembers nothing.
+        let deleted = record(values: ["a": SessionValue(1)])
+        try await insert(deleted)
+        try await delete(deleted.key)
+        try await expectLookUp(deleted.key, "ended", "a key just deleted")
+        let unknown = newKey()
+        try await delete(unknown)
+        try await expectLookUp(unknown, "absent", "an unknown key after a delete")
+        // A sign-in's rotation remembers the key it leaves.
+        if store is any UserIndexedSessionStore {
+            let anonymous = record()
+            try await insert(anonymous)
+            _ = try signedIn(try await signIn(newUser(), from: anonymous), "sign-in")
+            try await expectLookUp(anonymous.key, "ended", "a key a sign-in moved away from")
+        }
+        // After the window the keys are simply unknown, before and after a purge.
+        clock.advance(by: .seconds(Int64(Self.endedGrace)))
+        try await expectLookUp(rotated.key, "absent", "a rotated-away key after the window")
+        try await expectLookUp(deleted.key, "absent", "a deleted key after the window")
+        _ = try await store.purgeExpired(now: clock.now())
+        try await expectLookUp(rotated.key, "absent", "a rotated-away key after a purge")
+        try await expectLookUp(successor, "live", "the rotated session after a purge")
     }
 
     func concurrentReadModifyWrite() async throws {
         let session = record(values: ["items": SessionValue([Int]())])
-        try await store.insert(session)
+        try await insert(session)
         let writers = 64
         let now = clock.now()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -436,7 +555,7 @@ private struct Context: Sendable {
 
     func deleteRacingApplies() async throws {
         let session = record(values: ["n": SessionValue(0)])
-        try await store.insert(session)
+        try await insert(session)
         let now = clock.now()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<100 {
@@ -444,7 +563,7 @@ private struct Context: Sendable {
                     _ = try await store.apply(
                         SessionChanges(values: ["k\(index)": SessionValue(index)]), to: session.key, ifVersion: nil, now: now)
                 }
-                if index == 50 { group.addTask { try await store.delete(session.key) } }
+                if index == 50 { group.addTask { try await delete(session.key) } }
             }
             try await group.waitForAll()
         }
@@ -458,12 +577,12 @@ private struct Context: Sendable {
         for _ in 0..<5 {
             var session = record(values: ["x": SessionValue(1)])
             session.idleDeadline = clock.now() + 60
-            try await store.insert(session)
+            try await insert(session)
             expiring.append(session.key)
         }
         let user = newUser()
         let lasting = record(values: ["y": SessionValue(2)], userID: user)
-        try await store.insert(lasting)
+        try await insert(lasting)
         clock.advance(by: .seconds(61))
         let first = try await store.purgeExpired(now: clock.now())
         let second = try await store.purgeExpired(now: clock.now())
@@ -477,8 +596,10 @@ private struct Context: Sendable {
             }
         }
         try expect(try await load(lasting.key) != nil, "purge removed a live session")
-        try expect(
-            try await store.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
+        if store is any UserIndexedSessionStore {
+            try expect(
+                try await indexed.sessions(ofUser: user, now: clock.now()).count == 1, "purge dropped a live session from its user's index")
+        }
     }
 
     // MARK: Sign-in and administration
@@ -504,7 +625,8 @@ private struct Context: Sendable {
             session.authenticatedAt = now
             source = .insert(session)
         }
-        return try await store.authenticate(SessionSignIn(source: source, newKey: newKey, userID: user, limit: limit), now: now)
+        let signIn = SessionSignIn(source: source, newKey: newKey, userID: user, limit: limit, rememberEndedUntil: now + Self.endedGrace)
+        return try await indexed.signIn(signIn, now: now)
     }
 
     func signedIn(_ result: SessionSignInResult, _ what: String) throws -> (StoredSession, [StoredSession]) {
@@ -515,19 +637,19 @@ private struct Context: Sendable {
     func signInMovesAndIndexes() async throws {
         let user = newUser()
         let anonymous = record(values: ["cart": SessionValue(["tea"])])
-        try await store.insert(anonymous)
+        try await insert(anonymous)
         let (session, evicted) = try signedIn(try await signIn(user, from: anonymous), "sign-in on an anonymous session")
         try expect(evicted.isEmpty, "a sign-in without a limit evicted sessions")
         try expect(session.userID == user && session.client.ipAddress == "203.0.113.9", "sign-in did not record the user and client")
         try expect(try await load(anonymous.key) == nil, "the pre-sign-in key still loads")
         try expect(try value(try await load(session.key), "cart", as: [String].self) == ["tea"], "sign-in lost the session's values")
         let (fresh, _) = try signedIn(try await signIn(user), "sign-in inserting a new session")
-        let listed = Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key))
+        let listed = Set(try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key))
         try expect(listed == [session.key, fresh.key], "the user index does not hold both signed-in sessions")
         let gone = record()
         let missing = try await signIn(user, from: gone)
         guard case .missing = missing else { throw fail("signing in on an absent session answered \(missing)") }
-        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 2, "a failed sign-in changed the index")
+        try expect(try await indexed.sessions(ofUser: user, now: clock.now()).count == 2, "a failed sign-in changed the index")
     }
 
     func signInLimitEvictsLeastRecentlyActive() async throws {
@@ -536,17 +658,18 @@ private struct Context: Sendable {
         let (oldest, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 1), "first sign-in")
         let (newer, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 2), "second sign-in")
         let anonymous = record()
-        try await store.insert(anonymous)
+        try await insert(anonymous)
         let (third, evicted) = try signedIn(try await signIn(user, from: anonymous, limit: limit, lastSeen: 3), "third sign-in")
         try expect(evicted.map(\.key) == [oldest.key], "the limit evicted \(evicted.count) sessions, not just the least recently active")
         try expect(try await load(oldest.key) == nil, "the evicted session still loads")
-        let listed = Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key))
+        let listed = Set(try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key))
         try expect(listed == [newer.key, third.key], "after eviction the user holds the wrong sessions")
         // Signing in again on a session the user already holds does not count against the limit.
         let (again, evictedAgain) = try signedIn(try await signIn(user, from: third, limit: limit, lastSeen: 4), "re-sign-in")
         try expect(evictedAgain.isEmpty, "re-signing in on one's own session evicted another")
         try expect(
-            Set(try await store.sessions(ofUser: user, now: clock.now()).map(\.key)) == [newer.key, again.key], "re-sign-in broke the index"
+            Set(try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key)) == [newer.key, again.key],
+            "re-sign-in broke the index"
         )
         // Expired sessions do not count either.
         clock.advance(by: .seconds(Int64(Self.idle) + 1))
@@ -560,7 +683,7 @@ private struct Context: Sendable {
         _ = try signedIn(try await signIn(user, limit: limit), "first sign-in")
         _ = try signedIn(try await signIn(user, limit: limit), "second sign-in")
         let anonymous = record(values: ["keep": SessionValue(1)])
-        try await store.insert(anonymous)
+        try await insert(anonymous)
         do {
             _ = try await signIn(user, from: anonymous, limit: limit)
             throw fail("a sign-in past the limit was not refused")
@@ -568,7 +691,7 @@ private struct Context: Sendable {
             try expect(error.code == .sessionLimitReached, "a refused sign-in threw \(error.code)")
         }
         try expect(try await load(anonymous.key) != nil, "a refused sign-in changed the session it was for")
-        try expect(try await store.sessions(ofUser: user, now: clock.now()).count == 2, "a refused sign-in changed the index")
+        try expect(try await indexed.sessions(ofUser: user, now: clock.now()).count == 2, "a refused sign-in changed the index")
     }
 
     func concurrentSignInsRespectTheLimit() async throws {
@@ -589,7 +712,7 @@ private struct Context: Sendable {
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
-            let held = try await store.sessions(ofUser: user, now: clock.now()).count
+            let held = try await indexed.sessions(ofUser: user, now: clock.now()).count
             try expect(held == 3, "\(policy): after \(attempts) concurrent sign-ins the user holds \(held) sessions, limit 3")
             let expected = policy == .refuse ? 3 : attempts
             try expect(successes == expected, "\(policy): \(successes) of \(attempts) concurrent sign-ins succeeded, expected \(expected)")
@@ -598,13 +721,15 @@ private struct Context: Sendable {
 
     func sessionByHandle() async throws {
         let session = record(values: ["x": SessionValue(1)], userID: newUser())
-        try await store.insert(session)
-        let found = try await store.session(withHandle: session.key.handle, now: clock.now())
+        try await insert(session)
+        let found = try await administered.session(withHandle: session.key.handle, now: clock.now())
         try expect(found?.key == session.key, "session(withHandle:) did not find the session")
-        try expect(try await store.session(withHandle: newKey().handle, now: clock.now()) == nil, "an unknown handle found a session")
+        try expect(
+            try await administered.session(withHandle: newKey().handle, now: clock.now()) == nil, "an unknown handle found a session")
         clock.advance(by: .seconds(Int64(Self.idle) + 1))
         try expect(
-            try await store.session(withHandle: session.key.handle, now: clock.now()) == nil, "an expired session was found by handle")
+            try await administered.session(withHandle: session.key.handle, now: clock.now()) == nil,
+            "an expired session was found by handle")
     }
 
     func statistics() async throws {
@@ -613,10 +738,10 @@ private struct Context: Sendable {
         let user = newUser()
         var soon = record(userID: user)
         soon.idleDeadline = clock.now() + 30
-        try await store.insert(soon)
-        try await store.insert(record(userID: user))
-        try await store.insert(record())
-        let statistics = try await store.statistics(now: clock.now(), expiringWithin: 60)
+        try await insert(soon)
+        try await insert(record(userID: user))
+        try await insert(record())
+        let statistics = try await administered.statistics(now: clock.now(), expiringWithin: 60)
         try expect(statistics.byUser[user] == 2, "statistics count \(statistics.byUser[user] ?? 0) sessions for the user, expected 2")
         try expect(statistics.total >= 3, "statistics count \(statistics.total) sessions, expected at least 3")
         try expect(statistics.expiringSoon >= 1, "statistics did not count the session about to expire")

@@ -24,7 +24,7 @@ while true {
         idleDeadline: now + 3600,
         absoluteDeadline: now + 7200
     )
-    try await store.insert(session)
+    try await store.insert(session, now: Date())
     FileHandle.standardOutput.write(Data("\(session.key.hex)\n".utf8))
     index += 1
 }

@@ -47,7 +47,7 @@ import Testing
                     lastSeenAt: past,
                     idleDeadline: past + 60,
                     absoluteDeadline: past + 120
-                )
+                ), now: Date()
             )
         }
         try await store.close()

@@ -166,7 +166,7 @@ enum StoreKind: String, CaseIterable, Sendable {
             // flight together; the store's atomic sign-in must admit exactly one.
             let barrier = TestGate(opensAfter: 2)
             let gated = InterceptingSessionStore(store) { operation in
-                if operation == .authenticate { await barrier.wait() }
+                if operation == .signIn { await barrier.wait() }
             }
             let app = try TestApp(store: gated) { $0.maxSessionsPerUser = UserSessionLimit(maxSessions: 1, policy: .refuse) }
             try await app.application().test(.router) { client in
@@ -174,7 +174,7 @@ enum StoreKind: String, CaseIterable, Sendable {
                 async let two = login(client, alice, agent: "two")
                 let statuses = try await [one.status, two.status].sorted { $0.code < $1.code }
                 #expect(statuses == [.ok, .forbidden])
-                #expect(try await store.sessions(ofUser: alice, now: app.clock.now()).count == 1)
+                #expect(try await app.manager.sessions(ofUser: alice).count == 1)
             }
         }
     }

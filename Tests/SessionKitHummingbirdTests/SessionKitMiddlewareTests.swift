@@ -195,7 +195,7 @@ import Testing
             let cookie = try #require(login.sessionCookie)
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie)).text == "bob")
             // One write: the sign-in stores the new session itself.
-            #expect(app.store.count(.authenticate) == 1)
+            #expect(app.store.count(.signIn) == 1)
             #expect(app.store.writes == 1)
         }
     }

@@ -33,6 +33,16 @@ struct PostgresSessionStoreTests {
         try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
     }
 
+    @Test(arguments: SessionStoreConformance.UserIndexCheck.allCases)
+    func userIndexConformance(_ check: SessionStoreConformance.UserIndexCheck) async throws {
+        try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
+    }
+
+    @Test(arguments: SessionStoreConformance.AdministrationCheck.allCases)
+    func administrationConformance(_ check: SessionStoreConformance.AdministrationCheck) async throws {
+        try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
+    }
+
     @Test func migrateIsSafeToRunConcurrentlyAndTwice() async throws {
         let schema = "migrate_\(UUID().uuidString.prefix(8).lowercased())"
         try await withPostgresStore(schema: schema) { store, _ in
@@ -52,12 +62,13 @@ struct PostgresSessionStoreTests {
         try await withPostgresStore(schema: schema) { store, _ in
             for key in expired {
                 try await store.insert(
-                    StoredSession(key: key, createdAt: past, lastSeenAt: past, idleDeadline: past + 60, absoluteDeadline: past + 120)
+                    StoredSession(key: key, createdAt: past, lastSeenAt: past, idleDeadline: past + 60, absoluteDeadline: past + 120),
+                    now: Date()
                 )
             }
             let now = Date()
             try await store.insert(
-                StoredSession(key: live, createdAt: now, lastSeenAt: now, idleDeadline: now + 60, absoluteDeadline: now + 60))
+                StoredSession(key: live, createdAt: now, lastSeenAt: now, idleDeadline: now + 60, absoluteDeadline: now + 60), now: Date())
         }
         // Two store instances on two clients purge at the same time.
         async let first = withPostgresStore(schema: schema) { store, _ in try await store.purgeExpired(now: Date()).map(\.key) }

@@ -175,7 +175,7 @@ struct RedisClusterTests {
             StoredSession(
                 key: key, values: ["cart": SessionValue(["kettle"])], createdAt: now, lastSeenAt: now,
                 idleDeadline: now + 600, absoluteDeadline: now + 3600, userID: nil, authenticatedAt: nil,
-                isPersistent: false, client: SessionClient(), version: 1))
+                isPersistent: false, client: SessionClient(), version: 1), now: Date())
         let name = configuration.keyPrefix + "s:" + key.hex
         let slot = RedisHashSlot.of(name)
         try await nodes.migrating(slot) { source, target in

@@ -26,12 +26,27 @@ enum RedisTopology: String, CaseIterable, Sendable {
 struct RedisConformanceTests {
     @Test(arguments: RedisTopology.available, SessionStoreConformance.Check.allCases)
     func conformance(_ topology: RedisTopology, _ check: SessionStoreConformance.Check) async throws {
+        try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0, expiresNatively: true) }
+    }
+
+    @Test(arguments: RedisTopology.available, SessionStoreConformance.UserIndexCheck.allCases)
+    func userIndexConformance(_ topology: RedisTopology, _ check: SessionStoreConformance.UserIndexCheck) async throws {
+        try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
+    }
+
+    @Test(arguments: RedisTopology.available, SessionStoreConformance.AdministrationCheck.allCases)
+    func administrationConformance(_ topology: RedisTopology, _ check: SessionStoreConformance.AdministrationCheck) async throws {
+        try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
+    }
+
+    /// A store under a key prefix of its own, on a client closed afterwards.
+    private func withStore(_ topology: RedisTopology, _ body: (RedisSessionStore) async throws -> Void) async throws {
         let client = try topology.commands()
         var configuration = RedisSessionStore.Configuration()
         configuration.keyPrefix = "conformance-\(UUID().uuidString.prefix(8)):"
         let store = RedisSessionStore(client: client, configuration: configuration, logger: Logger(label: "redis"))
         do {
-            try await SessionStoreConformance.run(check, on: store, expiresNatively: true)
+            try await body(store)
         } catch {
             await client.close()
             throw error

@@ -38,6 +38,20 @@ func withStore<Result>(
         }
     }
 
+    @Test(arguments: SessionStoreConformance.UserIndexCheck.allCases)
+    func userIndexConformance(_ check: SessionStoreConformance.UserIndexCheck) async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
+    @Test(arguments: SessionStoreConformance.AdministrationCheck.allCases)
+    func administrationConformance(_ check: SessionStoreConformance.AdministrationCheck) async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
     @Test func sessionsSurviveReopeningAndMigrateIsIdempotent() async throws {
         try await withTemporaryDatabase { path in
             let clock = ManualWallClock()
@@ -53,7 +67,7 @@ func withStore<Result>(
                 authenticatedAt: now
             )
             try await withStore(at: path) { store in
-                try await store.insert(session)
+                try await store.insert(session, now: Date())
                 try await store.migrate()
                 try await store.migrate()
             }
@@ -79,21 +93,21 @@ func withStore<Result>(
             let taken = record()
             let fresh = (0..<120).map { _ in record() }
             let landed = try await withStore(at: path) { store in
-                try await store.insert(taken)
+                try await store.insert(taken, now: Date())
                 return try await withThrowingTaskGroup(of: SessionStorageKey?.self) { group in
                     for (index, session) in fresh.enumerated() {
                         group.addTask {
                             // Every eighth write clashes with the stored key.
                             if index % 8 == 0 {
                                 do {
-                                    try await store.insert(record(taken.key))
+                                    try await store.insert(record(taken.key), now: Date())
                                     Issue.record("a clashing insert succeeded")
                                 } catch let error as SessionStoreError {
                                     #expect(error.code == .duplicateKey)
                                 }
                                 return nil
                             }
-                            try await store.insert(session)
+                            try await store.insert(session, now: Date())
                             let changed = try await store.apply(
                                 SessionChanges(values: ["n": SessionValue(2)]), to: session.key, ifVersion: nil, now: now)
                             guard case .applied = changed else { Issue.record("apply answered \(changed)"); return nil }
@@ -123,7 +137,8 @@ func withStore<Result>(
                 let key = SessionToken.generate().storageKey
                 try await store.insert(
                     StoredSession(
-                        key: key, values: [:], createdAt: now, lastSeenAt: now, idleDeadline: now + 600, absoluteDeadline: now + 600))
+                        key: key, values: [:], createdAt: now, lastSeenAt: now, idleDeadline: now + 600, absoluteDeadline: now + 600),
+                    now: Date())
                 for count in 1...140 {
                     var values = [String: SessionValue?]()
                     for index in 0..<count { values["v\(index)"] = SessionValue(count) }
@@ -157,7 +172,7 @@ func withStore<Result>(
                         lastSeenAt: now,
                         idleDeadline: now + 60,
                         absoluteDeadline: now + 60
-                    )
+                    ), now: Date()
                 )
                 let tooBigValue = SessionChanges(values: ["b": SessionValue(String(repeating: "y", count: 200))])
                 await #expect { try await store.apply(tooBigValue, to: key, ifVersion: nil, now: now) } throws: {

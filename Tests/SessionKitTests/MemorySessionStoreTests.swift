@@ -9,16 +9,25 @@ import Testing
         try await SessionStoreConformance.run(check, on: MemorySessionStore())
     }
 
+    @Test(arguments: SessionStoreConformance.UserIndexCheck.allCases)
+    func userIndexConformance(_ check: SessionStoreConformance.UserIndexCheck) async throws {
+        try await SessionStoreConformance.run(check, on: MemorySessionStore())
+    }
+
+    @Test(arguments: SessionStoreConformance.AdministrationCheck.allCases)
+    func administrationConformance(_ check: SessionStoreConformance.AdministrationCheck) async throws {
+        try await SessionStoreConformance.run(check, on: MemorySessionStore())
+    }
+
     @Test func conformanceWithOneShardAndACapacity() async throws {
         // One shard makes every rotation a same-shard move; a generous capacity keeps the
         // recency list in play without evicting what the checks need.
         try await SessionStoreConformance.runAll(on: MemorySessionStore(configuration: .init(shardCount: 1, capacity: 10_000)))
     }
 
-    @Test(arguments: SessionStoreConformance.Check.allCases)
-    func conformanceWithEverySessionEncoded(_ check: SessionStoreConformance.Check) async throws {
+    @Test func conformanceWithEverySessionEncoded() async throws {
         // No session stays decoded: every check goes through the encoded form.
-        try await SessionStoreConformance.run(check, on: MemorySessionStore(configuration: .init(decodedCapacity: 0)))
+        try await SessionStoreConformance.runAll(on: MemorySessionStore(configuration: .init(decodedCapacity: 0)))
     }
 
     @Test func encodedSessionsKeepEveryField() throws {
@@ -43,7 +52,7 @@ import Testing
             client: SessionClient(ipAddress: "", userAgent: nil)
         )
         for original in [signedIn, anonymous] {
-            try store.insert(original)
+            try store.insert(original, now: Date())
             let loaded = try #require(store.load(original.key, now: now))
             #expect(loaded.key == original.key)
             #expect(loaded.createdAt == original.createdAt)
@@ -67,7 +76,7 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 2))
         let sessions = (0..<10).map { _ in session(clock) }
-        for session in sessions { try store.insert(session) }
+        for session in sessions { try store.insert(session, now: Date()) }
         for round in 1...3 {
             for (index, session) in sessions.enumerated() {
                 let changes = SessionChanges(values: ["count": SessionValue(index * round)], lastSeenAt: clock.now())
@@ -89,8 +98,8 @@ import Testing
         let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 0))
         var unencodable = session(clock)
         unencodable.values["ratio"] = SessionValue(Double.nan)  // JSONEncoder refuses NaN
-        try store.insert(unencodable)
-        for _ in 0..<5 { try store.insert(session(clock)) }
+        try store.insert(unencodable, now: Date())
+        for _ in 0..<5 { try store.insert(session(clock), now: Date()) }
         let loaded = try #require(store.load(unencodable.key, now: clock.now()))
         #expect(try loaded.values["ratio"]?.decode(as: Double.self).isNaN == true)
     }
@@ -100,8 +109,10 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 16))
         let sessions = (0..<3_000).map { _ in session(clock) }
-        for session in sessions { try store.insert(session) }
-        for (index, session) in sessions.enumerated() where index % 3 == 0 { store.delete(session.key) }
+        for session in sessions { try store.insert(session, now: Date()) }
+        for (index, session) in sessions.enumerated() where index % 3 == 0 {
+            store.delete(session.key, now: Date(), rememberEndedUntil: Date())
+        }
         #expect(store.count == 2_000)
         for (index, session) in sessions.enumerated() {
             #expect((store.load(session.key, now: clock.now()) != nil) == (index % 3 != 0))
@@ -113,7 +124,7 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore(configuration: .init(capacity: .max, decodedCapacity: .max))
         let stored = session(clock)
-        try store.insert(stored)
+        try store.insert(stored, now: Date())
         #expect(store.load(stored.key, now: clock.now())?.key == stored.key)
     }
 
@@ -137,7 +148,7 @@ import Testing
             switch Int.random(in: 0..<7, using: &random) {
             case 0, 1:
                 let stored = session(clock, idle: .random(in: 10...300, using: &random))
-                try store.insert(stored)
+                try store.insert(stored, now: Date())
                 expected[stored.key] = Expected(expiresAt: stored.expiresAt, count: -1, version: stored.version)
                 keys.append(stored.key)
             case 2, 3:
@@ -157,7 +168,7 @@ import Testing
                 }
             case 4:
                 guard let key = keys.randomElement(using: &random) else { continue }
-                store.delete(key)
+                store.delete(key, now: Date(), rememberEndedUntil: Date())
                 expected[key] = nil
             case 5:
                 clock.advance(by: .seconds(Int.random(in: 0...30, using: &random)))
@@ -196,11 +207,11 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore(configuration: .init(shardCount: 1, capacity: 3))
         let sessions = (0..<3).map { _ in session(clock, userID: "u") }
-        for session in sessions { try store.insert(session) }
+        for session in sessions { try store.insert(session, now: Date()) }
         // Use the oldest, so the second becomes least recently used.
         #expect(store.load(sessions[0].key, now: clock.now()) != nil)
         let fourth = session(clock, userID: "u")
-        try store.insert(fourth)
+        try store.insert(fourth, now: Date())
         #expect(store.count == 3)
         #expect(store.load(sessions[1].key, now: clock.now()) == nil)
         #expect(store.load(sessions[0].key, now: clock.now()) != nil)
@@ -215,7 +226,7 @@ import Testing
         let store = MemorySessionStore(configuration: .init(shardCount: 4, decodedCapacity: decodedCapacity))
         let short = (0..<10).map { _ in session(clock, idle: 60) }
         let long = (0..<1000).map { _ in session(clock) }
-        for session in short + long { try store.insert(session) }
+        for session in short + long { try store.insert(session, now: Date()) }
         clock.advance(by: .seconds(61))
         #expect(store.purgeExpired(now: clock.now()).count == 10)
         #expect(store.count == 1000)
@@ -227,7 +238,7 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore(configuration: .init(decodedCapacity: decodedCapacity))
         let original = session(clock, idle: 60)
-        try store.insert(original)
+        try store.insert(original, now: Date())
         clock.advance(by: .seconds(50))
         let now = clock.now()
         _ = store.apply(SessionChanges(lastSeenAt: now, idleDeadline: now + 60), to: original.key, ifVersion: nil, now: now)
@@ -243,7 +254,7 @@ import Testing
         let clock = ManualWallClock()
         let store = MemorySessionStore()
         let original = session(clock)
-        try store.insert(original)
+        try store.insert(original, now: Date())
         let now = clock.now()
         _ = store.apply(SessionChanges(idleDeadline: now + 10), to: original.key, ifVersion: nil, now: now)
         clock.advance(by: .seconds(11))

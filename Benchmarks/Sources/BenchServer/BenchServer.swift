@@ -40,7 +40,7 @@ struct BenchServer {
                 try await store.insert(
                     StoredSession(
                         key: SessionToken.generate().storageKey, values: ["counter": SessionValue(0)], createdAt: now, lastSeenAt: now,
-                        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400))
+                        idleDeadline: now + 3_600, absoluteDeadline: now + 86_400), now: Date())
             }
             try await runSessionKit(store: store, configuration: configuration, logger: logger)
         case "sessionkit-sqlite":

@@ -54,7 +54,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) a
             let changes = SessionChanges(values: ["counter": SessionValue(task)], lastSeenAt: now, idleDeadline: now + 3_600)
             guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
         }
-        for key in keys { try await store.delete(key) }
+        for key in keys { try await store.delete(key, now: Date(), rememberEndedUntil: Date()) }
         print(tasks, Int(pairs), Int(writes))
     }
 }

@@ -200,7 +200,13 @@ package struct SessionCommitPlan: Sendable {
             fresh.version = 1
             source = .insert(fresh)
         }
-        return SessionSignIn(source: source, newKey: newToken.storageKey, userID: userID, limit: configuration.maxSessionsPerUser)
+        return SessionSignIn(
+            source: source,
+            newKey: newToken.storageKey,
+            userID: userID,
+            limit: configuration.maxSessionsPerUser,
+            rememberEndedUntil: now + configuration.endedTokenGrace.timeInterval
+        )
     }
 
     /// The compare-and-set write of `update`: `value` under `name` in the session as freshly

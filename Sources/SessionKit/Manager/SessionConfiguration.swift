@@ -26,6 +26,12 @@ public struct SessionConfiguration: Sendable {
     /// ``SessionError/Code/updateConflict``. Updates within one process are serialised
     /// and never use up attempts. The default is 64.
     public var maxUpdateAttempts: Int = 64
+    /// How long a token ended by a sign-in, rotation or logout is remembered as ended: a
+    /// request that presents it meanwhile and writes (a request sent before the sign-in
+    /// that arrives after it) answers 409 `session_changed` and sets no cookie, rather than
+    /// starting a new session whose cookie would replace the client's fresh one. After
+    /// the window the token is simply unknown. The default is 60 seconds.
+    public var endedTokenGrace: Duration = .seconds(60)
     /// The most sessions one user may hold at once, and whether a sign-in past it evicts
     /// the least recently active session or is refused. The default, `nil`, sets no limit.
     public var maxSessionsPerUser: UserSessionLimit?
@@ -44,6 +50,9 @@ public struct SessionConfiguration: Sendable {
         try positive(rememberMeIdleTimeout, "rememberMeIdleTimeout")
         try positive(rememberMeAbsoluteLifetime, "rememberMeAbsoluteLifetime")
         try positive(storeTimeout, "storeTimeout")
+        guard endedTokenGrace >= .zero else {
+            throw SessionConfigurationError(setting: "endedTokenGrace", message: "must not be negative")
+        }
         guard touchFraction >= 0, touchFraction <= 1 else {
             throw SessionConfigurationError(setting: "touchFraction", message: "must be between 0 and 1, not \(touchFraction)")
         }

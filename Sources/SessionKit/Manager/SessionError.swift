@@ -13,6 +13,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case sessionLimitReached = "session_limit_reached"
             case ambiguousCredentials = "ambiguous_credentials"
             case unsupportedForBearer = "unsupported_for_bearer"
+            case unsupportedByStore = "unsupported_by_store"
         }
 
         private let base: Base
@@ -36,6 +37,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         /// The request's carrier cannot deliver a new token (a bearer token), so it cannot
         /// sign in, rotate or start a session. 400.
         public static let unsupportedForBearer = Code(base: .unsupportedForBearer)
+        /// The store does not keep what the operation needs (a per-user index). 501.
+        public static let unsupportedByStore = Code(base: .unsupportedByStore)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -61,6 +64,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .tooLarge: 413
         case .sessionLimitReached: 403
         case .ambiguousCredentials, .unsupportedForBearer: 400
+        case .unsupportedByStore: 501
         default: 500
         }
     }

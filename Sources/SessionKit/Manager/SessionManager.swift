@@ -16,6 +16,8 @@ public final class SessionManager: Sendable {
     let deadline: Deadline
     let logger: Logger
     let updateLocks = KeyedAsyncLock<SessionStorageKey>()
+    /// Whether store calls complete in-process, so they run without a time limit.
+    private let callsInProcess: Bool
     /// Session events, for whoever subscribes.
     public let events = SessionEvents()
 
@@ -33,7 +35,14 @@ public final class SessionManager: Sendable {
         logger: Logger = Logger(label: "sessionkit")
     ) throws(SessionConfigurationError) {
         try configuration.validate()
+        if configuration.maxSessionsPerUser != nil, !(store is any UserIndexedSessionStore) {
+            throw SessionConfigurationError(
+                setting: "maxSessionsPerUser",
+                message: "needs a store that keeps a per-user index (UserIndexedSessionStore); \(type(of: store)) does not"
+            )
+        }
         self.store = store
+        self.callsInProcess = store is any InProcessSessionStore
         self.configuration = configuration
         self.wallClock = wallClock
         self.clock = clock
@@ -198,17 +207,17 @@ public final class SessionManager: Sendable {
     // MARK: Sessions of a user
 
     /// The live sessions of `userID`, most recently active first.
+    /// - Throws: ``SessionError/Code/unsupportedByStore`` when the store keeps no per-user index.
     public func sessions(ofUser userID: String) async throws -> [SessionInfo] {
         let now = now()
-        return try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
-            .map(SessionInfo.init)
+        return try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }.map(SessionInfo.init)
     }
 
     /// Ends the session of `userID` named `handle`. Returns `false`, and ends nothing,
     /// when `userID` has no live session of that name.
     public func revoke(handle: String, ofUser userID: String) async throws -> Bool {
         let now = now()
-        let sessions = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+        let sessions = try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }
         guard let session = sessions.first(where: { $0.key.handle == handle }) else { return false }
         try await revoke(session.key, userID: userID)
         return true
@@ -216,9 +225,14 @@ public final class SessionManager: Sendable {
 
     /// Ends the session named `handle`, whoever it belongs to (for administrators).
     /// Returns `false` when no live session has that handle.
+    /// - Throws: ``SessionError/Code/unsupportedByStore`` when the store does not answer
+    ///   administrators (``AdministeredSessionStore``).
     public func revoke(handle: String) async throws -> Bool {
         let now = now()
-        guard let session = try await storeCall("session", logger: logger, { try await $0.session(withHandle: handle, now: now) })
+        guard let administered = store as? any AdministeredSessionStore else { throw Self.unsupported("administration") }
+        guard
+            let session = try await storeCall(
+                "session", logger: logger, { _ in try await administered.session(withHandle: handle, now: now) })
         else { return false }
         try await revoke(session.key, userID: session.userID)
         return true
@@ -231,31 +245,40 @@ public final class SessionManager: Sendable {
         var kept: SessionStorageKey?
         if let keptHandle {
             let now = now()
-            kept = try await storeCall("sessions", logger: logger) { try await $0.sessions(ofUser: userID, now: now) }
+            kept = try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }
                 .first { $0.key.handle == keptHandle }?.key
         }
         return try await revokeAll(ofUser: userID, except: kept)
     }
 
     /// Removes expired sessions from the store, reports each as an `expired` event, and
-    /// returns how many. ``SessionPurgeService`` calls it periodically.
+    /// returns how many. ``SessionPurgeService`` calls it periodically. A store that purges
+    /// in batches (``AdministeredSessionStore``) calls `progress` with the count so far
+    /// after each.
     @discardableResult
-    public func purgeExpired() async throws -> Int {
+    public func purgeExpired(progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> Int {
         let now = now()
-        let purged = try await storeCall("purgeExpired", logger: logger) { try await $0.purgeExpired(now: now) }
+        let purged = try await storeCall("purgeExpired", logger: logger) { store in
+            if let administered = store as? any AdministeredSessionStore {
+                return try await administered.purgeExpired(now: now, progress: progress)
+            }
+            return try await store.purgeExpired(now: now)
+        }
         for session in purged { events.emit(.expired, session.key, userID: session.userID, at: now) }
         return purged.count
     }
 
     func revoke(_ key: SessionStorageKey, userID: String?) async throws {
-        try await storeCall("delete", logger: logger) { try await $0.delete(key) }
-        events.emit(.revoked, key, userID: userID, at: now())
+        let now = now()
+        let until = endedUntil(now)
+        try await storeCall("delete", logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
+        events.emit(.revoked, key, userID: userID, at: now)
         logger.debug("session revoked", metadata: ["session": "\(key.shortHash)"])
     }
 
     func revokeAll(ofUser userID: String, except kept: SessionStorageKey?) async throws -> Int {
-        let revoked = try await storeCall("deleteSessions", logger: logger) { try await $0.deleteSessions(ofUser: userID, except: kept) }
         let now = now()
+        let revoked = try await indexCall("deleteSessions") { try await $0.deleteSessions(ofUser: userID, except: kept, now: now) }
         for key in revoked { events.emit(.revoked, key, userID: userID, at: now) }
         return revoked.count
     }
@@ -267,7 +290,13 @@ public final class SessionManager: Sendable {
     /// Looks the session under `key` up, as `carrier` may see it: a session made for
     /// another carrier is absent to this one.
     package func lookUp(_ key: SessionStorageKey, carrier: any SessionCarrier, now: Date, logger: Logger) async throws -> SessionLookup {
-        guard let session = try await storeCall("load", logger: logger, { try await $0.load(key, now: now) }) else {
+        let session: StoredSession
+        switch try await storeCall("load", logger: logger, { try await $0.lookUp(key, now: now) }) {
+        case .live(let found): session = found
+        case .ended:
+            logger.debug("session token was ended moments ago; its writes are refused")
+            return .ended(key)
+        case .absent:
             logger.debug("session token matches no live session; treated as no session")
             return .absent(key)
         }
@@ -292,7 +321,7 @@ public final class SessionManager: Sendable {
         let now = now()
         switch operation {
         case .insert(let session):
-            try await storeCall("insert", logger: logger) { try await $0.insert(session) }
+            try await storeCall("insert", logger: logger) { try await $0.insert(session, now: now) }
             logger.debug("session created", metadata: ["session": "\(session.key.shortHash)"])
             events.emit(.created, session.key, userID: session.userID, at: now)
             return .written(session)
@@ -309,13 +338,14 @@ public final class SessionManager: Sendable {
                 return .written(nil)
             }
         case .rotate(let from, let to, let changes):
+            let until = endedUntil(now)
             let result = try await storeCall("rotate", logger: logger) {
-                try await $0.rotate(from: from, to: to, applying: changes, now: now)
+                try await $0.rotate(from: from, to: to, applying: changes, now: now, rememberEndedUntil: until)
             }
             if case .applied(let rotated) = result { events.emit(.rotated, rotated.key, userID: rotated.userID, at: now) }
             return OperationResult(result)
         case .signIn(let signIn):
-            let result = try await storeCall("authenticate", logger: logger) { try await $0.authenticate(signIn, now: now) }
+            let result = try await storeCall("signIn", logger: logger) { try await Self.signIn(signIn, on: $0, now: now) }
             guard case .authenticated(let signedIn, let evicted) = result else { return .missing }
             events.emit(.authenticated, signedIn.key, userID: signIn.userID, at: now)
             for session in evicted { events.emit(.evicted, session.key, userID: session.userID, at: now) }
@@ -325,11 +355,46 @@ public final class SessionManager: Sendable {
             if userID == nil, events.hasSubscribers {
                 userID = try? await storeCall("load", logger: logger) { try await $0.load(key, now: now) }?.userID
             }
-            try await storeCall("delete", logger: logger) { try await $0.delete(key) }
+            let until = endedUntil(now)
+            try await storeCall("delete", logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
             logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
             events.emit(.destroyed, key, userID: userID, at: now)
             return .written(nil)
         }
+    }
+
+    /// A sign-in: the store's own atomic step when it keeps a per-user index (the limit
+    /// needs one); otherwise a rotation or insert that records the user.
+    private static func signIn(_ signIn: SessionSignIn, on store: any SessionStore, now: Date) async throws -> SessionSignInResult {
+        if let indexed = store as? any UserIndexedSessionStore {
+            return try await indexed.signIn(signIn, now: now)
+        }
+        switch signIn.source {
+        case .rotate(let from, let changes):
+            let result = try await store.rotate(
+                from: from, to: signIn.newKey, applying: changes, now: now, rememberEndedUntil: signIn.rememberEndedUntil)
+            guard case .applied(let session) = result else { return .missing }
+            return .authenticated(session, evicted: [])
+        case .insert(let session):
+            try await store.insert(session, now: now)
+            return .authenticated(session, evicted: [])
+        }
+    }
+
+    /// Until when a token ended now is remembered as ended.
+    package func endedUntil(_ now: Date) -> Date { now + configuration.endedTokenGrace.timeInterval }
+
+    /// A call to the store's per-user index.
+    private func indexCall<Value: Sendable>(
+        _ operation: String,
+        _ body: @escaping @Sendable (any UserIndexedSessionStore) async throws -> Value
+    ) async throws -> Value {
+        guard let indexed = store as? any UserIndexedSessionStore else { throw Self.unsupported("a per-user index") }
+        return try await storeCall(operation, logger: logger) { _ in try await body(indexed) }
+    }
+
+    private static func unsupported(_ what: String) -> SessionError {
+        SessionError(code: .unsupportedByStore, message: "the session store does not keep \(what)")
     }
 
     /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
@@ -341,7 +406,7 @@ public final class SessionManager: Sendable {
     ) async throws -> Value {
         let store = self.store
         do {
-            if store.completesInProcess { return try await body(store) }
+            if callsInProcess { return try await body(store) }
             return try await deadline.run { try await body(store) }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])

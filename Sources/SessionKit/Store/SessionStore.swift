@@ -1,24 +1,36 @@
 public import Foundation
 
-/// Where sessions live. Every store passes the conformance suite in `SessionKitTesting`.
+/// Where sessions live: what every store must do. Every store passes the conformance
+/// suite in `SessionKitTesting`.
+///
+/// A store that also keeps a per-user index adopts ``UserIndexedSessionStore`` (listing,
+/// revoking and limiting a user's sessions); one that answers administrators adopts
+/// ``AdministeredSessionStore``. The manager and the admin tool ask for the protocol they
+/// need and say so when a store lacks it.
 ///
 /// The contract:
-/// - Every call that judges expiry takes `now` from the caller's wall clock. A session
-///   whose ``StoredSession/expiresAt`` is at or before `now` is absent: it does not load,
-///   cannot be changed or rotated, and is not listed. Native expiry (TTLs) may only
-///   collect sessions later than that, never earlier.
+/// - Every call takes `now` from the caller's wall clock; a store never reads a clock of
+///   its own. A session whose ``StoredSession/expiresAt`` is at or before `now` is
+///   absent: it does not load, cannot be changed or rotated, and is not listed. Native
+///   expiry (TTLs) may only collect sessions later than that, never earlier.
 /// - Nothing is ever upserted: a write to an absent session reports ``SessionApplyResult/missing``
 ///   and stores nothing, so a request that raced a logout cannot bring the session back.
+/// - A key ended by ``rotate(from:to:applying:now:rememberEndedUntil:)`` or
+///   ``delete(_:now:rememberEndedUntil:)`` is remembered as *ended* until the time given,
+///   by the same atomic step that ended it: ``lookUp(_:now:)`` answers
+///   ``SessionLoadResult/ended`` for it, so the manager can refuse a late write that would
+///   otherwise start a new session over the client's fresh one. Afterwards it is absent.
 /// - Methods throw only when the store itself fails (unreachable, corrupt, over its limits).
 public protocol SessionStore: Sendable {
-    /// Returns the session stored under `key`, or `nil` when it is absent or expired as
-    /// of `now`.
-    func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession?
+    /// The session stored under `key` as of `now`: live, ended recently (see above), or
+    /// absent (unknown or expired).
+    func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult
 
     /// Stores a new session under `session.key`, at the version it carries. Throws
     /// ``SessionStoreError/Code/duplicateKey`` when anything is stored under that key,
     /// expired or not: keys come from random tokens, so a clash is a bug, never a merge.
-    func insert(_ session: StoredSession) async throws
+    /// A session that names a user is indexed under that user by stores that keep an index.
+    func insert(_ session: StoredSession, now: Date) async throws
 
     /// Applies `changes` to the session under `key` and returns it as it now is, with its
     /// version one higher.
@@ -35,30 +47,57 @@ public protocol SessionStore: Sendable {
     ) async throws -> SessionApplyResult
 
     /// Atomically moves the session under `oldKey` to `newKey`, applying `changes` on the
-    /// way. Afterwards `oldKey` never loads again. Answers ``SessionApplyResult/missing``
-    /// (and changes nothing) when `oldKey` is absent or expired; throws
-    /// ``SessionStoreError/Code/duplicateKey`` when `newKey` is taken.
+    /// way, and remembers `oldKey` as ended until `rememberEndedUntil`. Afterwards `oldKey`
+    /// never loads again. Answers ``SessionApplyResult/missing`` (and changes nothing) when
+    /// `oldKey` is absent or expired; throws ``SessionStoreError/Code/duplicateKey`` when
+    /// `newKey` is taken. Changes that sign a user in (``SessionChanges/authentication``)
+    /// index the session under that user, with no limit: that is a sign-in without one.
     func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) async throws -> SessionApplyResult
 
-    /// Signs a user in on a session in one atomic step: moves it to ``SessionSignIn/newKey``
-    /// (or stores the new session), records the user, and adds it to the user's index,
-    /// enforcing ``SessionSignIn/limit`` on that index in the same step, so concurrent
-    /// sign-ins never leave a user with more sessions than the limit.
-    ///
-    /// Under the limit's `evictLeastRecentlyActive` policy the user's least recently seen
-    /// sessions are deleted to make room and returned; under `refuse` nothing is written
-    /// and ``SessionStoreError/Code/sessionLimitReached`` is thrown. The session being
-    /// signed in on does not count against the limit. Answers ``SessionSignInResult/missing``
-    /// when the session to move is absent or expired.
-    func authenticate(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult
+    /// Removes the session under `key` and, when there was one, remembers the key as ended
+    /// until `rememberEndedUntil`. Idempotent: deleting an absent key succeeds and stores
+    /// nothing.
+    func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws
 
-    /// Removes the session under `key`. Idempotent: deleting an absent key succeeds.
-    func delete(_ key: SessionStorageKey) async throws
+    /// Removes sessions expired as of `now` and returns them, and forgets ended keys whose
+    /// time has passed. For stores without native expiry, and for index upkeep in those
+    /// with it (which return the index entries they removed). Idempotent, and safe to run
+    /// from several replicas at once.
+    func purgeExpired(now: Date) async throws -> [SessionReference]
+}
+
+extension SessionStore {
+    /// The live session under `key` as of `now`, or `nil` (absent, expired or ended).
+    public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+        try await lookUp(key, now: now).session
+    }
+}
+
+/// A store whose calls complete in-process without I/O, so the manager calls it without a
+/// time limit (one would only add cost).
+public protocol InProcessSessionStore: SessionStore {}
+
+/// A store that keeps a per-user index: a user's sessions listed, revoked, and limited on
+/// sign-in.
+public protocol UserIndexedSessionStore: SessionStore {
+    /// Signs a user in on a session in one atomic step: moves it to ``SessionSignIn/newKey``
+    /// (remembering the old key as ended) or stores the new session, records the user, and
+    /// indexes it, enforcing ``SessionSignIn/limit`` on that index in the same step, so
+    /// concurrent sign-ins never leave a user with more sessions than the limit.
+    ///
+    /// Which sessions the limit evicts, and when it refuses, is
+    /// ``UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)``, called on the user's
+    /// other live sessions as of one consistent view of the index; the store supplies only
+    /// the atomic step. Evicted sessions are deleted and returned; a refusal writes nothing
+    /// and throws its ``SessionStoreError/Code/sessionLimitReached``. Answers
+    /// ``SessionSignInResult/missing`` when the session to move is absent or expired.
+    func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult
 
     /// The unexpired sessions of `userID`, most recently seen first. Index entries of
     /// sessions found absent or expired are removed as they are met.
@@ -66,28 +105,53 @@ public protocol SessionStore: Sendable {
 
     /// Deletes every session of `userID` except the one under `keptKey`, and returns the
     /// keys deleted.
-    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) async throws -> [SessionStorageKey]
-
-    /// Removes sessions expired as of `now` and returns them. For stores without native
-    /// expiry, and for index upkeep in those with it (which return the index entries they
-    /// removed). Idempotent, and safe to run from several replicas at once.
-    func purgeExpired(now: Date) async throws -> [SessionReference]
-
-    /// The unexpired session whose ``SessionStorageKey/handle`` is `handle`, for
-    /// administration.
-    func session(withHandle handle: String, now: Date) async throws -> StoredSession?
-
-    /// Counts for administration: unexpired sessions, by user, the oldest, and how many
-    /// end within `window` seconds of `now`.
-    func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics
-
-    /// Whether calls complete in-process without I/O, so that wrapping each in a timeout
-    /// would only add cost. Defaults to `false`.
-    var completesInProcess: Bool { get }
+    func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey]
 }
 
-extension SessionStore {
-    public var completesInProcess: Bool { false }
+/// A store that answers administrators: sessions by handle, statistics, schema upkeep.
+/// Not for the request path: some stores scan to answer.
+public protocol AdministeredSessionStore: SessionStore {
+    /// The unexpired session whose ``SessionStorageKey/handle`` is `handle`.
+    func session(withHandle handle: String, now: Date) async throws -> StoredSession?
+
+    /// Counts: unexpired sessions, by user, the oldest, and how many end within `window`
+    /// seconds of `now`.
+    func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics
+
+    /// Creates or upgrades what the store needs (tables, indexes). Safe to run twice and
+    /// from several processes at once. The default does nothing.
+    func migrate() async throws
+
+    /// ``SessionStore/purgeExpired(now:)`` in batches, calling `progress` with the count
+    /// removed so far after each: for purges of large stores that report as they go. The
+    /// default purges in one batch.
+    func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference]
+}
+
+extension AdministeredSessionStore {
+    public func migrate() async throws {}
+
+    public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
+        let purged = try await purgeExpired(now: now)
+        progress(purged.count)
+        return purged
+    }
+}
+
+/// What a store holds under a key.
+public enum SessionLoadResult: Sendable {
+    /// A live session.
+    case live(StoredSession)
+    /// The key's session was ended (rotated, signed in elsewhere, deleted) recently: within
+    /// the time the ending step asked the store to remember it.
+    case ended
+    /// Nothing live: unknown, expired, or ended long enough ago to be forgotten.
+    case absent
+
+    /// The live session, or `nil`.
+    public var session: StoredSession? {
+        if case .live(let session) = self { session } else { nil }
+    }
 }
 
 /// The outcome of a write to one session.
@@ -100,7 +164,7 @@ public enum SessionApplyResult: Sendable {
     case missing
 }
 
-/// What ``SessionStore/authenticate(_:now:)`` does.
+/// What ``UserIndexedSessionStore/signIn(_:now:)`` does.
 public struct SessionSignIn: Sendable {
     public enum Source: Sendable {
         /// Move the session stored under this key, applying these changes.
@@ -116,35 +180,19 @@ public struct SessionSignIn: Sendable {
     public var userID: String
     /// The most sessions the user may hold afterwards, and what to do at the limit.
     public var limit: UserSessionLimit?
+    /// Until when a moved session's old key is remembered as ended.
+    public var rememberEndedUntil: Date
 
-    public init(source: Source, newKey: SessionStorageKey, userID: String, limit: UserSessionLimit?) {
+    public init(source: Source, newKey: SessionStorageKey, userID: String, limit: UserSessionLimit?, rememberEndedUntil: Date) {
         self.source = source
         self.newKey = newKey
         self.userID = userID
         self.limit = limit
+        self.rememberEndedUntil = rememberEndedUntil
     }
 }
 
-/// A cap on one user's concurrent sessions.
-public struct UserSessionLimit: Sendable, Hashable {
-    public enum Policy: String, Sendable, Hashable {
-        /// Sign the least recently active session out to make room.
-        case evictLeastRecentlyActive = "evict-oldest"
-        /// Refuse the new sign-in.
-        case refuse
-    }
-
-    /// The most sessions a user may hold; at least 1.
-    public var maxSessions: Int
-    public var policy: Policy
-
-    public init(maxSessions: Int, policy: Policy) {
-        self.maxSessions = maxSessions
-        self.policy = policy
-    }
-}
-
-/// The outcome of ``SessionStore/authenticate(_:now:)``.
+/// The outcome of ``UserIndexedSessionStore/signIn(_:now:)``.
 public enum SessionSignInResult: Sendable {
     /// Signed in: the session as stored, and the sessions evicted to stay within the limit.
     case authenticated(StoredSession, evicted: [StoredSession])

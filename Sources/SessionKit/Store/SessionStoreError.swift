@@ -7,11 +7,12 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
             case unavailable
             case corrupt
             case sessionLimitReached
+            case unsupported
         }
 
         private let base: Base
 
-        /// ``SessionStore/insert(_:)`` found a session under the key already.
+        /// ``SessionStore/insert(_:now:)`` found a session under the key already.
         public static let duplicateKey = Code(base: .duplicateKey)
         /// A value or the whole session passes the store's ``SessionLimits``.
         public static let tooLarge = Code(base: .tooLarge)
@@ -21,6 +22,9 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code(base: .corrupt)
         /// A sign-in was refused: the user holds as many sessions as the limit allows.
         public static let sessionLimitReached = Code(base: .sessionLimitReached)
+        /// The store does not adopt the protocol the operation needs (a per-user index,
+        /// administration).
+        public static let unsupported = Code(base: .unsupported)
 
         public var description: String { base.rawValue }
     }

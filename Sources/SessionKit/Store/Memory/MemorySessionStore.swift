@@ -11,8 +11,10 @@ import Synchronization
 /// ``purgeExpired(now:)`` (run it with a ``SessionPurgeService``) frees expired entries in
 /// work proportional to what expired.
 /// With a ``Configuration/capacity``, the least recently used sessions are evicted to
-/// stay within it (per shard, so eviction order is approximately global LRU).
-public final class MemorySessionStore: SessionStore {
+/// stay within it (per shard, so eviction order is approximately global LRU). Keys ended
+/// by a rotation or deletion are remembered beside the table of their shard until their
+/// time passes (see ``SessionStore``).
+public final class MemorySessionStore: InProcessSessionStore, UserIndexedSessionStore, AdministeredSessionStore {
     public struct Configuration: Sendable {
         /// Independently locked parts of the table, rounded up to a power of two.
         /// The default is 64.
@@ -54,18 +56,24 @@ public final class MemorySessionStore: SessionStore {
         self.shardMask = UInt64(count - 1)
     }
 
-    public var completesInProcess: Bool { true }
-
     /// The number of entries held, expired ones not yet purged included.
     public var count: Int {
         shards.reduce(0) { total, shard in total + shard.state.withLock { $0.count } }
     }
 
+    public func lookUp(_ key: SessionStorageKey, now: Date) -> SessionLoadResult {
+        shard(for: key).state.withLock { state in
+            if let session = state.live(key, now: now, markUsed: true) { return .live(session) }
+            return state.isEnded(key, now: now) ? .ended : .absent
+        }
+    }
+
+    /// The live session under `key` as of `now`, or `nil`; without an `await`.
     public func load(_ key: SessionStorageKey, now: Date) -> StoredSession? {
         shard(for: key).state.withLock { $0.live(key, now: now, markUsed: true) }
     }
 
-    public func insert(_ session: StoredSession) throws {
+    public func insert(_ session: StoredSession, now: Date) throws {
         let evicted = try shard(for: session.key).state.withLock { try $0.add(session) }
         if let userID = session.userID { userIndex(userID).add(session.key, for: userID) }
         unindex(evicted)
@@ -90,9 +98,11 @@ public final class MemorySessionStore: SessionStore {
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) throws -> SessionApplyResult {
-        let (result, evicted, previousUser) = try move(from: oldKey, to: newKey, applying: changes, now: now)
+        let (result, evicted, previousUser) = try move(
+            from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
         if case .applied(let session) = result {
             reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
         }
@@ -100,7 +110,7 @@ public final class MemorySessionStore: SessionStore {
         return result
     }
 
-    public func authenticate(_ signIn: SessionSignIn, now: Date) throws -> SessionSignInResult {
+    public func signIn(_ signIn: SessionSignIn, now: Date) throws -> SessionSignInResult {
         let userID = signIn.userID
         let oldKey: SessionStorageKey? = if case .rotate(let key, _) = signIn.source { key } else { nil }
         // The user's index stays locked for the whole sign-in, so concurrent sign-ins of
@@ -114,24 +124,17 @@ public final class MemorySessionStore: SessionStore {
                 if let session, session.userID == userID { others.append(session) } else { keys.remove(key) }
             }
             var evicted = [StoredSession]()
-            if let limit = signIn.limit, others.count >= limit.maxSessions {
-                guard limit.policy == .evictLeastRecentlyActive else {
-                    throw SessionStoreError(
-                        code: .sessionLimitReached,
-                        message: "\(userID) already has \(others.count) sessions; the limit is \(limit.maxSessions)"
-                    )
-                }
-                for victim in others.sorted(by: { $0.lastSeenAt < $1.lastSeenAt }).prefix(others.count - limit.maxSessions + 1) {
-                    if let removed = shard(for: victim.key).state.withLock({ $0.remove(victim.key) }) { evicted.append(removed) }
-                    keys.remove(victim.key)
-                }
+            for victim in try signIn.limit?.sessionsToEvict(among: others, userID: userID, lastSeen: \.lastSeenAt) ?? [] {
+                if let removed = shard(for: victim.key).state.withLock({ $0.remove(victim.key) }) { evicted.append(removed) }
+                keys.remove(victim.key)
             }
             let stored: StoredSession
             var evictedByCapacity = [StoredSession]()
             var previousUser: String?
             switch signIn.source {
             case .rotate(let oldKey, let changes):
-                let moved = try move(from: oldKey, to: signIn.newKey, applying: changes, now: now)
+                let moved = try move(
+                    from: oldKey, to: signIn.newKey, applying: changes, now: now, rememberEndedUntil: signIn.rememberEndedUntil)
                 guard case .applied(let session) = moved.result else { return (.missing, [], nil) }
                 (stored, evictedByCapacity, previousUser) = (session, moved.evicted, moved.previousUser)
                 keys.remove(oldKey)
@@ -147,12 +150,14 @@ public final class MemorySessionStore: SessionStore {
         return result
     }
 
-    /// Moves a session between keys with both shards locked, leaving the user index alone.
+    /// Moves a session between keys with both shards locked, remembering the old key as
+    /// ended, and leaving the user index alone.
     private func move(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
         applying changes: SessionChanges,
-        now: Date
+        now: Date,
+        rememberEndedUntil: Date
     ) throws -> (result: SessionApplyResult, evicted: [StoredSession], previousUser: String?) {
         let oldIndex = shardIndex(oldKey)
         let newIndex = shardIndex(newKey)
@@ -174,7 +179,7 @@ public final class MemorySessionStore: SessionStore {
         if oldIndex == newIndex {
             return try shards[oldIndex].state.withLock { state in
                 try move(
-                    takeOld: { state.remove(oldKey, ifLiveAt: now) },
+                    takeOld: { state.remove(oldKey, ifLiveAt: now, rememberEndedUntil: rememberEndedUntil) },
                     newKeyTaken: state.contains(newKey),
                     addNew: { try state.add($0) }
                 )
@@ -184,12 +189,12 @@ public final class MemorySessionStore: SessionStore {
             try shards[max(oldIndex, newIndex)].state.withLock { second in
                 oldIndex < newIndex
                     ? try move(
-                        takeOld: { first.remove(oldKey, ifLiveAt: now) },
+                        takeOld: { first.remove(oldKey, ifLiveAt: now, rememberEndedUntil: rememberEndedUntil) },
                         newKeyTaken: second.contains(newKey),
                         addNew: { try second.add($0) }
                     )
                     : try move(
-                        takeOld: { second.remove(oldKey, ifLiveAt: now) },
+                        takeOld: { second.remove(oldKey, ifLiveAt: now, rememberEndedUntil: rememberEndedUntil) },
                         newKeyTaken: first.contains(newKey),
                         addNew: { try first.add($0) }
                     )
@@ -197,8 +202,12 @@ public final class MemorySessionStore: SessionStore {
         }
     }
 
-    public func delete(_ key: SessionStorageKey) {
-        let removed = shard(for: key).state.withLock { $0.remove(key) }
+    public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) {
+        let removed = shard(for: key).state.withLock { state in
+            let removed = state.remove(key)
+            if removed != nil { state.rememberEnded(key, until: rememberEndedUntil) }
+            return removed
+        }
         if let removed { unindex([removed]) }
     }
 
@@ -214,7 +223,7 @@ public final class MemorySessionStore: SessionStore {
         return found.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
-    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?) -> [SessionStorageKey] {
+    public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) -> [SessionStorageKey] {
         let index = userIndex(userID)
         var deleted = [SessionStorageKey]()
         for key in index.keys(for: userID) where key != keptKey {
@@ -230,6 +239,7 @@ public final class MemorySessionStore: SessionStore {
     public func purgeExpired(now: Date) -> [SessionReference] {
         var purged = [SessionReference]()
         for shard in shards {
+            shard.state.withLock { $0.forgetEnded(now: now) }
             while true {
                 let (batch, more) = shard.state.withLock { $0.purge(now: now, limit: 1024) }
                 purged += batch
@@ -343,6 +353,9 @@ private struct ShardState: @unchecked Sendable {
     private var recency: [SessionStorageKey: Links] = [:]
     private var newest: SessionStorageKey?
     private var oldest: SessionStorageKey?
+    /// Keys ended by a rotation or deletion, and until when they are remembered. Few: only
+    /// the endings of the last grace window.
+    private var ended: [SessionStorageKey: Date] = [:]
 
     init(capacity: Int?, decodedCapacity: Int) {
         self.capacity = capacity
@@ -421,9 +434,29 @@ private struct ShardState: @unchecked Sendable {
         return record.session
     }
 
-    mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date) -> StoredSession? {
+    /// Removes the session under `key` if it is live, remembering the key as ended.
+    mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date, rememberEndedUntil: Date) -> StoredSession? {
         guard let record = table.find(key), now < record.header.expiresAt else { return nil }
+        rememberEnded(key, until: rememberEndedUntil)
         return remove(key)
+    }
+
+    mutating func rememberEnded(_ key: SessionStorageKey, until: Date) {
+        ended[key] = until
+    }
+
+    /// Whether `key` was ended recently enough to be remembered as of `now`; forgets it
+    /// once its time has passed.
+    mutating func isEnded(_ key: SessionStorageKey, now: Date) -> Bool {
+        guard let until = ended[key] else { return false }
+        if now < until { return true }
+        ended[key] = nil
+        return false
+    }
+
+    mutating func forgetEnded(now: Date) {
+        guard !ended.isEmpty else { return }
+        ended = ended.filter { now < $0.value }
     }
 
     /// Removes up to `limit` sessions whose deadline has passed; says whether more may be due.
