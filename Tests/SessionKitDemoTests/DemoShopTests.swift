@@ -228,6 +228,49 @@ final class Browser: @unchecked Sendable {
         }
     }
 
+    @Test func apiClientsUseBearerTokens() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            func send(_ method: HTTPRequest.Method, _ uri: String, token: String?, json body: [String: Any]? = nil) async throws
+                -> TestResponse
+            {
+                var headers: HTTPFields = [:]
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                if body != nil { headers[.contentType] = "application/json" }
+                return try await client.execute(uri: uri, method: method, headers: headers, body: body.map(json))
+            }
+            let wrong = try await send(.post, "/api/tokens", token: nil, json: ["username": "alice", "password": "nope"])
+            #expect(wrong.status == .unauthorized)
+            let issued = try await send(.post, "/api/tokens", token: nil, json: ["username": "alice", "password": password])
+            #expect(issued.status == .created)
+            #expect(issued.headers[values: .setCookie].isEmpty)
+            #expect(issued.headers[.cacheControl] == "no-store")
+            let token = try #require(issued.object?["token"] as? String)
+            #expect(issued.object?["expiresAt"] is String)
+
+            let session = try #require(try await send(.get, "/api/session", token: token).object)
+            #expect(session["authenticated"] as? Bool == true && session["user"] as? String == "alice")
+            let added = try await send(.post, "/api/cart/items", token: token, json: ["sku": "tea-green", "quantity": 2])
+            #expect(added.status == .ok && added.headers[values: .setCookie].isEmpty)
+            #expect((try await send(.get, "/api/cart", token: token).object?["items"] as? [Any])?.count == 1)
+            let devices = try #require(try await send(.get, "/api/sessions", token: token).array)
+            #expect(devices.map { $0["device"] as? String } == ["API client"])
+            #expect(devices.first?["current"] as? Bool == true)
+
+            // A browser's cookie together with a bearer token is refused.
+            let browser = Browser(client)
+            try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            let both = try await client.execute(
+                uri: "/api/session", method: .get, headers: [.cookie: try #require(browser.cookie), .authorization: "Bearer \(token)"])
+            #expect(both.status == .badRequest)
+            #expect(both.object?["error"] as? String == "ambiguous_credentials")
+            #expect(try #require(try await browser.send(.get, "/api/sessions").array).count == 2)
+
+            #expect(try await send(.post, "/api/logout", token: token).status == .noContent)
+            #expect(try await send(.get, "/api/session", token: token).object?["authenticated"] as? Bool == false)
+            #expect(try await send(.get, "/api/sessions", token: token).status == .unauthorized)
+        }
+    }
+
     @Test func concurrentCartAddsAllLand() async throws {
         try await Application(router: try makeShop().router()).test(.router) { client in
             let browser = Browser(client)

@@ -34,10 +34,19 @@ struct TestApp: Sendable {
     let manager: SessionManager
     let slowSetLoaded = TestGate()
     let slowSetRelease = TestGate()
+    /// Holds the `/gated/...` handlers before they touch their session.
+    let handlerGate = TestGate()
+    /// How tokens travel on the test routes.
+    let carriers: [any SessionCarrier]
 
     static let cookieName = "__Host-session"
 
-    init(store: any SessionStore = MemorySessionStore(), configure: (inout SessionConfiguration) -> Void = { _ in }) throws {
+    init(
+        store: any SessionStore = MemorySessionStore(),
+        carriers: [any SessionCarrier] = [.cookie],
+        configure: (inout SessionConfiguration) -> Void = { _ in }
+    ) throws {
+        self.carriers = carriers
         var configuration = SessionConfiguration()
         // Roomy: every suite runs at once on two cores, and a first sign-in on a cluster
         // also fetches the slot map and connects to each node. Timeout tests set their own.
@@ -49,7 +58,7 @@ struct TestApp: Sendable {
 
     func router() -> Router<BasicSessionKitRequestContext> {
         let router = Router(context: BasicSessionKitRequestContext.self)
-        router.add(middleware: SessionKitMiddleware(manager: manager))
+        router.add(middleware: SessionKitMiddleware(manager: manager, carriers: carriers))
         router.get("/untouched") { _, _ in "ok" }
         router.get("/cart") { _, context -> String in
             let cart = try await context.session.get(.cart) ?? Cart()
@@ -69,6 +78,9 @@ struct TestApp: Sendable {
             }
             return "\(cart?.items.count ?? 0)"
         }
+        router.get("/theme") { _, context -> String in
+            try await context.session.get(.theme) ?? "none"
+        }
         router.post("/theme/:theme") { _, context -> String in
             try context.session.set(.theme, try context.parameters.require("theme"))
             return "set"
@@ -82,9 +94,27 @@ struct TestApp: Sendable {
             return "welcome"
         }
         router.post("/login-remembered/:user") { _, context -> String in
-            try context.session.rememberMe(true)
-            try await context.session.authenticate(userID: try context.parameters.require("user"))
+            try await context.session.authenticate(userID: try context.parameters.require("user"), rememberMe: true)
             return "welcome"
+        }
+        // Each waits at `handlerGate` before it touches the session, so a test can end the
+        // session (a login, a logout) between the request's arrival and its first use.
+        router.post("/gated/set") { _, context -> String in
+            await handlerGate.wait()
+            try context.session.set(.theme, "late")
+            return "set"
+        }
+        router.post("/gated/update") { _, context -> String in
+            await handlerGate.wait()
+            try await context.session.update(.cart) { cart in cart = Cart(items: (cart?.items ?? []) + ["late"]) }
+            return "updated"
+        }
+        router.post("/gated/read-set") { _, context -> String in
+            await handlerGate.wait()
+            var cart = try await context.session.get(.cart) ?? Cart()
+            cart.items.append("late")
+            try context.session.set(.cart, cart)
+            return "read and set"
         }
         router.post("/remember") { _, context -> String in
             try context.session.rememberMe(true)

@@ -78,6 +78,22 @@ import Testing
             }, "cookie.sameSite"
         ),
         (invalid { $0.maxAgeCap = .seconds(401 * 86_400) }, "cookie.maxAgeCap"),
+        // Browsers match the prefixes without regard to case.
+        (
+            invalid {
+                $0.name = "__host-sid"; $0.secure = false
+            }, "cookie.secure"
+        ),
+        (
+            invalid {
+                $0.name = "__HOST-sid"; $0.domain = "example.com"
+            }, "cookie.domain"
+        ),
+        (
+            invalid {
+                $0.name = "__secure-sid"; $0.secure = false
+            }, "cookie.secure"
+        ),
     ])
     func invalidConfigurationNamesTheSetting(_ configuration: SessionCookieConfiguration, _ setting: String) {
         #expect { try configuration.validate() } throws: { ($0 as? SessionConfigurationError)?.setting == setting }

@@ -31,15 +31,19 @@ public struct BearerSessionCarrier: SessionCarrier {
     }
 
     /// The credentials after the `Bearer` scheme (matched without regard to case, RFC
-    /// 9110), or `nil` when the field names another scheme.
+    /// 9110), or `nil` when the field names another scheme. Scanned as UTF-8 bytes, so a
+    /// combining mark after the space cannot join it into one character and hide the scheme.
     static func bearerCredentials(in field: String) -> Substring? {
-        let trimmed = field.drop { $0 == " " || $0 == "\t" }
-        let scheme = trimmed.prefix { $0 != " " }
-        guard scheme.utf8.count == 6, zip(scheme.utf8, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
-        var rest = trimmed.dropFirst(scheme.count)
-        while rest.first == " " { rest = rest.dropFirst() }
-        while rest.last == " " || rest.last == "\t" { rest = rest.dropLast() }
-        return rest
+        let bytes = field.utf8
+        func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let schemeStart = bytes.firstIndex(where: { !isSpace($0) }) else { return nil }
+        let schemeEnd = bytes[schemeStart...].firstIndex(where: isSpace) ?? bytes.endIndex
+        let scheme = bytes[schemeStart..<schemeEnd]
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        let start = bytes[schemeEnd...].firstIndex { !isSpace($0) } ?? bytes.endIndex
+        var end = bytes.endIndex
+        while end > start, isSpace(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+        return Substring(bytes[start..<end])
     }
 
     public func responseFields(
