@@ -19,7 +19,9 @@ let package = Package(
         .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
         .library(name: "SessionKitRedis", targets: ["SessionKitRedis"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
-        .library(name: "SessionKitStores", targets: ["SessionKitStores"]),
+        // Tooling, not API: the `--store` URLs the demo, the admin tool and the benchmarks
+        // (a separate package) open. Applications construct their store directly.
+        .library(name: "_SessionKitTooling", targets: ["SessionKitStores"]),
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
         .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
     ],
@@ -70,9 +72,15 @@ let package = Package(
             dependencies: ["SessionKit"],
             swiftSettings: strictSettings
         ),
+        // The repository's own test plumbing (servers, built executables, gates): not a product.
+        .target(
+            name: "SessionKitTestSupport",
+            path: "Tests/SessionKitTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SessionKitTests",
-            dependencies: ["SessionKit", "SessionKitTesting"],
+            dependencies: ["SessionKit", "SessionKitTesting", "SessionKitTestSupport"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -148,7 +156,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SessionKitSQLiteTests",
-            dependencies: ["SessionKit", "SessionKitSQLite", "SessionKitTesting"],
+            dependencies: ["SessionKit", "SessionKitSQLite", "SessionKitTesting", "SessionKitTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -171,6 +179,7 @@ let package = Package(
                 "SessionKitDemo",
                 "SessionKitPostgres",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -186,6 +195,7 @@ let package = Package(
                 "SessionKitDemo",
                 "SessionKitRedis",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -201,6 +211,7 @@ let package = Package(
                 "SessionKitSQLite",
                 "SessionKitStores",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,6 +228,7 @@ let package = Package(
                 "SessionKitRedis",
                 "SessionKitSQLite",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "SessionKitSQLite", package: root),
-                .product(name: "SessionKitStores", package: root),
+                .product(name: "_SessionKitTooling", package: root),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
             ],
@@ -54,7 +54,7 @@ let package = Package(
             dependencies: [
                 "BenchFixtures",
                 .product(name: "SessionKit", package: root),
-                .product(name: "SessionKitStores", package: root),
+                .product(name: "_SessionKitTooling", package: root),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -6,6 +6,7 @@ import NIOCore
 import SessionKit
 import SessionKitSQLite
 import SessionKitStores
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

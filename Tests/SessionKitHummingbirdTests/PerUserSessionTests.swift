@@ -9,6 +9,7 @@ import SessionKitHummingbird
 import SessionKitPostgres
 import SessionKitRedis
 import SessionKitSQLite
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SessionKit
 import SessionKitHummingbird
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import SessionKit
 import SessionKitHummingbird
+import SessionKitTestSupport
 import SessionKitTesting
 
 struct Cart: Codable, Sendable, Equatable {

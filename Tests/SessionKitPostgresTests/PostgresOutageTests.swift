@@ -6,6 +6,7 @@ import NIOCore
 import PostgresNIO
 import SessionKit
 import SessionKitPostgres
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

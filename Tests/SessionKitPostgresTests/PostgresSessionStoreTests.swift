@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import SessionKit
 import SessionKitPostgres
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

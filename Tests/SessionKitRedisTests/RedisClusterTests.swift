@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SessionKit
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SessionKit
 import SessionKitRedis
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

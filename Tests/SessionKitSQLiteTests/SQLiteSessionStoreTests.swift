@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SessionKit
 import SessionKitSQLite
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

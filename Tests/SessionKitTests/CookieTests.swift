@@ -1,4 +1,4 @@
-import SessionKit
+@_spi(Benchmarks) import SessionKit
 import Testing
 
 @Suite struct CookieTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SessionKit
+import SessionKitTestSupport
 import SessionKitTesting
 import Synchronization
 import Testing

@@ -1,7 +1,7 @@
 /// A short human name for the device behind a user agent, such as "Firefox on Linux",
 /// for "your sessions" pages. A label, not an identification: user agents are claims.
-public enum DeviceLabel {
-    public static func describe(userAgent: String?) -> String {
+package enum DeviceLabel {
+    package static func describe(userAgent: String?) -> String {
         guard let userAgent, !userAgent.isEmpty else { return "Unknown device" }
         let browser = self.browser(userAgent)
         guard let system = system(userAgent) else { return browser }

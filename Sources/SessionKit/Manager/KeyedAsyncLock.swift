@@ -5,14 +5,14 @@ import Synchronization
 /// The manager uses it so that `update` calls on one session inside one process run one
 /// at a time (and so never conflict with each other); stores use it to give one task at a
 /// time a connection for a transaction. Waiting is not cancellable.
-public final class KeyedAsyncLock<Key: Hashable & Sendable>: Sendable {
+package final class KeyedAsyncLock<Key: Hashable & Sendable>: Sendable {
     // A key is present while held; its array holds those waiting, first come first.
     private let holders = Mutex<[Key: [CheckedContinuation<Void, Never>]]>([:])
 
-    public init() {}
+    package init() {}
 
     /// Runs `body` once every earlier holder of `key` has finished.
-    public func withLock<Result>(_ key: Key, _ body: () async throws -> Result) async rethrows -> Result {
+    package func withLock<Result>(_ key: Key, _ body: () async throws -> Result) async rethrows -> Result {
         await acquire(key)
         defer { release(key) }
         return try await body()

@@ -56,7 +56,7 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     public var handle: String { String(hex.prefix(32)) }
 
     /// The 16 bytes a ``handle`` stands for, or `nil` when `handle` is not 32 hex digits.
-    public static func handleBytes(_ handle: some StringProtocol) -> [UInt8]? {
+    package static func handleBytes(_ handle: some StringProtocol) -> [UInt8]? {
         SessionStorageKey(hex: handle + String(repeating: "0", count: 32)).map { Array($0.bytes.prefix(16)) }
     }
 

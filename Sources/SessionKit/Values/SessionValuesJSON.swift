@@ -1,11 +1,11 @@
-public import Foundation
+package import Foundation
 
 /// A session's values as one JSON object, for stores that keep them in a single JSON
 /// column. Values stay encoded: splitting an object finds each member's bytes without
 /// decoding them, so a request decodes only the keys its handler reads.
-public enum SessionValuesJSON {
+package enum SessionValuesJSON {
     /// `{"name": value, ...}` from each value's JSON.
-    public static func encodeObject(_ values: [String: SessionValue]) throws -> Data {
+    package static func encodeObject(_ values: [String: SessionValue]) throws -> Data {
         var output = Data("{".utf8)
         var first = true
         for (name, value) in values.sorted(by: { $0.key < $1.key }) {
@@ -21,13 +21,13 @@ public enum SessionValuesJSON {
 
     /// The members of a JSON object, each value kept as its JSON bytes.
     /// Throws ``SessionStoreError/Code/corrupt`` when `bytes` is not a JSON object.
-    public static func decodeObject(_ bytes: some Collection<UInt8>) throws -> [String: SessionValue] {
+    package static func decodeObject(_ bytes: some Collection<UInt8>) throws -> [String: SessionValue] {
         var scanner = Scanner(bytes: Array(bytes))
         return try scanner.object()
     }
 
     /// `name` as a JSON string literal.
-    public static func quoted(_ name: String) -> String {
+    package static func quoted(_ name: String) -> String {
         var output = "\""
         for scalar in name.unicodeScalars {
             switch scalar {
