@@ -157,7 +157,8 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
-        try await update(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
+        let statement = try updateStatement(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
+        return try await writer.write { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
     }
 
     public func rotate(
@@ -316,18 +317,6 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     }
 
     // MARK: Statements
-
-    /// Apply and rotate: one `UPDATE` on the writer, grouped with other writes.
-    private func update(
-        _ key: SessionStorageKey,
-        changes: SessionChanges,
-        newKey: SessionStorageKey?,
-        ifVersion expectedVersion: UInt64?,
-        now: Date
-    ) async throws -> SessionApplyResult {
-        let statement = try updateStatement(key, changes: changes, newKey: newKey, ifVersion: expectedVersion, now: now)
-        return try await writer.write { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
-    }
 
     /// Runs an update and reads the changed row back; when it changed no row, a follow-up
     /// read says why: absent or expired (`.missing`), another version (`.conflict`), or too

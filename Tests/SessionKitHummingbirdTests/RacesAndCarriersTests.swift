@@ -53,6 +53,23 @@ import Testing
         }
     }
 
+    @Test func aReadWhoseTouchMeetsALogoutStillAnswers() async throws {
+        let app = try TestApp()
+        try await app.application().test(.router) { client in
+            let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
+            app.clock.advance(by: .seconds(600))  // a touch is due
+            async let read = client.execute(uri: "/slow-read", method: .get, headers: .cookie(cookie))
+            await app.slowSetLoaded.wait()
+            #expect(try await client.execute(uri: "/logout", method: .post, headers: .cookie(cookie)).status == .noContent)
+            app.store.reset()
+            app.slowSetRelease.open()
+            let response = try await read
+            #expect(response.status == .ok && response.text == "tea")
+            #expect(app.store.count(.apply) == 1)  // the touch was tried, found nothing, and did not fail the read
+            #expect(response.headers[values: .setCookie].isEmpty)
+        }
+    }
+
     @Test func afterTheGraceWindowAnEndedTokenIsSimplyUnknown() async throws {
         let app = try TestApp { $0.endedTokenGrace = .seconds(60) }
         try await app.application().test(.router) { client in

@@ -175,6 +175,12 @@ struct TestApp: Sendable {
         router.post("/revoke-others") { _, context -> String in
             "\(try await context.session.revokeOtherSessions())"
         }
+        router.get("/slow-read") { _, context -> String in
+            let cart = try await context.session.get(.cart)
+            slowSetLoaded.open()
+            await slowSetRelease.wait()
+            return cart?.items.joined(separator: ",") ?? ""
+        }
         router.post("/slow-set") { _, context -> String in
             _ = try await context.session.get(.cart)
             slowSetLoaded.open()

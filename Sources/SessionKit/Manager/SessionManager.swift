@@ -329,11 +329,12 @@ public final class SessionManager: Sendable {
             let result = try await storeCall("apply", logger: logger) { try await $0.apply(changes, to: key, ifVersion: version, now: now) }
             return OperationResult(result)
         case .touch(let changes, let key):
+            // The response does not depend on the touch: a session ended meanwhile or a
+            // failing store just means it ages sooner.
             do {
                 let result = try await storeCall("touch", logger: logger) { try await $0.apply(changes, to: key, ifVersion: nil, now: now) }
-                return OperationResult(result)
+                return .written(result.session)
             } catch {
-                // The response does not depend on the touch; the session just ages sooner.
                 logger.warning("session touch failed", metadata: ["session": "\(key.shortHash)"])
                 return .written(nil)
             }

@@ -162,6 +162,11 @@ public enum SessionApplyResult: Sendable {
     case conflict
     /// No unexpired session is stored under the key; nothing was written.
     case missing
+
+    /// The session as written, or `nil` when nothing was.
+    public var session: StoredSession? {
+        if case .applied(let session) = self { session } else { nil }
+    }
 }
 
 /// What ``UserIndexedSessionStore/signIn(_:now:)`` does.
