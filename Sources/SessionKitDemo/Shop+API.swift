@@ -92,11 +92,6 @@ extension Shop {
         }
     }
 
-    struct TokenRequestJSON: Decodable {
-        var username: String
-        var password: String
-    }
-
     struct TokenJSON: ResponseEncodable {
         var token: String
         var expiresAt: Date
@@ -138,15 +133,17 @@ extension Shop {
             return UserJSON(user: login.username)
         }
         // A signed-in bearer session for an API client; its token is shown this once.
+        // `remember` gives it the remember-me limits, as for a browser.
         api.post("tokens") { request, context -> EditedResponse<TokenJSON> in
             var request = request
-            let login = try await request.decodeJSON(TokenRequestJSON.self)
+            let login = try await request.decodeJSON(LoginJSON.self)
             guard accounts.verify(username: login.username, password: login.password) else {
                 throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
             }
             let issued = try await manager.issueBearerToken(
                 userID: login.username,
-                client: context.session.client
+                client: context.session.client,
+                rememberMe: login.remember ?? false
             )
             return EditedResponse(
                 status: .created,
