@@ -173,7 +173,9 @@ public final class RequestSession: Sendable {
                     throw SessionError.sessionChanged
                 case .conflict:
                     if attempt < configuration.maxUpdateAttempts {
-                        try? await manager.backOff(attempt: attempt)
+                        // Jittered exponential back-off before the next attempt.
+                        let ceiling = min(100, 2 << min(attempt, 6))
+                        try? await manager.clock.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
                     }
                 }
             }

@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 public import Logging
 
 /// The policy between the web framework and the store: it hands each request a lazy
@@ -423,12 +423,6 @@ public final class SessionManager: Sendable {
             throw SessionError(code: .storeUnavailable, message: "the session store is unavailable")
         }
     }
-
-    /// Jittered exponential back-off before `update`'s next attempt.
-    func backOff(attempt: Int) async throws {
-        let ceiling = min(100, 2 << min(attempt, 6))
-        try await clock.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
-    }
 }
 
 extension SessionManager.OperationResult {
@@ -439,14 +433,4 @@ extension SessionManager.OperationResult {
         case .conflict: self = .conflict
         }
     }
-}
-
-/// A bearer token handed to an API client once, with the session it names.
-public struct IssuedBearerToken: Sendable {
-    /// The token, for `Authorization: Bearer`. Shown this once: the store keeps only its hash.
-    public var token: String
-    /// The session the token names.
-    public var info: SessionInfo
-    /// When the token stops working unless used before the idle deadline.
-    public var expiresAt: Date { info.expiresAt }
 }
