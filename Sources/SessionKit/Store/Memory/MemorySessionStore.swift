@@ -205,7 +205,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) {
         let removed = shard(for: key).state.withLock { state in
             let removed = state.remove(key)
-            if removed != nil { state.rememberEnded(key, until: rememberEndedUntil) }
+            if removed != nil { state.rememberEnded(key, until: rememberEndedUntil, now: now) }
             return removed
         }
         if let removed { unindex([removed]) }
@@ -356,6 +356,7 @@ private struct ShardState: @unchecked Sendable {
     /// Keys ended by a rotation or deletion, and until when they are remembered. Few: only
     /// the endings of the last grace window.
     private var ended: [SessionStorageKey: Date] = [:]
+    private var endedCountToPrune = 64
 
     init(capacity: Int?, decodedCapacity: Int) {
         self.capacity = capacity
@@ -437,12 +438,19 @@ private struct ShardState: @unchecked Sendable {
     /// Removes the session under `key` if it is live, remembering the key as ended.
     mutating func remove(_ key: SessionStorageKey, ifLiveAt now: Date, rememberEndedUntil: Date) -> StoredSession? {
         guard let record = table.find(key), now < record.header.expiresAt else { return nil }
-        rememberEnded(key, until: rememberEndedUntil)
+        rememberEnded(key, until: rememberEndedUntil, now: now)
         return remove(key)
     }
 
-    mutating func rememberEnded(_ key: SessionStorageKey, until: Date) {
+    /// Remembers `key` as ended until `until`. Marks whose time has passed are dropped
+    /// whenever the marks have doubled since the last drop, so they stay bounded by the
+    /// endings of about one window even when no purge runs.
+    mutating func rememberEnded(_ key: SessionStorageKey, until: Date, now: Date) {
         ended[key] = until
+        if ended.count >= endedCountToPrune {
+            forgetEnded(now: now)
+            endedCountToPrune = max(64, ended.count * 2)
+        }
     }
 
     /// Whether `key` was ended recently enough to be remembered as of `now`; forgets it
