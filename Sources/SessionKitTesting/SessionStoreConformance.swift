@@ -39,6 +39,7 @@ public enum SessionStoreConformance {
     public enum UserIndexCheck: String, CaseIterable, Sendable, CustomStringConvertible {
         case perUserIndex
         case signInMovesAndIndexes
+        case signInAsAnotherUser
         case signInLimitEvictsLeastRecentlyActive
         case signInLimitRefuses
         case concurrentSignInsRespectTheLimit
@@ -100,6 +101,7 @@ public enum SessionStoreConformance {
         switch check {
         case .perUserIndex: try await context.perUserIndex()
         case .signInMovesAndIndexes: try await context.signInMovesAndIndexes()
+        case .signInAsAnotherUser: try await context.signInAsAnotherUser()
         case .signInLimitEvictsLeastRecentlyActive: try await context.signInLimitEvictsLeastRecentlyActive()
         case .signInLimitRefuses: try await context.signInLimitRefuses()
         case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
@@ -650,6 +652,38 @@ private struct Context: Sendable {
         let missing = try await signIn(user, from: gone)
         guard case .missing = missing else { throw fail("signing in on an absent session answered \(missing)") }
         try expect(try await indexed.sessions(ofUser: user, now: clock.now()).count == 2, "a failed sign-in changed the index")
+    }
+
+    /// Bob signs in on a browser where Alice is signed in: the sign-in the manager plans
+    /// moves the session out of Alice's index into Bob's and leaves none of her values.
+    func signInAsAnotherUser() async throws {
+        let alice = newUser()
+        let bob = newUser()
+        let aliceSession = record(values: ["cart": SessionValue(["tea"]), "theme": SessionValue("dark")], userID: alice)
+        try await insert(aliceSession)
+        var configuration = SessionConfiguration()
+        configuration.endedTokenGrace = .seconds(Int64(Self.endedGrace))
+        let token = SessionToken.generate()
+        let plan = SessionCommitPlan.signIn(
+            userID: bob,
+            rememberMe: false,
+            lookup: .live(aliceSession),
+            pending: ["note": SessionValue("bob's")],
+            client: SessionClient(ipAddress: "203.0.113.10"),
+            configuration: configuration,
+            now: clock.now(),
+            newToken: token
+        )
+        let (session, _) = try signedIn(try await indexed.signIn(plan, now: clock.now()), "sign-in as another user")
+        try expect(session.userID == bob, "the session signed in as \(session.userID ?? "nobody"), not the new user")
+        let loaded = try await load(token.storageKey)
+        try expect(loaded?.values.keys.sorted() == ["note"], "the new user's session holds \(loaded?.values.keys.sorted() ?? [])")
+        try expect(loaded?.isPersistent == false, "the new user's session is persistent")
+        try expect(try await indexed.sessions(ofUser: alice, now: clock.now()).isEmpty, "the previous user still lists the session")
+        try expect(
+            try await indexed.sessions(ofUser: bob, now: clock.now()).map(\.key) == [token.storageKey],
+            "the new user does not list the session")
+        try expect(try await load(aliceSession.key) == nil, "the previous user's token still loads")
     }
 
     func signInLimitEvictsLeastRecentlyActive() async throws {

@@ -88,24 +88,32 @@ import Testing
 
     // MARK: Sign-in across users
 
-    @Test func signingInAsAnotherUserStartsEmptyAndNotRemembered() async throws {
-        let app = try TestApp()
+    @Test(arguments: StoreKind.available)
+    func signingInAsAnotherUserStartsEmptyAndNotRemembered(_ kind: StoreKind) async throws {
+        try await kind.withStore { store in try await signInAsBobAfterAlice(store) }
+    }
+
+    private func signInAsBobAfterAlice(_ store: any SessionStore) async throws {
+        let app = try TestApp(store: store)
+        // Names of their own: the database stores are shared with other tests.
+        let alice = "alice-\(UUID().uuidString.prefix(8))"
+        let bob = "bob-\(UUID().uuidString.prefix(8))"
         try await app.application().test(.router) { client in
-            let alice = try #require(try await client.execute(uri: "/login-remembered/alice", method: .post).sessionSetCookie)
-            #expect(alice.contains("Max-Age="))
-            let aliceCookie = String(alice.split(separator: ";")[0])
+            let aliceSetCookie = try #require(try await client.execute(uri: "/login-remembered/\(alice)", method: .post).sessionSetCookie)
+            #expect(aliceSetCookie.contains("Max-Age="))
+            let aliceCookie = String(aliceSetCookie.split(separator: ";")[0])
             _ = try await client.execute(uri: "/cart/tea", method: .post, headers: .cookie(aliceCookie))
             // Bob signs in on the same browser without logging Alice out.
-            let bob = try await client.execute(uri: "/login/bob", method: .post, headers: .cookie(aliceCookie))
-            let bobSetCookie = try #require(bob.sessionSetCookie)
+            let bobLogin = try await client.execute(uri: "/login/\(bob)", method: .post, headers: .cookie(aliceCookie))
+            let bobSetCookie = try #require(bobLogin.sessionSetCookie)
             #expect(!bobSetCookie.contains("Max-Age"))  // not remembered: he did not ask
-            let bobCookie = try #require(bob.sessionCookie)
-            #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(bobCookie)).text == "bob")
+            let bobCookie = try #require(bobLogin.sessionCookie)
+            #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(bobCookie)).text == bob)
             #expect(try await client.execute(uri: "/cart", method: .get, headers: .cookie(bobCookie)).text == "")
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(aliceCookie)).text == "anonymous")
-            let info = try #require(try await app.manager.sessions(ofUser: "bob").first)
+            let info = try #require(try await app.manager.sessions(ofUser: bob).first)
             #expect(!info.isPersistent)
-            #expect(try await app.manager.sessions(ofUser: "alice").isEmpty)
+            #expect(try await app.manager.sessions(ofUser: alice).isEmpty)
         }
     }
 
