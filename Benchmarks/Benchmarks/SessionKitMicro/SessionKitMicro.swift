@@ -65,7 +65,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("memory store load, \(tasks) task(s)") { benchmark in
             let store = MemorySessionStore()
             let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-            for key in keys { try await store.insert(shopSession(key, now: Date())) }
+            for key in keys { try await store.insert(shopSession(key, now: Date()), now: Date()) }
             let now = Date()
             benchmark.startMeasurement()
             try await concurrently(tasks, benchmark.scaledIterations.count) { task in blackHole(try await store.load(keys[task], now: now)) }
@@ -73,7 +73,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("memory store apply, \(tasks) task(s)") { benchmark in
             let store = MemorySessionStore()
             let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-            for key in keys { try await store.insert(shopSession(key, now: Date())) }
+            for key in keys { try await store.insert(shopSession(key, now: Date()), now: Date()) }
             let now = Date()
             let changes = SessionChanges(values: ["counter": SessionValue(1)], lastSeenAt: now, idleDeadline: now + 3_600)
             benchmark.startMeasurement()
@@ -86,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
             let now = Date()
             benchmark.startMeasurement()
             try await concurrently(tasks, benchmark.scaledIterations.count) { _ in
-                try await store.insert(shopSession(SessionToken.generate().storageKey, now: now))
+                try await store.insert(shopSession(SessionToken.generate().storageKey, now: now), now: now)
             }
         }
     }

@@ -41,7 +41,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) a
     for tasks in taskCounts {
         let now = Date()
         let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-        for key in keys { try await store.insert(shopSession(key, now: now)) }
+        for key in keys { try await store.insert(shopSession(key, now: now), now: now) }
         let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
             let now = Date()
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
@@ -82,9 +82,9 @@ func memoryPerSession(count: Int) async throws {
     let store = MemorySessionStore()
     let now = Date()
     // Warm the allocator and the store's shards first.
-    for index in 0..<1_000 { try await store.insert(shopSession(key(count + index), now: now)) }
+    for index in 0..<1_000 { try await store.insert(shopSession(key(count + index), now: now), now: now) }
     let before = residentBytes()
-    for index in 0..<count { try await store.insert(shopSession(key(index), now: now)) }
+    for index in 0..<count { try await store.insert(shopSession(key(index), now: now), now: now) }
     let after = residentBytes()
     let payload = try shopSession(key(0), now: now).values.values.reduce(0) { $0 + (try $1.encodedJSON().count) }
     let perSession = Double(after - before) / Double(count)
@@ -96,7 +96,7 @@ func scale(seconds: Double) async throws {
     for population in [1_000, 1_000_000] {
         let store = MemorySessionStore()
         let now = Date()
-        for index in 0..<population { try await store.insert(shopSession(key(index), now: now)) }
+        for index in 0..<population { try await store.insert(shopSession(key(index), now: now), now: now) }
         let loads = try await rate(tasks: 2, seconds: seconds) { task in
             let index = Int.random(in: 0..<population)
             guard try await store.load(key(index), now: Date()) != nil else { throw BenchError("session vanished") }
