@@ -87,7 +87,8 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("\(error)")
             }
-            let shop = Shop(manager: manager, accounts: accounts, storeDescription: spec.description, trustedProxies: trustedProxies)
+            var shop = Shop(manager: manager, accounts: accounts, storeDescription: spec.kind, trustedProxies: trustedProxies)
+            shop.logger = logger
             let app = Application(
                 router: shop.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import SessionKit
@@ -6,20 +7,22 @@ import SessionKit
 /// Server-rendered pages from plain Swift strings; every interpolated value goes through
 /// ``escape(_:)``.
 enum HTML {
+    /// The text with `&`, `<`, `>`, `"` and `'` escaped. It works on Unicode scalars, not
+    /// characters: a `"` followed by a combining mark, or a `<` after a prepended one, is one
+    /// character that equals neither, and would otherwise go out raw.
     static func escape(_ text: String) -> String {
-        var output = ""
-        output.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": output += "&amp;"
-            case "<": output += "&lt;"
-            case ">": output += "&gt;"
-            case "\"": output += "&quot;"
-            case "'": output += "&#39;"
-            default: output.append(character)
+        var output = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": output.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": output.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": output.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": output.append(contentsOf: "&quot;".unicodeScalars)
+            case "'": output.append(contentsOf: "&#39;".unicodeScalars)
+            default: output.append(scalar)
             }
         }
-        return output
+        return String(output)
     }
 
     struct Frame {
@@ -79,6 +82,9 @@ enum HTML {
             status: status,
             headers: [
                 .contentType: "text/html; charset=utf-8",
+                // Pages show who is signed in, and "Your sessions" their addresses: never cached,
+                // so Back after logout shows nothing.
+                .cacheControl: "no-store",
                 .contentSecurityPolicy: "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
             ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: html))
@@ -92,4 +98,9 @@ enum HTML {
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
+}
+
+extension HTTPField.Name {
+    /// `Clear-Site-Data`, which HTTPTypes does not name. A constant, valid field name.
+    static let clearSiteData = HTTPField.Name("Clear-Site-Data")!
 }

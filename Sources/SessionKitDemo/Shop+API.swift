@@ -99,15 +99,16 @@ extension Shop {
 
     /// The API's routes, under `/api`; they accept the session cookie or a bearer token.
     func addAPI(to api: RouterGroup<ShopContext>) {
-        api.get("session") { _, context -> SessionJSON in
+        api.get("session") { _, context -> EditedResponse<SessionJSON> in
             let info = try await context.session.info()
-            return SessionJSON(
+            let json = SessionJSON(
                 authenticated: info?.userID != nil,
                 user: info?.userID,
                 createdAt: info?.createdAt,
                 idleExpiresAt: info?.idleDeadline,
                 absoluteExpiresAt: info?.absoluteDeadline
             )
+            return EditedResponse(headers: Self.noStore, response: json)
         }
         api.get("products") { _, _ -> [ProductJSON] in
             Catalog.products.map { ProductJSON(sku: $0.sku, name: $0.name, price: dollars($0.priceCents)) }
@@ -137,7 +138,7 @@ extension Shop {
         api.post("tokens") { request, context -> EditedResponse<TokenJSON> in
             var request = request
             let login = try await request.decodeJSON(LoginJSON.self)
-            guard accounts.verify(username: login.username, password: login.password) else {
+            guard try checkPassword(username: login.username, password: login.password, client: context.session.client) else {
                 throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
             }
             let issued = try await manager.issueBearerToken(
@@ -151,9 +152,9 @@ extension Shop {
                 response: TokenJSON(token: issued.token, expiresAt: issued.expiresAt)
             )
         }
-        api.post("logout") { _, context -> HTTPResponse.Status in
+        api.post("logout") { _, context -> Response in
             try context.session.destroy()
-            return .noContent
+            return Response(status: .noContent, headers: [.clearSiteData: Self.clearSiteData])
         }
         api.get("preferences") { _, context -> Preferences in
             try await preferences(context.session)
@@ -164,10 +165,10 @@ extension Shop {
             try context.session.set(.preferences, preferences)
             return preferences
         }
-        api.get("sessions") { _, context -> [DeviceJSON] in
+        api.get("sessions") { _, context -> EditedResponse<[DeviceJSON]> in
             let user = try await requireUser(context.session)
             let current = try await context.session.info()?.handle
-            return try await manager.sessions(ofUser: user).map { info in
+            let devices = try await manager.sessions(ofUser: user).map { info in
                 DeviceJSON(
                     handle: info.handle,
                     current: info.handle == current,
@@ -178,6 +179,7 @@ extension Shop {
                     device: info.device
                 )
             }
+            return EditedResponse(headers: Self.noStore, response: devices)
         }
         api.delete("sessions/:handle") { _, context -> HTTPResponse.Status in
             let user = try await requireUser(context.session)
@@ -195,5 +197,10 @@ extension Shop {
 }
 
 extension Preferences: ResponseEncodable {}
+
+extension Shop {
+    /// For responses that show who is signed in or where: never cached.
+    static let noStore: HTTPFields = [.cacheControl: "no-store"]
+}
 
 func dollars(_ cents: Int) -> Decimal { Decimal(cents) / 100 }

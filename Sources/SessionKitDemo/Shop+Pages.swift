@@ -82,15 +82,30 @@ extension Shop {
             try context.session.setFlash(.notice, "Removed from your cart.")
             return HTML.redirect("/cart")
         }
-        router.get("/login") { _, context -> Response in
-            HTML.page("Log in", frame: try await frame(context.session), body: loginForm(error: nil))
+        router.get("/login") { request, context -> Response in
+            // A notice for a visitor without a session comes in the redirect's query, from a
+            // fixed list: no session is stored just to say it, and no text is echoed.
+            var frame = try await frame(context.session)
+            if frame.notice == nil, let notice = request.uri.queryParameters["notice"].flatMap({ Self.loginNotices[String($0)] }) {
+                frame.notice = notice
+            }
+            return HTML.page("Log in", frame: frame, body: loginForm(error: nil))
         }
         router.post("/login") { request, context -> Response in
             var request = request
             let fields = try await request.formFields()
             let username = fields["username"] ?? ""
             let remember = fields["remember"] != nil
-            guard try await logIn(context.session, username: username, password: fields["password"] ?? "", remember: remember) else {
+            let loggedIn: Bool
+            do {
+                loggedIn = try await logIn(context.session, username: username, password: fields["password"] ?? "", remember: remember)
+            } catch let error as DemoError where error.status == .tooManyRequests {
+                var response = HTML.page(
+                    "Log in", frame: try await frame(context.session), status: .tooManyRequests, body: loginForm(error: error.message))
+                response.headers[.retryAfter] = error.headers[.retryAfter]
+                return response
+            }
+            guard loggedIn else {
                 return HTML.page(
                     "Log in",
                     frame: try await frame(context.session),
@@ -103,7 +118,9 @@ extension Shop {
         }
         router.post("/logout") { _, context -> Response in
             try context.session.destroy()
-            return HTML.redirect("/")
+            var response = HTML.redirect("/")
+            response.headers[.clearSiteData] = Self.clearSiteData
+            return response
         }
         router.get("/preferences") { _, context -> Response in
             let frame = try await frame(context.session)
@@ -132,10 +149,7 @@ extension Shop {
         }
         router.get("/sessions") { _, context -> Response in
             let frame = try await frame(context.session)
-            guard let user = frame.user else {
-                try context.session.setFlash(.notice, "Log in to see your sessions.")
-                return HTML.redirect("/login")
-            }
+            guard let user = frame.user else { return HTML.redirect("/login?notice=sessions") }
             let sessions = try await manager.sessions(ofUser: user)
             let rows = sessions.map { info in
                 let current = info.handle == frame.session?.handle
@@ -167,6 +181,12 @@ extension Shop {
             return HTML.redirect("/sessions")
         }
     }
+
+    /// Notices the login page shows from its `notice` query parameter.
+    static let loginNotices = ["sessions": "Log in to see your sessions."]
+
+    /// What logout asks the browser to forget: its cache of signed-in pages and the cookies.
+    static let clearSiteData = #""cache", "cookies""#
 
     private func loginForm(error: String?) -> String {
         """

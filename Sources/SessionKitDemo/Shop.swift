@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import SessionKit
 import SessionKitHummingbird
 
@@ -10,10 +11,13 @@ typealias ShopContext = BasicSessionKitRequestContext
 struct Shop: Sendable {
     let manager: SessionManager
     let accounts: Accounts
-    /// Where sessions are kept, as shown in page footers and at start-up.
+    /// Slows repeated failed logins, per account and per client address.
+    var throttle = LoginThrottle()
+    /// The kind of store sessions are kept in, as page footers name it.
     let storeDescription: String
     /// Proxies allowed to name the client's address.
     var trustedProxies: TrustedProxies?
+    var logger = Logger(label: "sessionkit-demo")
 
     func router() -> Router<ShopContext> {
         let router = Router(context: ShopContext.self)
@@ -37,21 +41,32 @@ struct Shop: Sendable {
         try await session.get(.preferences) ?? Preferences()
     }
 
-    /// Adds to the cart with a compare-and-set write, so concurrent adds all land.
+    /// Adds to the cart with a compare-and-set write, so concurrent adds all land. A line
+    /// holds 1 to 99: an addition that would pass that is refused whole.
     @discardableResult
     func addToCart(_ session: RequestSession, sku: String, quantity: Int) async throws -> Cart {
         guard Catalog.product(sku) != nil else { throw DemoError.notFound("no product '\(sku)'") }
-        guard quantity > 0 else { throw DemoError.badRequest("quantity must be a positive integer") }
+        guard (1...Cart.maxLineQuantity).contains(quantity) else {
+            throw DemoError.badRequest("quantity must be from 1 to \(Cart.maxLineQuantity)")
+        }
         return try await session.update(.cart) { cart in
             var updated = cart ?? Cart()
+            guard updated.quantity(of: sku) + quantity <= Cart.maxLineQuantity else {
+                throw DemoError.badRequest("a cart holds at most \(Cart.maxLineQuantity) of one product")
+            }
             updated.add(sku, quantity: quantity)
             cart = updated
         } ?? Cart()
     }
 
+    /// Sets a line's quantity, 0 (removing it) to 99.
     @discardableResult
     func setQuantity(_ session: RequestSession, sku: String, quantity: Int) async throws -> Cart {
-        try await session.update(.cart) { cart in
+        guard Catalog.product(sku) != nil else { throw DemoError.notFound("no product '\(sku)'") }
+        guard (0...Cart.maxLineQuantity).contains(quantity) else {
+            throw DemoError.badRequest("quantity must be from 0 to \(Cart.maxLineQuantity)")
+        }
+        return try await session.update(.cart) { cart in
             var updated = cart ?? Cart()
             updated.setQuantity(sku, quantity)
             cart = updated
@@ -59,9 +74,23 @@ struct Shop: Sendable {
     }
 
     /// Signs in when the password matches; `false` otherwise.
+    /// - Throws: 429 while failed logins for the account or the client are throttled.
     func logIn(_ session: RequestSession, username: String, password: String, remember: Bool) async throws -> Bool {
-        guard accounts.verify(username: username, password: password) else { return false }
+        guard try checkPassword(username: username, password: password, client: session.client) else { return false }
         try await session.authenticate(userID: username, rememberMe: remember)
+        return true
+    }
+
+    /// Whether `password` is `username`'s: every password check (log in, a token, proving
+    /// it again) goes through the login throttle, as each is a password oracle. A failure
+    /// is logged without the password.
+    func checkPassword(username: String, password: String, client: SessionClient) throws -> Bool {
+        try throttle.admit(account: username, address: client.ipAddress)
+        guard accounts.verify(username: username, password: password) else {
+            throttle.recordFailure(account: username, address: client.ipAddress)
+            logger.notice("failed login", metadata: ["user": "\(username.prefix(64))", "ip": "\(client.ipAddress ?? "unknown")"])
+            return false
+        }
         return true
     }
 

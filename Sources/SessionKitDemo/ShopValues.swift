@@ -2,6 +2,9 @@ import SessionKit
 
 /// What the shop keeps in a session.
 struct Cart: Codable, Sendable, Equatable {
+    /// The most of one product a line holds, however it is reached (one addition or many).
+    static let maxLineQuantity = 99
+
     struct Line: Codable, Sendable, Equatable {
         var sku: String
         var quantity: Int
@@ -27,11 +30,25 @@ struct Cart: Codable, Sendable, Equatable {
         }
     }
 
+    /// The quantity of `sku` in the cart.
+    func quantity(of sku: String) -> Int { lines.first { $0.sku == sku }?.quantity ?? 0 }
+
+    /// The total in cents. Lines are capped and products are few, so it cannot overflow;
+    /// it saturates rather than trap should a stored cart ever say otherwise.
     var totalCents: Int {
-        lines.reduce(0) { $0 + (Catalog.product($1.sku)?.priceCents ?? 0) * $1.quantity }
+        lines.reduce(0) { total, line in
+            let (cost, overflow) = (Catalog.product(line.sku)?.priceCents ?? 0).multipliedReportingOverflow(by: line.quantity)
+            let (sum, overflowAgain) = total.addingReportingOverflow(cost)
+            return overflow || overflowAgain ? .max : sum
+        }
     }
 
-    var itemCount: Int { lines.reduce(0) { $0 + $1.quantity } }
+    var itemCount: Int {
+        lines.reduce(0) { count, line in
+            let (sum, overflow) = count.addingReportingOverflow(line.quantity)
+            return overflow ? .max : sum
+        }
+    }
 }
 
 struct Preferences: Codable, Sendable, Equatable {

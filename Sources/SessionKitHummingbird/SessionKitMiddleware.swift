@@ -1,5 +1,6 @@
 import HTTPTypes
 public import Hummingbird
+import Logging
 import NIOCore
 public import SessionKit
 
@@ -18,6 +19,10 @@ public import SessionKit
 /// A request that presents both a session cookie and an `Authorization: Bearer` value
 /// there is refused with 400 `ambiguous_credentials`. Where only the cookie is accepted,
 /// the `Authorization` header is the application's business and is ignored.
+///
+/// State-changing requests a browser sends from another origin are refused with 403
+/// `cross_origin_request` before the handler runs (``CrossOriginProtection``; on by
+/// default, `crossOrigin: nil` turns it off). Requests carried by a bearer token are exempt.
 ///
 /// Hummingbird applies middleware only to routes added after it, so add this first:
 ///
@@ -38,17 +43,27 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
     /// How tokens travel on the routes after this middleware, tried in order; a request
     /// without a credential gets a session the first one delivers.
     public let carriers: [any SessionCarrier]
+    /// The check of state-changing requests from other origins; `nil` checks nothing.
+    public let crossOrigin: CrossOriginProtection?
     private let forwardedHeader: HTTPField.Name?
 
     /// - Parameters:
     ///   - carriers: How tokens travel: `[.cookie]`, the default, `[.cookie, .bearer]` or
     ///     `[.bearer]`.
+    ///   - crossOrigin: How state-changing requests from other origins are refused; on by
+    ///     default. Pass `nil` only where nothing after this middleware acts on the session.
     ///   - trustedProxies: Proxies allowed to name the client's address in a forwarding
     ///     header. The client address recorded with a session is otherwise the
     ///     connection's (which needs a context adopting `RemoteAddressRequestContext`).
-    public init(manager: SessionManager, carriers: [any SessionCarrier] = [.cookie], trustedProxies: TrustedProxies? = nil) {
+    public init(
+        manager: SessionManager,
+        carriers: [any SessionCarrier] = [.cookie],
+        crossOrigin: CrossOriginProtection? = CrossOriginProtection(),
+        trustedProxies: TrustedProxies? = nil
+    ) {
         self.manager = manager
         self.carriers = carriers.isEmpty ? [.cookie] : carriers
+        self.crossOrigin = crossOrigin
         self.trustedProxies = trustedProxies
         self.forwardedHeader = trustedProxies.flatMap { HTTPField.Name($0.header) }
     }
@@ -71,6 +86,18 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
             )
         } catch {
             throw SessionHTTPError(error)
+        }
+        if let crossOrigin, session.carrierKind != .bearer,
+            !crossOrigin.allows(
+                method: request.method.rawValue,
+                path: request.uri.path,
+                origin: headers[.origin],
+                secFetchSite: headers[secFetchSiteField],
+                host: request.head.authority
+            )
+        {
+            context.logger.debug("cross-origin request refused", metadata: ["origin": "\(headers[.origin] ?? "none")"])
+            throw SessionHTTPError(.crossOriginRequest)
         }
         context.session = session
 
@@ -108,6 +135,9 @@ extension SessionKitMiddleware {
         return SessionClient(ipAddress: address, userAgent: headers[.userAgent])
     }
 }
+
+/// `Sec-Fetch-Site`, which HTTPTypes does not name. A constant, valid field name.
+private let secFetchSiteField = HTTPField.Name("Sec-Fetch-Site")!
 
 /// A request's header fields as carriers read them.
 private struct CarriedHeaders: SessionCarrierRequest {

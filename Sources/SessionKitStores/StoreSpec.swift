@@ -41,6 +41,16 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// The kind of store, without its address or credentials: for pages a visitor sees.
+    public var kind: String {
+        switch self {
+        case .memory: "memory"
+        case .sqlite: "SQLite"
+        case .postgres: "PostgreSQL"
+        case .redis(let url): url.hasPrefix("redis-cluster://") ? "a Redis Cluster" : "Redis"
+        }
+    }
+
     public var description: String {
         switch self {
         case .memory: "memory (lost when the process ends)"

@@ -6,16 +6,18 @@ import Logging
 import NIOCore
 import SessionKit
 import SessionKitSQLite
+import SessionKitTesting
 import Testing
 
 @testable import SessionKitDemo
 
 private let password = "correct horse"
 
-private func makeShop(store: any SessionStore = MemorySessionStore()) throws -> Shop {
+private func makeShop(store: any SessionStore = MemorySessionStore(), throttle: LoginThrottle = LoginThrottle()) throws -> Shop {
     Shop(
         manager: try SessionManager(store: store),
-        accounts: Accounts(password: password),
+        accounts: Accounts(password: password, rounds: Accounts.testOnlyRounds),
+        throttle: throttle,
         storeDescription: "test"
     )
 }
@@ -271,6 +273,87 @@ final class Browser: @unchecked Sendable {
         }
     }
 
+    @Test(arguments: [Int.max, 1_000_000_000_000, 1 << 31, 100, Int.min])
+    func hugeQuantitiesAreRefusedAndTheShopKeepsAnswering(_ quantity: Int) async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            let response = try await browser.send(.post, "/api/cart/items", json: ["sku": "tea-green", "quantity": quantity])
+            #expect(response.status == .badRequest)
+            #expect(try await browser.send(.get, "/api/products").status == .ok)
+            let page = try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=\(quantity)")
+            #expect(page.status == .badRequest)
+            #expect(try await browser.send(.post, "/cart/mug/quantity", form: "quantity=\(quantity)").status == .badRequest)
+        }
+    }
+
+    @Test func aLineHoldsAtMost99HoweverItIsReached() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            #expect(try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 99]).status == .ok)
+            let more = try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 1])
+            #expect(more.status == .badRequest)
+            let cart = try #require(try await browser.send(.get, "/api/cart").object)
+            #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 99)
+        }
+    }
+
+    @Test func unknownProductsAre404OnEveryRoute() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            let added = try await browser.send(.post, "/api/cart/items", json: ["sku": "unicorn", "quantity": 1])
+            #expect(added.status == .notFound)
+            #expect(try await browser.send(.delete, "/api/cart/items/unicorn").status == .notFound)
+            #expect(try await browser.send(.post, "/cart/add", form: "sku=unicorn&quantity=1").status == .badRequest)
+            #expect(try await browser.send(.post, "/cart/unicorn/quantity", form: "quantity=1").status == .notFound)
+            #expect(try await browser.send(.post, "/cart/unicorn/remove").status == .notFound)
+            #expect(browser.cookie == nil)
+        }
+    }
+
+    @Test func bodiesMeanWhatTheySay() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let json = #"{"sku": "mug", "quantity": 1}"#
+            for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+                let response = try await client.execute(
+                    uri: "/api/cart/items", method: .post, headers: [.contentType: type], body: ByteBuffer(string: json))
+                #expect(response.status == .unsupportedMediaType)
+                #expect(response.object?["error"] as? String == "unsupported_media_type")
+                #expect(response.headers[values: .setCookie].isEmpty)
+            }
+            let withCharset = try await client.execute(
+                uri: "/api/cart/items", method: .post, headers: [.contentType: "application/json; charset=utf-8"],
+                body: ByteBuffer(string: json))
+            #expect(withCharset.status == .ok)
+            let plainForm = try await client.execute(
+                uri: "/cart/add", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "sku=mug&quantity=1"))
+            #expect(plainForm.status == .unsupportedMediaType)
+        }
+    }
+
+    @Test func failedLoginsAreThrottledAndRecover() async throws {
+        let clock = ManualWallClock()
+        let throttle = LoginThrottle(burst: 3, refillInterval: 30, wallClock: clock)
+        try await Application(router: try makeShop(throttle: throttle).router()).test(.router) { client in
+            let browser = Browser(client)
+            for _ in 0..<3 {
+                #expect(
+                    try await browser.send(.post, "/api/login", json: ["username": "alice", "password": "guess"]).status == .unauthorized)
+            }
+            let throttled = try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            #expect(throttled.status == .tooManyRequests)
+            #expect(throttled.headers[.retryAfter] == "30")
+            #expect(throttled.object?["error"] as? String == "too_many_attempts")
+            // The token endpoint and the form are the same oracle.
+            #expect(
+                try await browser.send(.post, "/api/tokens", json: ["username": "alice", "password": password]).status == .tooManyRequests)
+            #expect(try await browser.send(.post, "/login", form: "username=alice&password=x").status == .tooManyRequests)
+            // Another account is not locked out by alice's guesses (the test client has no address).
+            #expect(try await browser.send(.post, "/api/login", json: ["username": "bob", "password": password]).status == .ok)
+            clock.advance(by: .seconds(30))
+            #expect(try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password]).status == .ok)
+        }
+    }
+
     @Test func concurrentCartAddsAllLand() async throws {
         try await Application(router: try makeShop().router()).test(.router) { client in
             let browser = Browser(client)
@@ -387,8 +470,70 @@ final class Browser: @unchecked Sendable {
         #expect(HTML.escape(#"<script>alert("x")</script> & 'y'"#) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;")
     }
 
+    /// A quote followed by a combining mark, or `<` after a prepended mark, is one
+    /// character that equals neither: escaping works on scalars so neither goes out raw.
+    @Test(arguments: ["\"\u{301} onmouseover=x", "\u{600}<meta http-equiv=refresh>", "'\u{20DD}", "&\u{308}"])
+    func htmlEscapingSeesThroughCombiningAndPrependedMarks(_ text: String) {
+        let escaped = HTML.escape(text)
+        #expect(!escaped.unicodeScalars.contains { "<>\"'".unicodeScalars.contains($0) })
+        #expect(
+            escaped.unicodeScalars.filter { $0 == "&" }.count == text.unicodeScalars.filter { "<>\"'&".unicodeScalars.contains($0) }.count)
+    }
+
+    @Test func anonymousPageViewsStoreNothing() async throws {
+        let store = MemorySessionStore()
+        try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+            for page in ["/", "/cart", "/login", "/preferences", "/sessions", "/login?notice=sessions"] {
+                let response = try await client.execute(uri: page, method: .get)
+                #expect(response.headers[values: .setCookie].isEmpty, "\(page) set a cookie")
+                #expect(response.headers[.cacheControl] == "no-store" || response.status == .seeOther)
+            }
+            #expect(store.count == 0)
+            let sessions = try await client.execute(uri: "/sessions", method: .get)
+            #expect(sessions.headers[.location] == "/login?notice=sessions")
+            #expect(try await client.execute(uri: "/login?notice=sessions", method: .get).text.contains("Log in to see your sessions."))
+            #expect(!(try await client.execute(uri: "/login?notice=%3Cb%3E", method: .get).text.contains("<b>")))
+        }
+    }
+
+    @Test func accountPagesAreNeverCachedAndLogoutClearsTheBrowser() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            try await browser.send(.post, "/login", form: "username=alice&password=correct+horse")
+            #expect(try await browser.send(.get, "/sessions").headers[.cacheControl] == "no-store")
+            #expect(try await browser.send(.get, "/api/sessions").headers[.cacheControl] == "no-store")
+            #expect(try await browser.send(.get, "/api/session").headers[.cacheControl] == "no-store")
+            let logout = try await browser.send(.post, "/logout")
+            #expect(logout.headers[.clearSiteData] == #""cache", "cookies""#)
+            try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            #expect(try await browser.send(.post, "/api/logout").headers[.clearSiteData] == #""cache", "cookies""#)
+        }
+    }
+
+    @Test func theFooterNamesTheStoreKindOnly() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let home = try await client.execute(uri: "/", method: .get)
+            #expect(home.text.contains("Sessions are kept in test."))
+        }
+    }
+
+    @Test func crossSiteFormPostsAreRefused() async throws {
+        let store = MemorySessionStore()
+        try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+            let crossSite: HTTPFields = [
+                .contentType: "application/x-www-form-urlencoded", .secFetchSite: "cross-site", .origin: "http://localhost:9999",
+            ]
+            for (path, form) in [("/login", "username=alice&password=correct+horse"), ("/cart/add", "sku=mug&quantity=1")] {
+                let response = try await client.execute(uri: path, method: .post, headers: crossSite, body: ByteBuffer(string: form))
+                #expect(response.status == .forbidden)
+                #expect(response.headers[values: .setCookie].isEmpty)
+            }
+            #expect(store.count == 0)
+        }
+    }
+
     @Test func passwordsVerifyOnlyForTheirAccount() {
-        let accounts = Accounts(password: nil)
+        let accounts = Accounts(password: nil, rounds: Accounts.testOnlyRounds)
         #expect(accounts.passwords.count == 2)
         let alice = accounts.passwords.first { $0.username == "alice" }!.password
         #expect(alice.count == 12)
@@ -396,4 +541,8 @@ final class Browser: @unchecked Sendable {
         #expect(!accounts.verify(username: "alice", password: alice + "x"))
         #expect(!accounts.verify(username: "carol", password: alice))
     }
+}
+
+extension HTTPField.Name {
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 }

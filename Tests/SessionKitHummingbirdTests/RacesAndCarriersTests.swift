@@ -221,4 +221,50 @@ import Testing
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: Self.bearer(issued.token)).text == "anonymous")
         }
     }
+
+    // MARK: Cross-origin requests
+
+    @Test func crossSitePostsAreRefusedBeforeTheSessionIsTouched() async throws {
+        let app = try TestApp(carriers: [.cookie, .bearer])
+        try await app.application().test(.router) { client in
+            let cookie = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
+            app.store.reset()
+            let crossSite: HTTPFields = [.cookie: cookie, .secFetchSite: "cross-site", .origin: "https://evil.example"]
+            let refused = try await client.execute(uri: "/theme/dark", method: .post, headers: crossSite)
+            #expect(refused.status == .forbidden)
+            #expect(refused.json?["error"] == "cross_origin_request")
+            #expect(refused.headers[values: .setCookie].isEmpty)
+            let oldBrowser: HTTPFields = [.cookie: cookie, .origin: "https://evil.example"]
+            #expect(try await client.execute(uri: "/theme/dark", method: .post, headers: oldBrowser).status == .forbidden)
+            // A cross-site login (login CSRF) stores nothing either.
+            let login = try await client.execute(uri: "/login/mallory", method: .post, headers: [.secFetchSite: "cross-site"])
+            #expect(login.status == .forbidden && login.headers[values: .setCookie].isEmpty)
+            #expect(app.store.total == 0)
+            // Reads pass; so do same-origin posts and clients that are not browsers.
+            #expect(try await client.execute(uri: "/whoami", method: .get, headers: crossSite).text == "alice")
+            let sameOrigin: HTTPFields = [.cookie: cookie, .secFetchSite: "same-origin"]
+            #expect(try await client.execute(uri: "/theme/dark", method: .post, headers: sameOrigin).status == .ok)
+            #expect(try await client.execute(uri: "/theme/light", method: .post, headers: .cookie(cookie)).status == .ok)
+        }
+    }
+
+    @Test func bearerRequestsAreExemptAndTheCheckCanBeTurnedOff() async throws {
+        let app = try TestApp(carriers: [.cookie, .bearer])
+        let issued = try await app.manager.issueBearerToken(userID: "alice")
+        try await app.application().test(.router) { client in
+            var headers = Self.bearer(issued.token)
+            headers[.secFetchSite] = "cross-site"
+            let response = try await client.execute(uri: "/theme/dark", method: .post, headers: headers)
+            #expect(response.status == .ok)
+        }
+        let open = try TestApp(crossOrigin: nil)
+        try await open.application().test(.router) { client in
+            let response = try await client.execute(uri: "/theme/dark", method: .post, headers: [.secFetchSite: "cross-site"])
+            #expect(response.status == .ok)
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 }

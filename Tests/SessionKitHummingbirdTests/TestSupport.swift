@@ -39,15 +39,18 @@ struct TestApp: Sendable {
     let handlerGate = TestGate()
     /// How tokens travel on the test routes.
     let carriers: [any SessionCarrier]
+    let crossOrigin: CrossOriginProtection?
 
     static let cookieName = "__Host-session"
 
     init(
         store: any SessionStore = MemorySessionStore(),
         carriers: [any SessionCarrier] = [.cookie],
+        crossOrigin: CrossOriginProtection? = CrossOriginProtection(),
         configure: (inout SessionConfiguration) -> Void = { _ in }
     ) throws {
         self.carriers = carriers
+        self.crossOrigin = crossOrigin
         var configuration = SessionConfiguration()
         // Roomy: every suite runs at once on two cores, and a first sign-in on a cluster
         // also fetches the slot map and connects to each node. Timeout tests set their own.
@@ -59,7 +62,7 @@ struct TestApp: Sendable {
 
     func router() -> Router<BasicSessionKitRequestContext> {
         let router = Router(context: BasicSessionKitRequestContext.self)
-        router.add(middleware: SessionKitMiddleware(manager: manager, carriers: carriers))
+        router.add(middleware: SessionKitMiddleware(manager: manager, carriers: carriers, crossOrigin: crossOrigin))
         router.get("/untouched") { _, _ in "ok" }
         router.get("/cart") { _, context -> String in
             let cart = try await context.session.get(.cart) ?? Cart()

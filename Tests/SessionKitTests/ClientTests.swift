@@ -45,4 +45,13 @@ import Testing
         #expect(proxies.clientAddress(peer: "10.0.0.2", forwarded: ["<script>"]) == "10.0.0.2")
         #expect(proxies.clientAddress(peer: nil, forwarded: ["203.0.113.1"]) == nil)
     }
+
+    @Test func userAgentsAreCutByUTF8BytesAtAScalarBoundary() {
+        let agent = String(repeating: "é", count: 200)  // 400 bytes
+        let kept = SessionClient(userAgent: agent).userAgent ?? ""
+        #expect(kept.utf8.count <= SessionClient.maxUserAgentLength)
+        #expect(kept.utf8.count == 256 && kept.unicodeScalars.allSatisfy { $0 == "é" })
+        let short = "curl/8.5.0"
+        #expect(SessionClient(userAgent: short).userAgent == short)
+    }
 }

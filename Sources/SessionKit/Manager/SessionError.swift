@@ -14,6 +14,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case ambiguousCredentials = "ambiguous_credentials"
             case unsupportedForBearer = "unsupported_for_bearer"
             case unsupportedByStore = "unsupported_by_store"
+            case crossOriginRequest = "cross_origin_request"
         }
 
         private let base: Base
@@ -39,6 +40,9 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         public static let unsupportedForBearer = Code(base: .unsupportedForBearer)
         /// The store does not keep what the operation needs (a per-user index). 501.
         public static let unsupportedByStore = Code(base: .unsupportedByStore)
+        /// A browser sent a state-changing request from another origin
+        /// (``CrossOriginProtection``). 403.
+        public static let crossOriginRequest = Code(base: .crossOriginRequest)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -62,7 +66,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable: 503
         case .sessionChanged, .updateConflict: 409
         case .tooLarge: 413
-        case .sessionLimitReached: 403
+        case .sessionLimitReached, .crossOriginRequest: 403
         case .ambiguousCredentials, .unsupportedForBearer: 400
         case .unsupportedByStore: 501
         default: 500
@@ -84,6 +88,11 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     static let unsupportedForBearer = SessionError(
         code: .unsupportedForBearer,
         message: "a request carried by a bearer token cannot sign in, rotate or start a session; ask for a new token instead"
+    )
+
+    package static let crossOriginRequest = SessionError(
+        code: .crossOriginRequest,
+        message: "this request came from another site; it was not carried out"
     )
 
     static let notAttached = SessionError(

@@ -5,16 +5,28 @@ public import Foundation
 public struct SessionClient: Sendable, Hashable {
     /// The client's IP address as the server saw it.
     public var ipAddress: String?
-    /// The `User-Agent` header, truncated to ``maxUserAgentLength`` characters.
+    /// The `User-Agent` header, cut to at most ``maxUserAgentLength`` bytes of UTF-8.
     public var userAgent: String?
 
-    /// The longest user agent kept; longer ones are cut.
+    /// The longest user agent kept, in UTF-8 bytes; longer ones are cut at a Unicode scalar
+    /// boundary.
     public static let maxUserAgentLength = 256
 
     public init(ipAddress: String? = nil, userAgent: String? = nil) {
         self.ipAddress = ipAddress
-        // Within the limit in bytes means within it in characters: no copy needed.
-        self.userAgent = userAgent.map { $0.utf8.count <= Self.maxUserAgentLength ? $0 : String($0.prefix(Self.maxUserAgentLength)) }
+        self.userAgent = userAgent.map(Self.truncated)
+    }
+
+    private static func truncated(_ userAgent: String) -> String {
+        guard userAgent.utf8.count > maxUserAgentLength else { return userAgent }
+        var kept = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in userAgent.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            guard bytes <= maxUserAgentLength else { break }
+            kept.append(scalar)
+        }
+        return String(kept)
     }
 }
 
