@@ -32,6 +32,13 @@ enum HTML {
         var notice: String?
         var session: SessionInfo?
         var storeDescription: String
+        /// The token forms of this page carry; `nil` for a visitor without a session.
+        var csrfToken: String?
+
+        /// The hidden field that carries ``csrfToken`` in a form, or nothing.
+        var csrfField: String {
+            csrfToken.map { #"<input type="hidden" name="_csrf" value="\#(HTML.escape($0))">"# } ?? ""
+        }
     }
 
     static func page(_ title: String, frame: Frame, status: HTTPResponse.Status = .ok, body: String) -> Response {
@@ -40,7 +47,7 @@ enum HTML {
             frame.user.map { user in
                 """
                 <span>Signed in as <strong>\(escape(user))</strong></span>
-                <form method="post" action="/logout" class="inline"><button>Log out</button></form>
+                <form method="post" action="/logout" class="inline">\(frame.csrfField)<button>Log out</button></form>
                 """
             } ?? #"<a href="/login">Log in</a>"#
         let notice = frame.notice.map { #"<p class="notice" role="status">\#(escape($0))</p>"# } ?? ""

@@ -13,7 +13,8 @@ extension Shop {
             preferences: try await preferences(session),
             notice: try await session.flash(.notice),
             session: info,
-            storeDescription: storeDescription
+            storeDescription: storeDescription,
+            csrfToken: try await session.csrfToken()
         )
     }
 
@@ -23,7 +24,7 @@ extension Shop {
             let rows = Catalog.products.map { product in
                 """
                 <tr><td>\(HTML.escape(product.name))</td><td>\(frame.preferences.currency.format(cents: product.priceCents))</td>
-                <td><form method="post" action="/cart/add" class="inline"><input type="hidden" name="sku" value="\(HTML.escape(product.sku))">
+                <td><form method="post" action="/cart/add" class="inline">\(frame.csrfField)<input type="hidden" name="sku" value="\(HTML.escape(product.sku))">
                 <input type="number" name="quantity" value="1" min="1" max="99" aria-label="quantity"> <button>Add to cart</button></form></td></tr>
                 """
             }
@@ -53,9 +54,9 @@ extension Shop {
                 let sku = HTML.escape(line.sku)
                 return """
                     <tr><td>\(HTML.escape(product.name))</td><td>\(currency.format(cents: product.priceCents))</td>
-                    <td><form method="post" action="/cart/\(sku)/quantity" class="inline">
+                    <td><form method="post" action="/cart/\(sku)/quantity" class="inline">\(frame.csrfField)
                     <input type="number" name="quantity" value="\(line.quantity)" min="0" max="99" aria-label="quantity"> <button>Update</button></form></td>
-                    <td><form method="post" action="/cart/\(sku)/remove" class="inline"><button>Remove</button></form></td></tr>
+                    <td><form method="post" action="/cart/\(sku)/remove" class="inline">\(frame.csrfField)<button>Remove</button></form></td></tr>
                     """
             }
             let body =
@@ -89,7 +90,7 @@ extension Shop {
             if frame.notice == nil, let notice = request.uri.queryParameters["notice"].flatMap({ Self.loginNotices[String($0)] }) {
                 frame.notice = notice
             }
-            return HTML.page("Log in", frame: frame, body: loginForm(error: nil))
+            return HTML.page("Log in", frame: frame, body: loginForm(error: nil, frame: frame))
         }
         router.post("/login") { request, context -> Response in
             var request = request
@@ -100,18 +101,16 @@ extension Shop {
             do {
                 loggedIn = try await logIn(context.session, username: username, password: fields["password"] ?? "", remember: remember)
             } catch let error as DemoError where error.status == .tooManyRequests {
+                let frame = try await frame(context.session)
                 var response = HTML.page(
-                    "Log in", frame: try await frame(context.session), status: .tooManyRequests, body: loginForm(error: error.message))
+                    "Log in", frame: frame, status: .tooManyRequests, body: loginForm(error: error.message, frame: frame))
                 response.headers[.retryAfter] = error.headers[.retryAfter]
                 return response
             }
             guard loggedIn else {
+                let frame = try await frame(context.session)
                 return HTML.page(
-                    "Log in",
-                    frame: try await frame(context.session),
-                    status: .unauthorized,
-                    body: loginForm(error: "Wrong username or password.")
-                )
+                    "Log in", frame: frame, status: .unauthorized, body: loginForm(error: "Wrong username or password.", frame: frame))
             }
             try context.session.setFlash(.notice, "Welcome, \(username). Your cart came with you.")
             return HTML.redirect("/")
@@ -130,7 +129,7 @@ extension Shop {
                 }.joined()
             }
             let body = """
-                <form method="post" action="/preferences">
+                <form method="post" action="/preferences">\(frame.csrfField)
                 <p><label>Theme <select name="theme">\(options(frame.preferences.theme))</select></label></p>
                 <p><label>Currency <select name="currency">\(options(frame.preferences.currency))</select></label></p>
                 <p><button>Save</button></p></form>
@@ -156,7 +155,7 @@ extension Shop {
                 let action =
                     current
                     ? "<em>this browser</em>"
-                    : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline"><button>Revoke</button></form>"#
+                    : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline">\#(frame.csrfField)<button>Revoke</button></form>"#
                 return """
                     <tr><td title="\(HTML.escape(info.client.userAgent ?? ""))">\(HTML.escape(info.device))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
                     <td>\(HTML.time(info.createdAt))</td><td>\(HTML.time(info.lastSeenAt))</td><td>\(action)</td></tr>
@@ -164,7 +163,7 @@ extension Shop {
             }
             let body = """
                 <table><tr><th>Device</th><th>IP address</th><th>Started</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
-                <form method="post" action="/sessions/revoke-others"><p><button>Sign out everywhere else</button></p></form>
+                <form method="post" action="/sessions/revoke-others">\(frame.csrfField)<p><button>Sign out everywhere else</button></p></form>
                 """
             return HTML.page("Your sessions", frame: frame, body: body)
         }
@@ -188,10 +187,10 @@ extension Shop {
     /// What logout asks the browser to forget: its cache of signed-in pages and the cookies.
     static let clearSiteData = #""cache", "cookies""#
 
-    private func loginForm(error: String?) -> String {
+    private func loginForm(error: String?, frame: HTML.Frame) -> String {
         """
         \(error.map { #"<p class="error" role="alert">\#(HTML.escape($0))</p>"# } ?? "")
-        <form method="post" action="/login">
+        <form method="post" action="/login">\(frame.csrfField)
         <p><label>Username <input name="username" autocomplete="username" required></label></p>
         <p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
         <p><label><input type="checkbox" name="remember" value="1"> Remember me on this device</label></p>

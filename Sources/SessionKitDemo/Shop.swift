@@ -27,6 +27,8 @@ struct Shop: Sendable {
         addAPI(to: api)
         let pages = router.group()
         pages.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie], trustedProxies: trustedProxies))
+        // Forms carry a token of the session that rendered them.
+        pages.add(middleware: CSRFTokenMiddleware())
         addPages(to: pages)
         return router
     }

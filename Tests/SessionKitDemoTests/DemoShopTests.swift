@@ -36,6 +36,12 @@ extension TestResponse {
     var object: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] }
     var array: [[String: Any]]? { try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [[String: Any]] }
     var text: String { String(buffer: body) }
+
+    /// The CSRF token a page's forms carry.
+    var csrfToken: String? {
+        guard let range = text.range(of: #"name="_csrf" value=""#) else { return nil }
+        return String(text[range.upperBound...].prefix { $0 != "\"" })
+    }
 }
 
 /// A client that keeps the session cookie between requests, like a browser.
@@ -43,6 +49,8 @@ final class Browser: @unchecked Sendable {
     let client: any TestClientProtocol
     var cookie: String?
     let userAgent: String
+    /// The CSRF token of the last page shown, sent with forms as the page's forms would.
+    var csrfToken: String?
 
     init(_ client: any TestClientProtocol, userAgent: String = "DemoTests/1.0") {
         self.client = client
@@ -61,9 +69,11 @@ final class Browser: @unchecked Sendable {
             buffer = json(body)
         } else if let form {
             headers[.contentType] = "application/x-www-form-urlencoded"
-            buffer = ByteBuffer(string: form)
+            let token = csrfToken.map { "_csrf=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) }
+            buffer = ByteBuffer(string: ([form] + (token.map { [$0] } ?? [])).filter { !$0.isEmpty }.joined(separator: "&"))
         }
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: buffer)
+        if response.headers[.contentType]?.hasPrefix("text/html") == true { csrfToken = response.csrfToken }
         if let field = response.headers[values: .setCookie].first(where: { $0.hasPrefix("__Host-session=") }) {
             cookie = response.sessionCookie
             if field.contains("Max-Age=0") { cookie = nil }
@@ -514,6 +524,42 @@ final class Browser: @unchecked Sendable {
         try await Application(router: try makeShop().router()).test(.router) { client in
             let home = try await client.execute(uri: "/", method: .get)
             #expect(home.text.contains("Sessions are kept in test."))
+        }
+    }
+
+    @Test func formPostsOfASessionNeedItsToken() async throws {
+        try await Application(router: try makeShop().router()).test(.router) { client in
+            let browser = Browser(client)
+            // A first form post has no session to protect: no token needed, none created.
+            #expect(try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=1").status == .seeOther)
+            let first = try #require(try await browser.send(.get, "/").csrfToken)
+            let second = try #require(try await browser.send(.get, "/cart").csrfToken)
+            #expect(first != second)  // masked afresh for every response
+            for token in [first, second] {
+                browser.csrfToken = token
+                #expect(try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=1").status == .seeOther)
+            }
+            for bad in [nil, "", "x", String(first.reversed()), String(repeating: "A", count: 86)] {
+                browser.csrfToken = bad
+                let refused = try await browser.send(.post, "/preferences", form: "theme=dark&currency=EUR")
+                #expect(refused.status == .forbidden)
+                #expect(refused.object?["error"] as? String == "csrf_token_invalid")
+            }
+            // A token of another session is refused.
+            let other = Browser(client)
+            try await other.send(.post, "/cart/add", form: "sku=mug&quantity=1")
+            let othersToken = try #require(try await other.send(.get, "/").csrfToken)
+            browser.csrfToken = othersToken
+            #expect(try await browser.send(.post, "/preferences", form: "theme=dark&currency=EUR").status == .forbidden)
+            // A token from before sign-in fails after it.
+            browser.csrfToken = first
+            #expect(try await browser.send(.post, "/login", form: "username=alice&password=correct+horse").status == .seeOther)
+            browser.csrfToken = first
+            #expect(try await browser.send(.post, "/preferences", form: "theme=dark&currency=EUR").status == .forbidden)
+            _ = try await browser.send(.get, "/")
+            #expect(try await browser.send(.post, "/preferences", form: "theme=dark&currency=EUR").status == .seeOther)
+            // JSON routes and bearer clients rely on the cross-origin check instead.
+            #expect(try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 1]).status == .ok)
         }
     }
 

@@ -173,7 +173,8 @@ package struct SessionCommitPlan: Sendable {
     /// token; a session of another user is replaced by one holding only what this request
     /// set (its values removed, its remember-me not inherited). Remember-me is what this
     /// sign-in asks for. Without a live session, a new one is stored. The absolute lifetime
-    /// starts again now.
+    /// starts again now. The session's CSRF secret is dropped, so forms rendered before the
+    /// sign-in no longer post.
     package static func signIn(
         userID: String,
         rememberMe: Bool,
@@ -189,6 +190,8 @@ package struct SessionCommitPlan: Sendable {
         changes.absoluteDeadline = now + configuration.absoluteLifetime(persistent: rememberMe)
         configuration.touch(&changes, persistent: rememberMe, now: now)
         let source: SessionSignIn.Source
+        // A form token from before the sign-in must not work after it.
+        changes.values[RequestSession.csrfValueName] = .some(nil)
         if let existing = lookup.session {
             if let previous = existing.userID, previous != userID {
                 for name in existing.values.keys where changes.values[name] == nil { changes.values[name] = .some(nil) }

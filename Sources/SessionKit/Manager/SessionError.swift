@@ -15,6 +15,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case unsupportedForBearer = "unsupported_for_bearer"
             case unsupportedByStore = "unsupported_by_store"
             case crossOriginRequest = "cross_origin_request"
+            case csrfTokenInvalid = "csrf_token_invalid"
         }
 
         private let base: Base
@@ -43,6 +44,9 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         /// A browser sent a state-changing request from another origin
         /// (``CrossOriginProtection``). 403.
         public static let crossOriginRequest = Code(base: .crossOriginRequest)
+        /// A form post of a request with a session carried no valid CSRF token of that
+        /// session. 403.
+        public static let csrfTokenInvalid = Code(base: .csrfTokenInvalid)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -66,7 +70,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .storeUnavailable: 503
         case .sessionChanged, .updateConflict: 409
         case .tooLarge: 413
-        case .sessionLimitReached, .crossOriginRequest: 403
+        case .sessionLimitReached, .crossOriginRequest, .csrfTokenInvalid: 403
         case .ambiguousCredentials, .unsupportedForBearer: 400
         case .unsupportedByStore: 501
         default: 500
@@ -93,6 +97,11 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     package static let crossOriginRequest = SessionError(
         code: .crossOriginRequest,
         message: "this request came from another site; it was not carried out"
+    )
+
+    package static let csrfTokenInvalid = SessionError(
+        code: .csrfTokenInvalid,
+        message: "the form's security token is missing or out of date; reload the page and try again"
     )
 
     static let notAttached = SessionError(
