@@ -63,6 +63,10 @@ extension Shop {
         var remember: Bool?
     }
 
+    struct PasswordJSON: Decodable {
+        var password: String
+    }
+
     struct UserJSON: ResponseEncodable {
         var user: String
     }
@@ -181,15 +185,29 @@ extension Shop {
             }
             return EditedResponse(headers: Self.noStore, response: devices)
         }
+        // Proving one's identity again, for the sensitive actions below; with a cookie or a
+        // bearer token (a bearer session keeps its token).
+        api.post("reauthenticate") { request, context -> HTTPResponse.Status in
+            var request = request
+            let body = try await request.decodeJSON(PasswordJSON.self)
+            let user = try await requireUser(context.session)
+            guard try checkPassword(username: user, password: body.password, client: context.session.client) else {
+                throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong password")
+            }
+            try await context.session.reauthenticate()
+            return .noContent
+        }
         api.delete("sessions/:handle") { _, context -> HTTPResponse.Status in
             let user = try await requireUser(context.session)
+            try await requireRecentProof(context.session, user: user)
             guard try await manager.revoke(handle: try context.parameters.require("handle"), ofUser: user) else {
                 throw DemoError.notFound("no session of yours has that handle")
             }
             return .noContent
         }
         api.post("sessions/revoke-others") { _, context -> HTTPResponse.Status in
-            _ = try await requireUser(context.session)
+            let user = try await requireUser(context.session)
+            try await requireRecentProof(context.session, user: user)
             try await context.session.revokeOtherSessions()
             return .noContent
         }
@@ -199,6 +217,16 @@ extension Shop {
 extension Preferences: ResponseEncodable {}
 
 extension Shop {
+    /// A 403 `reauthentication_required` unless the user proved who they are recently
+    /// (`POST /api/reauthenticate`).
+    func requireRecentProof(_ session: RequestSession, user: String) async throws {
+        guard try await confirmIdentity(session, user: user, password: nil) else {
+            throw DemoError(
+                status: .forbidden, code: "reauthentication_required",
+                message: "confirm your password with POST /api/reauthenticate first")
+        }
+    }
+
     /// For responses that show who is signed in or where: never cached.
     static let noStore: HTTPFields = [.cacheControl: "no-store"]
 }

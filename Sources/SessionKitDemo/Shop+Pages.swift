@@ -150,12 +150,17 @@ extension Shop {
             let frame = try await frame(context.session)
             guard let user = frame.user else { return HTML.redirect("/login?notice=sessions") }
             let sessions = try await manager.sessions(ofUser: user)
+            // Revoking needs a recent proof of identity: without one, each form asks for the password.
+            let password =
+                try await context.session.provedIdentity(within: Self.reauthenticationWindow)
+                ? ""
+                : #"<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="your password"> "#
             let rows = sessions.map { info in
                 let current = info.handle == frame.session?.handle
                 let action =
                     current
                     ? "<em>this browser</em>"
-                    : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline">\#(frame.csrfField)<button>Revoke</button></form>"#
+                    : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline">\#(frame.csrfField)\#(password)<button>Revoke</button></form>"#
                 return """
                     <tr><td title="\(HTML.escape(info.client.userAgent ?? ""))">\(HTML.escape(info.device))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
                     <td>\(HTML.time(info.createdAt))</td><td>\(HTML.time(info.lastSeenAt))</td><td>\(action)</td></tr>
@@ -163,22 +168,36 @@ extension Shop {
             }
             let body = """
                 <table><tr><th>Device</th><th>IP address</th><th>Started</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
-                <form method="post" action="/sessions/revoke-others">\(frame.csrfField)<p><button>Sign out everywhere else</button></p></form>
+                <form method="post" action="/sessions/revoke-others">\(frame.csrfField)<p>\(password)<button>Sign out everywhere else</button></p></form>
                 """
             return HTML.page("Your sessions", frame: frame, body: body)
         }
-        router.post("/sessions/:handle/revoke") { _, context -> Response in
+        router.post("/sessions/:handle/revoke") { request, context -> Response in
+            var request = request
             let user = try await requireUser(context.session)
+            guard try await confirmIdentity(context.session, user: user, password: try await request.formFields()["password"]) else {
+                return try await askForPassword(context.session)
+            }
             let revoked = try await manager.revoke(handle: try context.parameters.require("handle"), ofUser: user)
             try context.session.setFlash(.notice, revoked ? "That session has been signed out." : "That session had already ended.")
             return HTML.redirect("/sessions")
         }
-        router.post("/sessions/revoke-others") { _, context -> Response in
-            _ = try await requireUser(context.session)
+        router.post("/sessions/revoke-others") { request, context -> Response in
+            var request = request
+            let user = try await requireUser(context.session)
+            guard try await confirmIdentity(context.session, user: user, password: try await request.formFields()["password"]) else {
+                return try await askForPassword(context.session)
+            }
             let count = try await context.session.revokeOtherSessions()
             try context.session.setFlash(.notice, "Signed out \(count) other session\(count == 1 ? "" : "s").")
             return HTML.redirect("/sessions")
         }
+    }
+
+    /// Back to "Your sessions", saying the password is needed (or was wrong).
+    private func askForPassword(_ session: RequestSession) async throws -> Response {
+        try session.setFlash(.notice, "Enter your password to do that.")
+        return HTML.redirect("/sessions")
     }
 
     /// Notices the login page shows from its `notice` query parameter.

@@ -96,6 +96,20 @@ struct Shop: Sendable {
         return true
     }
 
+    /// How recent a proof of identity revoking a device or signing out everywhere else
+    /// needs: 10 minutes.
+    static let reauthenticationWindow: TimeInterval = 600
+
+    /// Lets a sensitive action go ahead: the user proved who they are within
+    /// ``reauthenticationWindow``, or does so now with `password` (through the login
+    /// throttle). `false` when neither.
+    func confirmIdentity(_ session: RequestSession, user: String, password: String?) async throws -> Bool {
+        if try await session.provedIdentity(within: Self.reauthenticationWindow) { return true }
+        guard let password, try checkPassword(username: user, password: password, client: session.client) else { return false }
+        try await session.reauthenticate()
+        return true
+    }
+
     /// The signed-in user, or a 401.
     func requireUser(_ session: RequestSession) async throws -> String {
         guard let user = try await session.userID() else { throw DemoError.unauthorized }

@@ -677,7 +677,9 @@ private struct Context: Sendable {
         let (session, _) = try signedIn(try await indexed.signIn(plan, now: clock.now()), "sign-in as another user")
         try expect(session.userID == bob, "the session signed in as \(session.userID ?? "nobody"), not the new user")
         let loaded = try await load(token.storageKey)
-        try expect(loaded?.values.keys.sorted() == ["note"], "the new user's session holds \(loaded?.values.keys.sorted() ?? [])")
+        try expect(
+            loaded?.values.keys.sorted() == ["note", "sessionkit:proof"],
+            "the new user's session holds \(loaded?.values.keys.sorted() ?? [])")
         try expect(loaded?.isPersistent == false, "the new user's session is persistent")
         try expect(try await indexed.sessions(ofUser: alice, now: clock.now()).isEmpty, "the previous user still lists the session")
         try expect(

@@ -13,9 +13,13 @@ import Testing
 
 private let password = "correct horse"
 
-private func makeShop(store: any SessionStore = MemorySessionStore(), throttle: LoginThrottle = LoginThrottle()) throws -> Shop {
+private func makeShop(
+    store: any SessionStore = MemorySessionStore(),
+    throttle: LoginThrottle = LoginThrottle(),
+    wallClock: any WallClock = SystemWallClock()
+) throws -> Shop {
     Shop(
-        manager: try SessionManager(store: store),
+        manager: try SessionManager(store: store, wallClock: wallClock),
         accounts: Accounts(password: password, rounds: Accounts.testOnlyRounds),
         throttle: throttle,
         storeDescription: "test"
@@ -364,6 +368,53 @@ final class Browser: @unchecked Sendable {
         }
     }
 
+    @Test func sensitiveActionsNeedARecentProofOfIdentity() async throws {
+        let clock = ManualWallClock()
+        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+            let laptop = Browser(client)
+            let phone = Browser(client)
+            try await phone.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            try await laptop.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            // Just signed in: that is a proof.
+            #expect(try await laptop.send(.post, "/api/sessions/revoke-others").status == .noContent)
+            try await phone.send(.post, "/api/login", json: ["username": "alice", "password": password])
+            let before = try #require(try await laptop.send(.get, "/api/session").object?["absoluteExpiresAt"] as? String)
+
+            clock.advance(by: .seconds(11 * 60))
+            let stale = try await laptop.send(.post, "/api/sessions/revoke-others")
+            #expect(stale.status == .forbidden)
+            #expect(stale.object?["error"] as? String == "reauthentication_required")
+            #expect(try await phone.send(.get, "/api/session").object?["authenticated"] as? Bool == true)
+            #expect(try await laptop.send(.post, "/api/reauthenticate", json: ["password": "wrong"]).status == .unauthorized)
+            let cookie = laptop.cookie
+            let proved = try await laptop.send(.post, "/api/reauthenticate", json: ["password": password])
+            #expect(proved.status == .noContent)
+            #expect(laptop.cookie != cookie)  // a cookie session moves to a new token
+            // The absolute deadline stays where sign-in put it.
+            #expect(try await laptop.send(.get, "/api/session").object?["absoluteExpiresAt"] as? String == before)
+            #expect(try await laptop.send(.post, "/api/sessions/revoke-others").status == .noContent)
+            #expect(try await phone.send(.get, "/api/session").object?["authenticated"] as? Bool == false)
+        }
+    }
+
+    @Test func bearerClientsReauthenticateWithoutANewToken() async throws {
+        let clock = ManualWallClock()
+        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+            let issued = try await client.execute(
+                uri: "/api/tokens", method: .post, headers: [.contentType: "application/json"],
+                body: json(["username": "bob", "password": password]))
+            let token = try #require(issued.object?["token"] as? String)
+            clock.advance(by: .seconds(11 * 60))
+            let bearer: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            #expect(try await client.execute(uri: "/api/sessions/revoke-others", method: .post, headers: bearer).status == .forbidden)
+            let proved = try await client.execute(
+                uri: "/api/reauthenticate", method: .post, headers: bearer, body: json(["password": password]))
+            #expect(proved.status == .noContent && proved.headers[values: .setCookie].isEmpty)
+            #expect(try await client.execute(uri: "/api/sessions/revoke-others", method: .post, headers: bearer).status == .noContent)
+            #expect(try await client.execute(uri: "/api/session", method: .get, headers: bearer).object?["user"] as? String == "bob")
+        }
+    }
+
     @Test func concurrentCartAddsAllLand() async throws {
         try await Application(router: try makeShop().router()).test(.router) { client in
             let browser = Browser(client)
@@ -465,7 +516,7 @@ final class Browser: @unchecked Sendable {
 
             let sessions = try await browser.send(.get, "/sessions")
             #expect(sessions.text.contains("this browser"))
-            #expect(try await browser.send(.post, "/sessions/revoke-others").status == .seeOther)
+            #expect(try await browser.send(.post, "/sessions/revoke-others", form: "").status == .seeOther)
             #expect(try await browser.send(.get, "/sessions").text.contains("Signed out 0 other sessions."))
 
             #expect(try await browser.send(.post, "/cart/teapot/remove").status == .seeOther)
@@ -524,6 +575,22 @@ final class Browser: @unchecked Sendable {
         try await Application(router: try makeShop().router()).test(.router) { client in
             let home = try await client.execute(uri: "/", method: .get)
             #expect(home.text.contains("Sessions are kept in test."))
+        }
+    }
+
+    @Test func revokingFromThePagesAsksForThePasswordWhenTheProofIsOld() async throws {
+        let clock = ManualWallClock()
+        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+            let browser = Browser(client)
+            _ = try await browser.send(.get, "/login")
+            #expect(try await browser.send(.post, "/login", form: "username=alice&password=correct+horse").status == .seeOther)
+            #expect(!(try await browser.send(.get, "/sessions").text.contains(#"name="password""#)))
+            clock.advance(by: .seconds(11 * 60))
+            #expect(try await browser.send(.get, "/sessions").text.contains(#"name="password""#))
+            #expect(try await browser.send(.post, "/sessions/revoke-others", form: "").status == .seeOther)
+            #expect(try await browser.send(.get, "/sessions").text.contains("Enter your password to do that."))
+            #expect(try await browser.send(.post, "/sessions/revoke-others", form: "password=correct+horse").status == .seeOther)
+            #expect(try await browser.send(.get, "/sessions").text.contains("Signed out 0 other sessions."))
         }
     }
 

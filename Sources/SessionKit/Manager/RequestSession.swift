@@ -421,6 +421,9 @@ public final class RequestSession: Sendable {
         }
     }
 
+    /// Now, by the manager's wall clock.
+    func now() throws -> Date { try attachedManager().now() }
+
     private func attachedManager() throws -> SessionManager {
         guard let manager else { throw SessionError.notAttached }
         return manager

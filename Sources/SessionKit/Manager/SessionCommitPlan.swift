@@ -190,8 +190,10 @@ package struct SessionCommitPlan: Sendable {
         changes.absoluteDeadline = now + configuration.absoluteLifetime(persistent: rememberMe)
         configuration.touch(&changes, persistent: rememberMe, now: now)
         let source: SessionSignIn.Source
-        // A form token from before the sign-in must not work after it.
+        // A form token from before the sign-in must not work after it; signing in is a proof
+        // of identity.
         changes.values[RequestSession.csrfValueName] = .some(nil)
+        changes.values[RequestSession.lastProofValueName] = SessionValue(now)
         if let existing = lookup.session {
             if let previous = existing.userID, previous != userID {
                 for name in existing.values.keys where changes.values[name] == nil { changes.values[name] = .some(nil) }

@@ -16,6 +16,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case unsupportedByStore = "unsupported_by_store"
             case crossOriginRequest = "cross_origin_request"
             case csrfTokenInvalid = "csrf_token_invalid"
+            case notAuthenticated = "not_authenticated"
         }
 
         private let base: Base
@@ -47,6 +48,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         /// A form post of a request with a session carried no valid CSRF token of that
         /// session. 403.
         public static let csrfTokenInvalid = Code(base: .csrfTokenInvalid)
+        /// The operation needs a signed-in user and there is none. 401.
+        public static let notAuthenticated = Code(base: .notAuthenticated)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -73,6 +76,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .sessionLimitReached, .crossOriginRequest, .csrfTokenInvalid: 403
         case .ambiguousCredentials, .unsupportedForBearer: 400
         case .unsupportedByStore: 501
+        case .notAuthenticated: 401
         default: 500
         }
     }
@@ -103,6 +107,8 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         code: .csrfTokenInvalid,
         message: "the form's security token is missing or out of date; reload the page and try again"
     )
+
+    static let notAuthenticated = SessionError(code: .notAuthenticated, message: "no user is signed in on this session")
 
     static let notAttached = SessionError(
         code: .notAttached,
