@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+@_spi(Parsers) import SessionKit
 
 /// An API error with the shop's JSON shape `{"error": code, "message": message}`.
 struct DemoError: HTTPResponseError {
@@ -54,15 +55,7 @@ extension Request {
             throw DemoError.unsupportedMediaType("application/x-www-form-urlencoded")
         }
         let body = try await collectBody(upTo: 64 * 1024)
-        var fields = [String: String]()
-        for pair in String(buffer: body).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            fields[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        return fields
+        return FormBody.urlEncodedFields(in: String(buffer: body))
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 public import Hummingbird
 import Logging
 import NIOCore
-import SessionKit
+@_spi(Parsers) import SessionKit
 
 /// Checks the CSRF token of HTML form posts on the routes after it: a request with a
 /// session cookie whose body is `application/x-www-form-urlencoded` or
@@ -47,52 +47,5 @@ public struct CSRFTokenMiddleware<Context: SessionKitRequestContext>: RouterMidd
             throw SessionHTTPError(.csrfTokenInvalid)
         }
         return try await next(request, context)
-    }
-}
-
-/// Finding one field in a form body, URL-encoded or multipart.
-enum FormBody {
-    case urlEncoded
-    case multipart(boundary: String)
-
-    init?(contentType: String) {
-        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-        switch parts.first?.lowercased() {
-        case "application/x-www-form-urlencoded": self = .urlEncoded
-        case "multipart/form-data":
-            let boundary = parts.dropFirst().first { $0.lowercased().hasPrefix("boundary=") }.map {
-                String($0.dropFirst("boundary=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            }
-            guard let boundary, !boundary.isEmpty else { return nil }
-            self = .multipart(boundary: boundary)
-        default: return nil
-        }
-    }
-
-    /// The first value of the field called `name`, or `nil`.
-    func field(named name: String, in body: String) -> String? {
-        switch self {
-        case .urlEncoded:
-            for pair in body.split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard Self.decoded(parts[0]) == name else { continue }
-                return parts.count > 1 ? Self.decoded(parts[1]) : ""
-            }
-            return nil
-        case .multipart(let boundary):
-            for part in body.components(separatedBy: "--" + boundary).dropFirst() {
-                guard let split = part.range(of: "\r\n\r\n") else { continue }
-                let headers = part[..<split.lowerBound].lowercased()
-                guard headers.contains("name=\"\(name.lowercased())\"") else { continue }
-                var value = part[split.upperBound...]
-                if value.hasSuffix("\r\n") { value = value.dropLast() }  // "\r\n" is one Character
-                return String(value)
-            }
-            return nil
-        }
-    }
-
-    private static func decoded(_ text: Substring) -> String {
-        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
     }
 }

@@ -1,4 +1,4 @@
-@_spi(Benchmarks) import SessionKit
+@_spi(Parsers) import SessionKit
 import Testing
 
 @Suite struct CookieTests {

@@ -8,7 +8,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
-@_spi(Benchmarks) import SessionKit
+@_spi(Parsers) import SessionKit
 import SessionKitHummingbird
 
 /// Runs `body` `iterations` times spread over `tasks` concurrent tasks.

@@ -1,5 +1,5 @@
 /// Reading the `Cookie` request header and writing `Set-Cookie`.
-@_spi(Benchmarks) public enum CookieHeader {
+@_spi(Parsers) public enum CookieHeader {
     /// Every value of the cookie called `name`, across all the `Cookie` header fields given
     /// (a request may carry several). Whitespace around pairs is ignored and one pair of
     /// surrounding double quotes is removed. Returning all matches is what lets the caller

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Tokens that tie an HTML form to the session that rendered it: defence in depth beside
@@ -34,13 +33,9 @@ extension RequestSession {
     public func isValidCSRFToken(_ submitted: String?) async throws -> Bool {
         guard try await info() != nil else { return true }
         guard let stored = try await get(Self.csrfSecret), let secret = CSRFCoding.decode(stored, count: CSRFCoding.secretBytes),
-            let submitted, let token = CSRFCoding.decode(submitted, count: 2 * CSRFCoding.secretBytes)
+            let submitted
         else { return false }
-        var difference: UInt8 = 0
-        for index in 0..<CSRFCoding.secretBytes {
-            difference |= token[index] ^ token[CSRFCoding.secretBytes + index] ^ secret[index]
-        }
-        return difference == 0
+        return CSRFCoding.token(submitted, unmasksTo: secret)
     }
 
     package static let csrfSecret = SessionKey<String>(csrfValueName)
@@ -48,22 +43,31 @@ extension RequestSession {
     package static let csrfValueName = "sessionkit:csrf"
 }
 
-/// Base64url without padding, of fixed lengths only.
-enum CSRFCoding {
-    static let secretBytes = 32
+/// CSRF secrets and masked tokens: base64url without padding, of fixed lengths only.
+/// Exposed to the fuzzers as SPI, not API.
+@_spi(Parsers) public enum CSRFCoding {
+    public static let secretBytes = 32
+
+    /// Whether `token` is `secret` masked: `mask ‖ mask ⊕ secret`, compared in constant time.
+    public static func token(_ token: String, unmasksTo secret: [UInt8]) -> Bool {
+        guard secret.count == secretBytes, let bytes = decode(token, count: 2 * secretBytes) else { return false }
+        var difference: UInt8 = 0
+        for index in 0..<secretBytes { difference |= bytes[index] ^ bytes[secretBytes + index] ^ secret[index] }
+        return difference == 0
+    }
 
     static func random(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    public static func encode(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// The bytes of `text` when it is exactly the encoding of `count` bytes; `nil` otherwise.
-    static func decode(_ text: String, count: Int) -> [UInt8]? {
+    public static func decode(_ text: String, count: Int) -> [UInt8]? {
         let length = (count * 4 + 2) / 3
         guard text.utf8.count == length,
             text.utf8.allSatisfy({ $0 < 0x80 && (isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")) })

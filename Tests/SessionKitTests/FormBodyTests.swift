@@ -1,6 +1,5 @@
+@_spi(Parsers) import SessionKit
 import Testing
-
-@testable import SessionKitHummingbird
 
 @Suite struct FormBodyTests {
     @Test func urlEncodedFieldsAreFoundAndDecoded() throws {
@@ -18,6 +17,10 @@ import Testing
         ].joined(separator: "\r\n")
         #expect(form.field(named: "_csrf", in: body) == "token-value")
         #expect(form.field(named: "missing", in: body) == nil)
+    }
+
+    @Test func urlEncodedBodiesGiveEveryField() {
+        #expect(FormBody.urlEncodedFields(in: "a=1&b=x+y&a=2&c&d=%E2%9C%93") == ["a": "2", "b": "x y", "c": "", "d": "✓"])
     }
 
     @Test func otherBodiesAreNotForms() {
