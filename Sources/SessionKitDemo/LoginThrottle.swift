@@ -57,8 +57,10 @@ final class LoginThrottle: Sendable {
         }
     }
 
+    /// Bucket names; an account name is cut to 128 characters, so made-up names of any
+    /// length cost the same small key.
     private func keys(account: String, address: String?) -> [String] {
-        ["account:" + account] + (address.map { ["address:" + $0] } ?? [])
+        ["account:" + account.prefix(128)] + (address.map { ["address:" + $0] } ?? [])
     }
 
     private func refilled(_ bucket: Bucket?, now: Date) -> Bucket {
