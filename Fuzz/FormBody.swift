@@ -7,12 +7,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     let parts = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
     let body = parts.count > 1 ? String(parts[1]) : ""
-    let fields = FormBody.urlEncodedFields(in: body)
     if let form = FormBody(contentType: String(parts[0])) {
+        let fields = form.fields(in: body)
         let token = form.field(named: "_csrf", in: body)
-        if case .urlEncoded = form, let last = fields["_csrf"], token == nil {
-            preconditionFailure("the field parser missed _csrf=\(last)")
-        }
+        precondition(token == fields.first { $0.name == "_csrf" }?.value, "the field reader and the form parser disagree")
+        precondition((form.fieldsByName(in: body)["_csrf"] == nil) == (token == nil), "a field found by one reading, not the other")
     }
     return 0
 }

@@ -47,15 +47,14 @@ extension Request {
         }
     }
 
-    /// The URL-encoded form body as fields; repeated names keep the last value. 415 unless
-    /// the body is declared `application/x-www-form-urlencoded` (the shop's forms send
-    /// nothing else; multipart bodies are refused too).
+    /// The form body's fields (URL-encoded or multipart); repeated names keep the last value.
+    /// 415 for any other body (a cross-site page can send `text/plain` without a preflight).
     mutating func formFields() async throws -> [String: String] {
-        guard hasMediaType("application/x-www-form-urlencoded") else {
-            throw DemoError.unsupportedMediaType("application/x-www-form-urlencoded")
+        guard let form = headers[.contentType].flatMap(FormBody.init(contentType:)) else {
+            throw DemoError.unsupportedMediaType("application/x-www-form-urlencoded or multipart/form-data")
         }
         let body = try await collectBody(upTo: 64 * 1024)
-        return FormBody.urlEncodedFields(in: String(buffer: body))
+        return form.fieldsByName(in: String(buffer: body))
     }
 }
 

@@ -341,6 +341,14 @@ final class Browser: @unchecked Sendable {
             let plainForm = try await client.execute(
                 uri: "/cart/add", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "sku=mug&quantity=1"))
             #expect(plainForm.status == .unsupportedMediaType)
+            let multipart = [
+                "--b", #"Content-Disposition: form-data; name="sku""#, "", "mug", "--b",
+                #"Content-Disposition: form-data; name="quantity""#, "", "2", "--b--", "",
+            ].joined(separator: "\r\n")
+            let multipartForm = try await client.execute(
+                uri: "/cart/add", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                body: ByteBuffer(string: multipart))
+            #expect(multipartForm.status == .seeOther)
         }
     }
 

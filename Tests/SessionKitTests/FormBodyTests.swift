@@ -20,7 +20,17 @@ import Testing
     }
 
     @Test func urlEncodedBodiesGiveEveryField() {
-        #expect(FormBody.urlEncodedFields(in: "a=1&b=x+y&a=2&c&d=%E2%9C%93") == ["a": "2", "b": "x y", "c": "", "d": "✓"])
+        #expect(FormBody.urlEncoded.fieldsByName(in: "a=1&b=x+y&a=2&c&d=%E2%9C%93") == ["a": "2", "b": "x y", "c": "", "d": "✓"])
+    }
+
+    @Test func multipartPartsAreNamedByNameNotFilename() throws {
+        let form = try #require(FormBody(contentType: "multipart/form-data; boundary=b"))
+        let body = [
+            "--b", #"Content-Disposition: form-data; filename="x.txt"; name="upload""#, "", "data", "--b",
+            #"Content-Disposition: form-data; name="sku""#, "", "mug", "--b",
+            "Content-Type: text/plain", "", "no name", "--b--", "",
+        ].joined(separator: "\r\n")
+        #expect(form.fieldsByName(in: body) == ["upload": "data", "sku": "mug"])
     }
 
     @Test func otherBodiesAreNotForms() {

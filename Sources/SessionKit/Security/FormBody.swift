@@ -21,37 +21,45 @@ import Foundation
         }
     }
 
-    /// The first value of the field called `name`, or `nil`.
-    public func field(named name: String, in body: String) -> String? {
+    /// Every field of `body`, in order (a name may repeat). A multipart part without a
+    /// `name` in its `Content-Disposition` is skipped; its value is the part's body as text.
+    public func fields(in body: String) -> [(name: String, value: String)] {
         switch self {
         case .urlEncoded:
-            for pair in body.split(separator: "&") {
+            return body.split(separator: "&").map { pair in
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard Self.decoded(parts[0]) == name else { continue }
-                return parts.count > 1 ? Self.decoded(parts[1]) : ""
+                return (Self.decoded(parts[0]), parts.count > 1 ? Self.decoded(parts[1]) : "")
             }
-            return nil
         case .multipart(let boundary):
-            for part in body.components(separatedBy: "--" + boundary).dropFirst() {
-                guard let split = part.range(of: "\r\n\r\n") else { continue }
-                let headers = part[..<split.lowerBound].lowercased()
-                guard headers.contains("name=\"\(name.lowercased())\"") else { continue }
+            return body.components(separatedBy: "--" + boundary).dropFirst().compactMap { part in
+                guard let split = part.range(of: "\r\n\r\n"), let name = Self.partName(part[..<split.lowerBound]) else { return nil }
                 var value = part[split.upperBound...]
                 if value.hasSuffix("\r\n") { value = value.dropLast() }  // "\r\n" is one Character
-                return String(value)
+                return (name, String(value))
             }
-            return nil
         }
     }
 
-    /// Every field of a URL-encoded body; a repeated name keeps its last value.
-    public static func urlEncodedFields(in body: String) -> [String: String] {
-        var fields = [String: String]()
-        for pair in body.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            fields[decoded(parts[0])] = parts.count > 1 ? decoded(parts[1]) : ""
+    /// The first value of the field called `name`, or `nil`.
+    public func field(named name: String, in body: String) -> String? {
+        fields(in: body).first { $0.name == name }?.value
+    }
+
+    /// Every field by name; a repeated name keeps its last value.
+    public func fieldsByName(in body: String) -> [String: String] {
+        Dictionary(fields(in: body), uniquingKeysWith: { _, last in last })
+    }
+
+    /// The `name` parameter of a part's `Content-Disposition` (not `filename`).
+    private static func partName(_ headers: Substring) -> String? {
+        var rest = headers[...]
+        while let found = rest.range(of: "name=\"") {
+            let before = rest[..<found.lowerBound].last
+            let value = rest[found.upperBound...].prefix { $0 != "\"" }
+            if before == nil || before == " " || before == ";" { return String(value) }
+            rest = rest[found.upperBound...]
         }
-        return fields
+        return nil
     }
 
     private static func decoded(_ text: Substring) -> String {
