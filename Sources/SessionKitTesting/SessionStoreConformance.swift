@@ -136,8 +136,9 @@ private struct Context: Sendable {
     let clock = ManualWallClock()
 
     static let idle: TimeInterval = 30 * 60
-    /// How long ended keys are remembered in these checks.
-    static let endedGrace: TimeInterval = 60
+    /// How long ended keys are remembered in these checks: long, because checks that share
+    /// a database purge with clocks of their own, up to a minute ahead of real time.
+    static let endedGrace: TimeInterval = 3600
     static let absolute: TimeInterval = 12 * 3600
     /// A key name that JSON paths and query languages find awkward.
     static let awkwardName = "~he said \"hi\" \\ $.x['y']"
@@ -519,13 +520,11 @@ private struct Context: Sendable {
             _ = try signedIn(try await signIn(newUser(), from: anonymous), "sign-in")
             try await expectLookUp(anonymous.key, "ended", "a key a sign-in moved away from")
         }
-        // After the window the keys are simply unknown, before and after a purge.
+        // After the window the keys are simply unknown. (No purge here: on a shared database
+        // it would forget the marks of checks running beside this one.)
         clock.advance(by: .seconds(Int64(Self.endedGrace)))
         try await expectLookUp(rotated.key, "absent", "a rotated-away key after the window")
         try await expectLookUp(deleted.key, "absent", "a deleted key after the window")
-        _ = try await store.purgeExpired(now: clock.now())
-        try await expectLookUp(rotated.key, "absent", "a rotated-away key after a purge")
-        try await expectLookUp(successor, "live", "the rotated session after a purge")
     }
 
     func concurrentReadModifyWrite() async throws {

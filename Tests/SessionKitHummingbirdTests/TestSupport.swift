@@ -55,6 +55,9 @@ struct TestApp: Sendable {
         // Roomy: every suite runs at once on two cores, and a first sign-in on a cluster
         // also fetches the slot map and connects to each node. Timeout tests set their own.
         configuration.storeTimeout = .seconds(10)
+        // Roomy too: the database stores are shared with conformance checks whose purges run on
+        // clocks up to a minute ahead, and would forget a shorter mark mid-test.
+        configuration.endedTokenGrace = .seconds(3600)
         configure(&configuration)
         self.store = CountingSessionStore(store)
         self.manager = try SessionManager(store: self.store, configuration: configuration, wallClock: clock)
