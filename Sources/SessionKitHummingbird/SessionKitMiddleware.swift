@@ -87,7 +87,9 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
         } catch {
             throw SessionHTTPError(error)
         }
-        if let crossOrigin, session.carrierKind != .bearer,
+        // Safe methods always pass: skip reading the headers for them (most requests).
+        if let crossOrigin, request.method != .get, request.method != .head, request.method != .options,
+            session.carrierKind != .bearer,
             !crossOrigin.allows(
                 method: request.method.rawValue,
                 path: request.uri.path,
