@@ -34,8 +34,7 @@ public struct CSRFTokenMiddleware<Context: SessionKitRequestContext>: RouterMidd
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method != .get, request.method != .head, request.method != .options,
-            context.session.carrierKind != .bearer,
+        guard !CrossOriginProtection.isSafe(method: request.method.rawValue), context.session.carrierKind != .bearer,
             let contentType = request.headers[.contentType],
             let form = FormBody(contentType: contentType)
         else { return try await next(request, context) }

@@ -88,8 +88,7 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
             throw SessionHTTPError(error)
         }
         // Safe methods always pass: skip reading the headers for them (most requests).
-        if let crossOrigin, request.method != .get, request.method != .head, request.method != .options,
-            session.carrierKind != .bearer,
+        if let crossOrigin, !CrossOriginProtection.isSafe(method: request.method.rawValue), session.carrierKind != .bearer,
             !crossOrigin.allows(
                 method: request.method.rawValue,
                 path: request.uri.path,

@@ -143,3 +143,21 @@ private final class AlwaysConflictingStore: ForwardingSessionStore {
         #expect(store.count == 0)
     }
 }
+
+/// A request of nothing but `Cookie` header fields.
+private struct CookieFields: SessionCarrierRequest {
+    let values: [String]
+    func headerValues(_ name: SessionHeaderName) -> [String] { name == .cookie ? values : [] }
+}
+
+extension SessionManager {
+    /// The session of a request that carries these `Cookie` fields, as the middleware makes it.
+    fileprivate func session(cookieHeaders: [String], client: SessionClient, logger: Logger) -> RequestSession {
+        // The cookie carrier alone never finds credentials through two carriers.
+        try! session(for: CookieFields(values: cookieHeaders), carriers: [.cookie], client: client, logger: logger)
+    }
+}
+
+extension SessionCommitOutcome {
+    fileprivate var setCookie: String? { headerFields.first { $0.name == .setCookie }?.value }
+}

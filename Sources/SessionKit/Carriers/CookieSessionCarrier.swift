@@ -15,14 +15,9 @@ public struct CookieSessionCarrier: SessionCarrier {
     public var deliversNewTokens: Bool { true }
 
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
-        credential(cookieHeaders: request.headerValues(.cookie), name: configuration.cookie.name)
-    }
-
-    /// The credential in these `Cookie` header fields.
-    func credential(cookieHeaders: some Sequence<String>, name: String) -> SessionCredential {
         var count = 0
         var token: SessionToken?
-        CookieHeader.forEachValue(named: name, in: cookieHeaders) { value, bytes in
+        CookieHeader.forEachValue(named: configuration.cookie.name, in: request.headerValues(.cookie)) { value, bytes in
             count += 1
             if count == 1 { token = SessionToken(utf8: UnsafeBufferPointer(rebasing: bytes[value])) }
         }

@@ -30,8 +30,3 @@ public struct SessionCommitOutcome: Sendable {
         return (["private"] + kept).joined(separator: ", ")
     }
 }
-
-extension SessionCommitOutcome {
-    /// The `Set-Cookie` value the outcome sends, if any.
-    package var setCookie: String? { headerFields.first { $0.name == .setCookie }?.value }
-}

@@ -87,17 +87,6 @@ public final class SessionManager: Sendable {
         )
     }
 
-    /// The session of a request carried by the session cookie, from its `Cookie` fields.
-    package func session(
-        cookieHeaders: some Sequence<String>,
-        client: @autoclosure @escaping @Sendable () -> SessionClient,
-        logger: Logger
-    ) -> RequestSession {
-        let carrier = CookieSessionCarrier()
-        let credential = carrier.credential(cookieHeaders: cookieHeaders, name: configuration.cookie.name)
-        return RequestSession(manager: self, carrier: carrier, token: credential.token, client: client, logger: logger)
-    }
-
     /// Writes what the request changed (at most one store write, as
     /// ``SessionCommitPlan`` decides) and says what the response needs. After this, the
     /// session throws on every use.

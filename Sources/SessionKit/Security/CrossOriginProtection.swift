@@ -40,7 +40,7 @@ public struct CrossOriginProtection: Sendable, Hashable {
     ///   - method: The request method, upper-case.
     ///   - host: The request's `Host` (its authority: host and port).
     public func allows(method: String, path: String, origin: String?, secFetchSite: String?, host: String?) -> Bool {
-        if method == "GET" || method == "HEAD" || method == "OPTIONS" { return true }
+        if Self.isSafe(method: method) { return true }
         if exemptPaths.contains(path) { return true }
         if let origin, normalizedOrigins.contains(origin.lowercased()) { return true }
         if let secFetchSite {
@@ -53,6 +53,13 @@ public struct CrossOriginProtection: Sendable, Hashable {
         guard let origin else { return true }
         guard let authority = Self.authority(ofOrigin: origin), let host else { return false }
         return authority == host.lowercased()
+    }
+
+    /// Whether `method` (upper-case) must not change state: `GET`, `HEAD` and `OPTIONS`. The
+    /// one rule the cross-origin check and form-token checks share, so adapters can skip
+    /// reading headers for the requests (most of them) that pass anyway.
+    public static func isSafe(method: String) -> Bool {
+        method == "GET" || method == "HEAD" || method == "OPTIONS"
     }
 
     /// The host and port of a serialized origin (`scheme://host[:port]`), lowercase; `nil`
