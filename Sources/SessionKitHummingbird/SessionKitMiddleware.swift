@@ -48,8 +48,9 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
     private let forwardedHeader: HTTPField.Name?
 
     /// - Parameters:
-    ///   - carriers: How tokens travel: `[.cookie]`, the default, `[.cookie, .bearer]` or
-    ///     `[.bearer]`.
+    ///   - carriers: How tokens travel: `[.cookie]`, `[.cookie, .bearer]` or `[.bearer]`.
+    ///     The default is the manager's own (``SessionManager/carriers``): the session
+    ///     cookie, or the sealed cookie of a sealed manager.
     ///   - crossOrigin: How state-changing requests from other origins are refused; on by
     ///     default. Pass `nil` only where nothing after this middleware acts on the session.
     ///   - trustedProxies: Proxies allowed to name the client's address in a forwarding
@@ -57,12 +58,12 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
     ///     connection's (which needs a context adopting `RemoteAddressRequestContext`).
     public init(
         manager: SessionManager,
-        carriers: [any SessionCarrier] = [.cookie],
+        carriers: [any SessionCarrier]? = nil,
         crossOrigin: CrossOriginProtection? = CrossOriginProtection(),
         trustedProxies: TrustedProxies? = nil
     ) {
         self.manager = manager
-        self.carriers = carriers.isEmpty ? [.cookie] : carriers
+        self.carriers = carriers.flatMap { $0.isEmpty ? nil : $0 } ?? manager.carriers
         self.crossOrigin = crossOrigin
         self.trustedProxies = trustedProxies
         self.forwardedHeader = trustedProxies.flatMap { HTTPField.Name($0.header) }

@@ -36,11 +36,7 @@ public struct CookieSessionCarrier: SessionCarrier {
         let cookie = configuration.cookie
         switch effect {
         case .deliver(let token, let session):
-            var maxAge: Int?
-            if session.isPersistent {
-                let remaining = session.absoluteDeadline.timeIntervalSince(now)
-                maxAge = Int(min(remaining, cookie.maxAgeCap.timeInterval).rounded(.down))
-            }
+            let maxAge = configuration.cookieMaxAge(of: session, now: now)
             return [SessionHeaderField(name: .setCookie, value: CookieHeader.setCookie(token.text, maxAge: maxAge, configuration: cookie))]
         case .clear:
             return [SessionHeaderField(name: .setCookie, value: CookieHeader.expireCookie(configuration: cookie))]

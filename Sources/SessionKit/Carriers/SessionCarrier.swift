@@ -14,13 +14,12 @@ public import Foundation
 /// the manager's commit plan, which asks of a carrier only what it can deliver
 /// (``deliversNewTokens``) and hands it the ``SessionCarrierEffect`` to send.
 ///
-/// How the carriers still to come fit without changing this shape or the commit plan:
-/// - A **sealed cookie** (the whole session AEAD-sealed in the cookie, no store) returns a
-///   credential whose ``SessionCredential/token`` names the session and whose
-///   ``SessionCredential/sealedSession`` holds the opened record, and runs with a store
-///   that serves that record to the manager. Its effect on every write is
-///   ``SessionCarrierEffect/deliver(_:session:)`` with the written record, which the
-///   carrier seals into a new cookie value.
+/// A third, ``SealedCookieCarrier``, holds the whole session in the cookie (no store): its
+/// credential's ``SessionCredential/token`` names the session and
+/// ``SessionCredential/sealedSession`` holds the opened record; a sealed manager serves
+/// that record instead of a store's, and every write delivers a newly sealed cookie.
+///
+/// How the carrier still to come fits without changing this shape or the commit plan:
 /// - A **device-bound cookie** (DBSC) reads its short-lived cookie like the cookie carrier
 ///   and adds the registration and refresh headers to
 ///   ``responseFields(for:configuration:now:)``; the device key it checks lives in fields
@@ -34,6 +33,10 @@ public protocol SessionCarrier: Sendable {
     /// a token through an endpoint of its own), so the manager refuses those operations on
     /// a request the carrier brought.
     var deliversNewTokens: Bool { get }
+
+    /// Whether the client holds the session itself (a sealed cookie) rather than a token
+    /// naming a stored one. Only a sealed manager's own carrier does.
+    var holdsSessions: Bool { get }
 
     /// What `request` presents through this carrier.
     func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential
@@ -130,4 +133,9 @@ extension SessionCarrier where Self == CookieSessionCarrier {
 extension SessionCarrier where Self == BearerSessionCarrier {
     /// `Authorization: Bearer <token>`, for API and mobile clients.
     public static var bearer: BearerSessionCarrier { BearerSessionCarrier() }
+}
+
+extension SessionCarrier {
+    /// Token carriers hold no session.
+    public var holdsSessions: Bool { false }
 }

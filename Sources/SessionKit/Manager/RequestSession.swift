@@ -45,6 +45,8 @@ public final class RequestSession: Sendable {
         package var issued: Bool
         package var looked: Bool
         package var changes: SessionRequestChanges
+        /// The session the client holds, for a carrier that holds it (a sealed cookie).
+        package var held: StoredSession?
         /// What the request knows of its stored session, or the error its load met.
         package var lookup: Result<SessionLookup, SessionError>
     }
@@ -53,6 +55,8 @@ public final class RequestSession: Sendable {
     private let manager: SessionManager?
     /// How the token came, and how a new one would leave.
     package let carrier: any SessionCarrier
+    /// The session the client presented, for a carrier that holds it (a sealed cookie).
+    private let held: StoredSession?
     /// Who the client is, worked out only when a session is created or signed in (most
     /// requests never need it).
     private let makeClient: @Sendable () -> SessionClient
@@ -63,12 +67,14 @@ public final class RequestSession: Sendable {
         manager: SessionManager?,
         carrier: any SessionCarrier,
         token: SessionToken?,
+        held: StoredSession? = nil,
         client: @escaping @Sendable () -> SessionClient,
         logger: Logger,
         attached: Bool = true
     ) {
         self.manager = manager
         self.carrier = carrier
+        self.held = held
         self.makeClient = client
         self.logger = logger
         self.state = Mutex(State(token: token, phase: attached ? .open : .unattached))
@@ -153,7 +159,8 @@ public final class RequestSession: Sendable {
         return try await manager.updateLocks.withLock(current.key) {
             for attempt in 1...configuration.maxUpdateAttempts {
                 let now = manager.now()
-                guard let fresh = try await manager.lookUp(current.key, carrier: carrier, now: now, logger: logger).session else {
+                let fresh = try await manager.lookUp(current.key, carrier: carrier, held: current, now: now, logger: logger).session
+                guard let fresh else {
                     try? record { $0.load = .loaded(.ended(current.key)) }
                     throw SessionError.sessionChanged
                 }
@@ -161,11 +168,13 @@ public final class RequestSession: Sendable {
                 try body(&value)
                 let write = SessionCommitPlan.update(
                     value.map { SessionValue($0) }, named: key.name, in: fresh, configuration: configuration, now: now)
-                switch try await manager.perform(write, logger: logger) {
+                switch try await manager.perform(write, held: fresh, logger: logger) {
                 case .written(let written?):
                     try record { state in
                         state.load = .loaded(.live(written))
                         state.changes.values[key.name] = nil
+                        // A cookie that holds the session must carry the write.
+                        if carrier.holdsSessions { state.issued = true }
                     }
                     return value
                 case .written(nil), .missing:
@@ -214,7 +223,7 @@ public final class RequestSession: Sendable {
             now: now,
             newToken: token
         )
-        guard case .written(let signedIn?) = try await manager.perform(.signIn(signIn), logger: logger) else {
+        guard case .written(let signedIn?) = try await manager.perform(.signIn(signIn), held: lookup.session, logger: logger) else {
             try? record { $0.load = .loaded(lookup.session.map { .ended($0.key) } ?? lookup) }
             throw SessionError.sessionChanged
         }
@@ -284,7 +293,8 @@ public final class RequestSession: Sendable {
             case .failed(let error): lookup = .failure(error)
             case .notLoaded, .loading: lookup = .success(state.token.map { .unread($0.storageKey) } ?? .noToken)
             }
-            return Snapshot(token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, lookup: lookup)
+            return Snapshot(
+                token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, held: held, lookup: lookup)
         }
     }
 
@@ -337,7 +347,7 @@ public final class RequestSession: Sendable {
             }
         case .load(let key):
             let result = await Result(awaiting: {
-                try await manager.lookUp(key, carrier: carrier, now: manager.now(), logger: logger)
+                try await manager.lookUp(key, carrier: carrier, held: held, now: manager.now(), logger: logger)
             })
             let waiters = state.withLock { state -> [CheckedContinuation<SessionLookup, any Error>] in
                 guard case .loading(let waiters) = state.load else { return [] }
@@ -395,6 +405,7 @@ public final class RequestSession: Sendable {
             issued: false,
             lookup: .noToken,
             deliversNewTokens: carrier.deliversNewTokens,
+            holdsSession: carrier.holdsSessions,
             client: makeClient,
             configuration: manager.configuration,
             now: manager.now(),

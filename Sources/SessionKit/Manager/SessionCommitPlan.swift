@@ -73,7 +73,8 @@ package enum SessionOperation: Sendable {
 ///   of the idle window has passed, otherwise write nothing.
 ///
 /// A token made during the request (a sign-in, a first `update`) or a change of
-/// remember-me is delivered through the carrier after the write.
+/// remember-me is delivered through the carrier after the write; so is every write of a
+/// session the carrier holds (a sealed cookie).
 package struct SessionCommitPlan: Sendable {
     package enum Step: Sendable {
         /// Nothing to write.
@@ -103,6 +104,8 @@ package struct SessionCommitPlan: Sendable {
     /// - Parameters:
     ///   - token: The token the client holds, or the one this request made.
     ///   - issued: Whether `token` was made by this request and so must be delivered.
+    ///   - holdsSession: Whether the carrier holds the session itself (a sealed cookie), so
+    ///     every write is delivered.
     ///   - newToken: Makes a token for a new or rotated session.
     package static func commit(
         _ request: SessionRequestChanges,
@@ -110,6 +113,7 @@ package struct SessionCommitPlan: Sendable {
         issued: Bool,
         lookup: SessionLookup,
         deliversNewTokens: Bool,
+        holdsSession: Bool = false,
         client: () -> SessionClient,
         configuration: SessionConfiguration,
         now: Date,
@@ -146,6 +150,8 @@ package struct SessionCommitPlan: Sendable {
             }
             let persistent = changes.isPersistent ?? existing.isPersistent
             let keep: Effect? = if let token, issued || request.rememberMe != nil { .deliver(token) } else { nil }
+            // A cookie that holds the session is the session: every write is delivered.
+            let keepWritten: Effect? = if holdsSession, let token { .deliver(token) } else { keep }
             if request.rotate {
                 guard deliversNewTokens else { return SessionCommitPlan(.refuse(.unsupportedForBearer)) }
                 configuration.touch(&changes, persistent: persistent, now: now)
@@ -157,11 +163,11 @@ package struct SessionCommitPlan: Sendable {
             }
             if !changes.isEmpty {
                 configuration.touch(&changes, persistent: persistent, now: now)
-                return SessionCommitPlan(.write(.apply(changes, to: existing.key, ifVersion: nil)), effect: keep)
+                return SessionCommitPlan(.write(.apply(changes, to: existing.key, ifVersion: nil)), effect: keepWritten)
             }
             if configuration.touchIsDue(existing, now: now) {
                 configuration.touch(&changes, persistent: persistent, now: now)
-                return SessionCommitPlan(.write(.touch(changes, of: existing.key)), effect: keep)
+                return SessionCommitPlan(.write(.touch(changes, of: existing.key)), effect: keepWritten)
             }
             return SessionCommitPlan(.done, effect: keep)
         }

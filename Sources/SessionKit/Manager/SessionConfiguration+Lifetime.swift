@@ -32,4 +32,13 @@ extension SessionConfiguration {
     package func touchIsDue(_ session: StoredSession, now: Date) -> Bool {
         now.timeIntervalSince(session.lastSeenAt) >= touchFraction * idleTimeout(persistent: session.isPersistent)
     }
+
+    /// The `Max-Age` of a cookie delivering `session`: up to its absolute deadline for a
+    /// remember-me session (at most ``SessionCookieConfiguration/maxAgeCap``), none (a
+    /// browser-session cookie) otherwise.
+    func cookieMaxAge(of session: StoredSession, now: Date) -> Int? {
+        guard session.isPersistent else { return nil }
+        let remaining = session.absoluteDeadline.timeIntervalSince(now)
+        return Int(min(remaining, cookie.maxAgeCap.timeInterval).rounded(.down))
+    }
 }

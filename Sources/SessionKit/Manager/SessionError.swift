@@ -17,6 +17,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case crossOriginRequest = "cross_origin_request"
             case csrfTokenInvalid = "csrf_token_invalid"
             case notAuthenticated = "not_authenticated"
+            case misconfigured = "session_misconfigured"
         }
 
         private let base: Base
@@ -50,6 +51,9 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         public static let csrfTokenInvalid = Code(base: .csrfTokenInvalid)
         /// The operation needs a signed-in user and there is none. 401.
         public static let notAuthenticated = Code(base: .notAuthenticated)
+        /// The route's carriers do not fit its manager (a token carrier on a sealed manager,
+        /// or the reverse). 500: a programming error.
+        public static let misconfigured = Code(base: .misconfigured)
         /// The route has no session middleware in front of it. 500: a programming error.
         public static let notAttached = Code(base: .notAttached)
 
@@ -109,6 +113,15 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     )
 
     static let notAuthenticated = SessionError(code: .notAuthenticated, message: "no user is signed in on this session")
+
+    static func misconfiguredCarrier(_ kind: SessionCarrierKind, sealed: Bool) -> SessionError {
+        SessionError(
+            code: .misconfigured,
+            message: sealed
+                ? "the \(kind) carrier needs a session store; a sealed manager carries sessions in its own cookie (manager.carriers)"
+                : "the \(kind) carrier holds sessions itself; only a sealed manager uses it"
+        )
+    }
 
     static let notAttached = SessionError(
         code: .notAttached,

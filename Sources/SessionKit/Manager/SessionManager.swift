@@ -20,6 +20,20 @@ public final class SessionManager: Sendable {
     private let callsInProcess: Bool
     /// Session events, for whoever subscribes.
     public let events = SessionEvents()
+    /// Set when sessions are sealed in cookies rather than stored.
+    let sealed: Sealed?
+
+    /// A sealed manager's parts: its carrier, and the revocations that end its sessions.
+    struct Sealed: Sendable {
+        let carrier: SealedCookieCarrier
+        let revocations: SessionRevocations?
+    }
+
+    /// The carriers a route uses when it names none: the session cookie, or the sealed
+    /// cookie for a sealed manager.
+    public var carriers: [any SessionCarrier] {
+        if let sealed { [sealed.carrier] } else { [.cookie] }
+    }
 
     /// - Parameters:
     ///   - wallClock: The source of `now` for every deadline. Tests pass a manual one.
@@ -27,7 +41,7 @@ public final class SessionManager: Sendable {
     ///   - logger: For work outside a request (listing and revoking sessions); requests
     ///     log to the logger they are given.
     /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work.
-    public init(
+    public convenience init(
         store: any SessionStore,
         configuration: SessionConfiguration = SessionConfiguration(),
         wallClock: any WallClock = SystemWallClock(),
@@ -41,7 +55,56 @@ public final class SessionManager: Sendable {
                 message: "needs a store that keeps a per-user index (UserIndexedSessionStore); \(type(of: store)) does not"
             )
         }
+        self.init(
+            store: store, sealed: nil, configuration: configuration, wallClock: wallClock, clock: clock, logger: logger)
+    }
+
+    /// A manager that keeps no sessions: each is sealed (AES-256-GCM) into the session
+    /// cookie under `sealing`'s first key.
+    ///
+    /// With `revocations`, logout, rotation and sign-in end the old cookie for good, "sign
+    /// out everywhere" ends a user's sealed sessions on other clients, and a write by a
+    /// request whose session was ended meanwhile answers 409 `session_changed`; each
+    /// request that reads its session pays one round trip to that store. Without it, an
+    /// ended session's cookie, replayed, opens until its idle or absolute deadline.
+    ///
+    /// A sealed manager cannot list a user's sessions, limit them, or issue bearer tokens:
+    /// those answer ``SessionError/Code/unsupportedByStore``.
+    /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work, such as
+    ///   `maxSessionsPerUser` (a limit needs a per-user index).
+    public convenience init(
+        sealing: SessionSealing,
+        revocations: SessionRevocations? = nil,
+        configuration: SessionConfiguration = SessionConfiguration(),
+        wallClock: any WallClock = SystemWallClock(),
+        clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger = Logger(label: "sessionkit")
+    ) throws(SessionConfigurationError) {
+        try configuration.validate()
+        if configuration.maxSessionsPerUser != nil {
+            throw SessionConfigurationError(
+                setting: "maxSessionsPerUser", message: "needs server-side sessions; sealed cookies keep no per-user index")
+        }
+        self.init(
+            store: revocations?.store ?? MemorySessionStore(),
+            sealed: Sealed(carrier: SealedCookieCarrier(sealing: sealing), revocations: revocations),
+            configuration: configuration,
+            wallClock: wallClock,
+            clock: clock,
+            logger: logger
+        )
+    }
+
+    private init(
+        store: any SessionStore,
+        sealed: Sealed?,
+        configuration: SessionConfiguration,
+        wallClock: any WallClock,
+        clock: any Clock<Duration>,
+        logger: Logger
+    ) {
         self.store = store
+        self.sealed = sealed
         self.callsInProcess = store is any InProcessSessionStore
         self.configuration = configuration
         self.wallClock = wallClock
@@ -66,6 +129,10 @@ public final class SessionManager: Sendable {
     ) throws(SessionError) -> RequestSession {
         var chosen: (carrier: any SessionCarrier, credential: SessionCredential)?
         for carrier in carriers {
+            guard carrier.holdsSessions == (sealed != nil) else {
+                logger.error("session carrier does not fit the manager", metadata: ["carrier": "\(carrier.kind)"])
+                throw SessionError.misconfiguredCarrier(carrier.kind, sealed: sealed != nil)
+            }
             let credential = carrier.credential(in: request, configuration: configuration)
             guard credential.isPresented else { continue }
             guard chosen == nil else {
@@ -80,8 +147,9 @@ public final class SessionManager: Sendable {
         }
         return RequestSession(
             manager: self,
-            carrier: chosen?.carrier ?? carriers.first ?? CookieSessionCarrier(),
+            carrier: chosen?.carrier ?? carriers.first ?? self.carriers[0],
             token: chosen?.credential.token,
+            held: chosen?.credential.sealedSession,
             client: client,
             logger: logger
         )
@@ -111,6 +179,7 @@ public final class SessionManager: Sendable {
                     issued: snapshot.issued,
                     lookup: lookup,
                     deliversNewTokens: session.carrier.deliversNewTokens,
+                    holdsSession: session.carrier.holdsSessions,
                     client: { session.client },
                     configuration: configuration,
                     now: now,
@@ -121,7 +190,7 @@ public final class SessionManager: Sendable {
             if case .lookUp(let key) = plan.step {
                 // A blind write: the session decides whether to change it or start anew.
                 outcome.sessionRead = true
-                lookup = try await lookUp(key, carrier: session.carrier, now: now, logger: logger)
+                lookup = try await lookUp(key, carrier: session.carrier, held: snapshot.held, now: now, logger: logger)
                 plan = planned(lookup)
             }
 
@@ -135,8 +204,11 @@ public final class SessionManager: Sendable {
                 )
                 throw error
             case .write(let operation):
-                switch try await perform(operation, logger: logger) {
-                case .written(let session): written = session ?? written
+                // A logout need not have read the session; a sealed one is the cookie's.
+                switch try await perform(operation, held: lookup.session ?? snapshot.held, logger: logger) {
+                case .written(let session):
+                    // A client-held session that could not be refreshed keeps the cookie it has.
+                    written = session ?? (sealed == nil ? written : nil)
                 case .missing, .conflict:
                     logger.warning(
                         "session changes not written: the session was ended or replaced by another request",
@@ -175,6 +247,7 @@ public final class SessionManager: Sendable {
         client: SessionClient = SessionClient(),
         rememberMe: Bool = false
     ) async throws -> IssuedBearerToken {
+        if sealed != nil { throw Self.unsupportedWhenSealed("bearer tokens") }
         let now = now()
         let token = SessionToken.generate()
         let signIn = SessionCommitPlan.signIn(
@@ -218,6 +291,7 @@ public final class SessionManager: Sendable {
     ///   administrators (``AdministeredSessionStore``).
     public func revoke(handle: String) async throws -> Bool {
         let now = now()
+        if sealed != nil { throw Self.unsupportedWhenSealed("sessions by handle") }
         guard let administered = store as? any AdministeredSessionStore else { throw Self.unsupported("administration") }
         guard
             let session = try await storeCall(
@@ -231,6 +305,10 @@ public final class SessionManager: Sendable {
     /// one named `keptHandle`, and returns how many.
     @discardableResult
     public func revokeAll(ofUser userID: String, except keptHandle: String? = nil) async throws -> Int {
+        if sealed != nil {
+            try await signOutSealed(userID: userID, except: keptHandle)
+            return 0
+        }
         var kept: SessionStorageKey?
         if let keptHandle {
             let now = now()
@@ -266,6 +344,10 @@ public final class SessionManager: Sendable {
     }
 
     func revokeAll(ofUser userID: String, except kept: SessionStorageKey?) async throws -> Int {
+        if sealed != nil {
+            try await signOutSealed(userID: userID, except: kept?.handle)
+            return 0
+        }
         let now = now()
         let revoked = try await indexCall("deleteSessions") { try await $0.deleteSessions(ofUser: userID, except: kept, now: now) }
         for key in revoked { events.emit(.revoked, key, userID: userID, at: now) }
@@ -278,7 +360,15 @@ public final class SessionManager: Sendable {
 
     /// Looks the session under `key` up, as `carrier` may see it: a session made for
     /// another carrier is absent to this one.
-    package func lookUp(_ key: SessionStorageKey, carrier: any SessionCarrier, now: Date, logger: Logger) async throws -> SessionLookup {
+    /// A client-held session (`held`, from a sealed cookie) is looked up in the revocations.
+    package func lookUp(
+        _ key: SessionStorageKey,
+        carrier: any SessionCarrier,
+        held: StoredSession? = nil,
+        now: Date,
+        logger: Logger
+    ) async throws -> SessionLookup {
+        if let sealed { return try await lookUpSealed(key, held: held, revocations: sealed.revocations, now: now, logger: logger) }
         let session: StoredSession
         switch try await storeCall("load", logger: logger, { try await $0.lookUp(key, now: now) }) {
         case .live(let found): session = found
@@ -305,9 +395,12 @@ public final class SessionManager: Sendable {
         case conflict
     }
 
-    /// Runs one store operation and reports what it did as events.
-    package func perform(_ operation: SessionOperation, logger: Logger) async throws -> OperationResult {
+    /// Runs one store operation and reports what it did as events. `held` is the session
+    /// the operation starts from, as the request knows it: a sealed manager writes to it
+    /// rather than to a store.
+    package func perform(_ operation: SessionOperation, held: StoredSession? = nil, logger: Logger) async throws -> OperationResult {
         let now = now()
+        if let sealed { return try await performSealed(operation, held: held, sealed: sealed, now: now, logger: logger) }
         switch operation {
         case .insert(let session):
             try await storeCall("insert", logger: logger) { try await $0.insert(session, now: now) }
@@ -379,8 +472,13 @@ public final class SessionManager: Sendable {
         _ operation: String,
         _ body: @escaping @Sendable (any UserIndexedSessionStore) async throws -> Value
     ) async throws -> Value {
+        if sealed != nil { throw Self.unsupportedWhenSealed("a list of a user's sessions") }
         guard let indexed = store as? any UserIndexedSessionStore else { throw Self.unsupported("a per-user index") }
         return try await storeCall(operation, logger: logger) { _ in try await body(indexed) }
+    }
+
+    static func unsupportedWhenSealed(_ what: String) -> SessionError {
+        SessionError(code: .unsupportedByStore, message: "sessions sealed in cookies keep no server state for \(what)")
     }
 
     private static func unsupported(_ what: String) -> SessionError {

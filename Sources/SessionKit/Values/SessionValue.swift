@@ -47,6 +47,15 @@ public struct SessionValue: Sendable {
         }
     }
 
+    /// A copy that holds the JSON encoding beside the live value, so that later
+    /// ``encodedJSON()`` calls (a size check, then the write) encode once.
+    func withEncodedJSON() throws -> SessionValue {
+        guard case .live(let value) = form else { return self }
+        var copy = self
+        copy.form = .both(Both(value: value, encoded: try Self.encoder.encode(value)))
+        return copy
+    }
+
     /// Whether the live value is held (no decoding needed).
     var hasLiveValue: Bool {
         if case .encoded = form { return false }

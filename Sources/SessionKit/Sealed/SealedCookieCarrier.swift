@@ -1,0 +1,83 @@
+public import Foundation
+
+/// Carries the whole session, sealed (``SessionSealing``), in the session cookie that
+/// ``SessionConfiguration/cookie`` names and scopes: no session store.
+///
+/// A cookie that does not open (tampered, truncated, sealed for another cookie or purpose,
+/// under a removed key), or a request that carries the cookie twice, presents an unusable
+/// credential: no session. Every write delivers a newly sealed cookie, so the idle
+/// deadline and the values inside it move with each write or refresh.
+///
+/// A sealed manager makes its own (``SessionManager/carriers``); a route never names it.
+public struct SealedCookieCarrier: SessionCarrier {
+    public let sealing: SessionSealing
+
+    init(sealing: SessionSealing) { self.sealing = sealing }
+
+    public var kind: SessionCarrierKind { .sealedCookie }
+
+    public var deliversNewTokens: Bool { true }
+
+    public var holdsSessions: Bool { true }
+
+    public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
+        var count = 0
+        var opened: SessionSealing.Opened?
+        let name = configuration.cookie.name
+        CookieHeader.forEachValue(named: name, in: request.headerValues(.cookie)) { value, bytes in
+            count += 1
+            if count == 1 { opened = sealing.open(UnsafeBufferPointer(rebasing: bytes[value]), cookieName: name) }
+        }
+        switch count {
+        case 0: return .absent
+        case 1: return SessionCredential(isPresented: true, token: opened?.token, sealedSession: opened?.session)
+        default: return .unusable
+        }
+    }
+
+    public func responseFields(
+        for effect: SessionCarrierEffect,
+        configuration: SessionConfiguration,
+        now: Date
+    ) -> [SessionHeaderField] {
+        switch effect {
+        case .deliver(let token, let session):
+            // The size guard sealed-checked this session before it was written, so sealing
+            // fails only if a value stopped encoding since; the client then keeps its cookie.
+            guard let value = try? sealing.seal(session, token: token, cookieName: configuration.cookie.name) else { return [] }
+            return [SessionHeaderField(name: .setCookie, value: setCookie(value, for: session, configuration: configuration, now: now))]
+        case .clear:
+            return [SessionHeaderField(name: .setCookie, value: CookieHeader.expireCookie(configuration: configuration.cookie))]
+        }
+    }
+
+    /// The longest `Set-Cookie` value (name, value and attributes) browsers keep.
+    public static let maxCookieLength = 4096
+
+    /// Refuses a session whose cookie would pass ``maxCookieLength``, before anything is
+    /// written: browsers drop such a cookie silently, which would lose the session.
+    func checkSize(of session: StoredSession, configuration: SessionConfiguration, now: Date) throws(SessionError) {
+        let length: Int
+        do {
+            length = try sealing.sealedLength(of: session)
+        } catch {
+            throw SessionError(code: .tooLarge, message: "a session value does not encode as JSON")
+        }
+        let cookie = setCookie(String(repeating: "x", count: length), for: session, configuration: configuration, now: now)
+        guard cookie.utf8.count <= Self.maxCookieLength else {
+            throw SessionError(
+                code: .tooLarge,
+                message: "the sealed session cookie would be \(cookie.utf8.count) bytes; browsers keep at most \(Self.maxCookieLength)"
+            )
+        }
+    }
+
+    private func setCookie(_ value: String, for session: StoredSession, configuration: SessionConfiguration, now: Date) -> String {
+        CookieHeader.setCookie(value, maxAge: configuration.cookieMaxAge(of: session, now: now), configuration: configuration.cookie)
+    }
+}
+
+extension SessionCarrierKind {
+    /// A session sealed in the session cookie.
+    public static let sealedCookie = SessionCarrierKind("sealed-cookie")
+}
