@@ -44,6 +44,11 @@ struct PostgresSessionStoreTests {
         try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
     }
 
+    @Test(arguments: SessionStoreConformance.RevocationCheck.allCases)
+    func revocationConformance(_ check: SessionStoreConformance.RevocationCheck) async throws {
+        try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
+    }
+
     @Test func migrateIsSafeToRunConcurrentlyAndTwice() async throws {
         let schema = "migrate_\(UUID().uuidString.prefix(8).lowercased())"
         try await withPostgresStore(schema: schema) { store, _ in

@@ -40,6 +40,11 @@ struct RedisConformanceTests {
         try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
     }
 
+    @Test(arguments: RedisTopology.available, SessionStoreConformance.RevocationCheck.allCases)
+    func revocationConformance(_ topology: RedisTopology, _ check: SessionStoreConformance.RevocationCheck) async throws {
+        try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
+    }
+
     /// A store under a key prefix of its own, on a client closed afterwards.
     private func withStore(_ topology: RedisTopology, _ body: (RedisSessionStore) async throws -> Void) async throws {
         let client = try topology.commands()

@@ -53,6 +53,13 @@ func withStore<Result>(
         }
     }
 
+    @Test(arguments: SessionStoreConformance.RevocationCheck.allCases)
+    func revocationConformance(_ check: SessionStoreConformance.RevocationCheck) async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
     @Test func sessionsSurviveReopeningAndMigrateIsIdempotent() async throws {
         try await withTemporaryDatabase { path in
             let clock = ManualWallClock()
