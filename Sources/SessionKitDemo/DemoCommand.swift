@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -20,9 +21,23 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Where sessions live: memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://HOST:PORT or redis-cluster://HOST:PORT,HOST:PORT."
+            "Where sessions live: memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://HOST:PORT, redis-cluster://HOST:PORT,HOST:PORT, or sealed (in each browser's cookie, no store)."
     )
     var store = "sqlite:" + StoreSpec.defaultSQLitePath
+
+    @Option(
+        help: """
+            With --store sealed: a sealing secret of at least 32 bytes (repeatable: the first seals, all open, for key rotation). \
+            Without it, a secret is generated once and kept in --secret-file.
+            """
+    )
+    var secret: [String] = []
+
+    @Option(help: "With --store sealed and no --secret: the file holding the generated secret (readable by its owner only).")
+    var secretFile = ".sessionkit/sealing-secret"
+
+    @Option(help: "With --store sealed: the store (any --store form but sealed) that keeps revoked sessions, so logout holds against a replayed cookie.")
+    var revocations: String?
 
     @Option(help: "Seconds of inactivity after which a session ends.")
     var idleTimeout = 1800
@@ -54,12 +69,26 @@ struct DemoCommand: AsyncParsableCommand {
         guard UserSessionLimit.Policy(rawValue: sessionLimitPolicy) != nil else {
             throw ValidationError("--session-limit-policy must be evict-oldest or refuse")
         }
+        if store == Self.sealedStore {
+            if maxSessionsPerUser != nil {
+                throw ValidationError("--max-sessions-per-user needs server-side sessions; sealed cookies keep no per-user index")
+            }
+            if let short = secret.first(where: { $0.utf8.count < SessionSealing.minimumSecretLength }) {
+                throw ValidationError("--secret must be at least \(SessionSealing.minimumSecretLength) bytes, not \(short.utf8.count)")
+            }
+        } else if !secret.isEmpty || revocations != nil {
+            throw ValidationError("--secret and --revocations go with --store sealed")
+        }
         do {
-            _ = try StoreSpec(parsing: store)
+            if store != Self.sealedStore { _ = try StoreSpec(parsing: store) }
+            if let revocations { _ = try StoreSpec(parsing: revocations) }
         } catch let error as SessionConfigurationError {
-            throw ValidationError("\(error.setting): \(error.message)")
+            throw ValidationError("\(error.setting == "--store" && store == Self.sealedStore ? "--revocations" : error.setting): \(error.message)")
         }
     }
+
+    /// The `--store` value that seals sessions in cookies.
+    static let sealedStore = "sealed"
 
     func run() async throws {
         var logger = Logger(label: "sessionkit-demo")
@@ -75,32 +104,74 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.cookie = .insecureForDevelopment()
             printLine("warning: --insecure-cookies: the session cookie is sent over plain HTTP. Never use this in production.")
         }
-        let spec = try StoreSpec(parsing: store)
+        guard store == Self.sealedStore else {
+            let spec = try StoreSpec(parsing: store)
+            try await spec.withStore(logger: logger) { store in
+                let manager: SessionManager
+                do {
+                    manager = try SessionManager(store: store, configuration: configuration, logger: logger)
+                } catch {
+                    throw ValidationError("\(error)")
+                }
+                try await serve(manager, kind: spec.kind, description: spec.description, logger: logger)
+            }
+            return
+        }
+        let sealing: SessionSealing
+        do {
+            sealing = try SessionSealing(keys: try sealingKeys(), purpose: "sessionkit-demo")
+        } catch let error as SessionConfigurationError {
+            throw ValidationError("\(error)")
+        }
+        guard let revocations else {
+            let manager = try SessionManager(sealing: sealing, configuration: configuration, logger: logger)
+            printLine("warning: no --revocations store: logout clears the browser's cookie, but a copy of it keeps working until it expires.")
+            try await serve(manager, kind: "sealed cookies", description: "sealed cookies (no store; no revocations)", logger: logger)
+            return
+        }
+        let spec = try StoreSpec(parsing: revocations)
+        try await spec.withStore(logger: logger) { store in
+            let manager = try SessionManager(
+                sealing: sealing, revocations: SessionRevocations(store: store), configuration: configuration, logger: logger)
+            try await serve(
+                manager, kind: "sealed cookies", description: "sealed cookies, revocations in \(spec.description)", logger: logger)
+        }
+    }
+
+    /// Runs the shop on `manager` until the process is stopped.
+    private func serve(_ manager: SessionManager, kind: String, description: String, logger: Logger) async throws {
         let accounts = Accounts(password: demoPassword)
         let host = self.host
-        let port = self.port
         let trustedProxies = trustedProxy.isEmpty ? nil : TrustedProxies(addresses: Set(trustedProxy))
-        try await spec.withStore(logger: logger) { store in
-            let manager: SessionManager
-            do {
-                manager = try SessionManager(store: store, configuration: configuration, logger: logger)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-            var shop = Shop(manager: manager, accounts: accounts, storeDescription: spec.kind, trustedProxies: trustedProxies)
-            shop.logger = logger
-            let app = Application(
-                router: shop.router(),
-                configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
-                services: [SessionPurgeService(manager: manager, logger: logger)],
-                onServerRunning: { channel in
-                    let port = channel.localAddress?.port ?? 0
-                    printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(spec.description)")
-                    for (username, password) in accounts.passwords { printLine("\(username) password: \(password)") }
-                },
-                logger: logger
-            )
-            try await app.runService()
+        var shop = Shop(manager: manager, accounts: accounts, storeDescription: kind, trustedProxies: trustedProxies)
+        shop.logger = logger
+        let app = Application(
+            router: shop.router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
+            services: [SessionPurgeService(manager: manager, logger: logger)],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(description)")
+                for (username, password) in accounts.passwords { printLine("\(username) password: \(password)") }
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+
+    /// The sealing keys: from `--secret`, or from the secret file, made on first use with
+    /// 32 random bytes and permissions for its owner only. A key's id is a fingerprint of
+    /// its secret, so the same secrets open the same cookies after a restart. The secret
+    /// itself is never printed.
+    private func sealingKeys() throws -> [SessionSealing.Key] {
+        var secrets = secret.map { Array($0.utf8) }
+        if secrets.isEmpty {
+            secrets = [try SecretFile(path: secretFile).secret()]
+        }
+        return secrets.map { secret in
+            let fingerprint = SHA256.hash(data: Array("sessionkit-demo key id".utf8) + secret)
+            let id = fingerprint.prefix(6).map { String(format: "%02x", $0) }.joined()
+            return SessionSealing.Key(id: id, secret: secret)
         }
     }
 }

@@ -149,6 +149,7 @@ extension Shop {
         router.get("/sessions") { _, context -> Response in
             let frame = try await frame(context.session)
             guard let user = frame.user else { return HTML.redirect("/login?notice=sessions") }
+            guard !manager.sealsSessions else { return HTML.page("Your sessions", frame: frame, body: sealedSessionsBody(frame)) }
             let sessions = try await manager.sessions(ofUser: user)
             // Revoking needs a recent proof of identity: without one, each form asks for the password.
             let password =
@@ -189,9 +190,22 @@ extension Shop {
                 return try await askForPassword(context.session)
             }
             let count = try await context.session.revokeOtherSessions()
-            try context.session.setFlash(.notice, "Signed out \(count) other session\(count == 1 ? "" : "s").")
+            // Sealed sessions are not counted: the server never saw the others.
+            let notice = manager.sealsSessions ? "Signed out everywhere else." : "Signed out \(count) other session\(count == 1 ? "" : "s")."
+            try context.session.setFlash(.notice, notice)
             return HTML.redirect("/sessions")
         }
+    }
+
+    /// "Your sessions" when sessions are sealed in cookies: the server keeps no list of them,
+    /// but can still end all but this one (with a revocation store).
+    private func sealedSessionsBody(_ frame: HTML.Frame) -> String {
+        """
+        <p>Sessions here are sealed in each browser's cookie, so this server keeps no list of them.</p>
+        <form method="post" action="/sessions/revoke-others">\(frame.csrfField)<p>
+        <input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="your password">
+        <button>Sign out everywhere else</button></p></form>
+        """
     }
 
     /// Back to "Your sessions", saying the password is needed (or was wrong).

@@ -21,12 +21,14 @@ struct Shop: Sendable {
 
     func router() -> Router<ShopContext> {
         let router = Router(context: ShopContext.self)
-        // The API serves API clients as well as the browser: it accepts bearer tokens too.
+        // The API serves API clients as well as the browser: it accepts bearer tokens too,
+        // unless sessions are sealed in cookies (a sealed manager issues no bearer tokens).
         let api = router.group("api")
-        api.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie, .bearer], trustedProxies: trustedProxies))
+        let apiCarriers: [any SessionCarrier]? = manager.sealsSessions ? nil : [.cookie, .bearer]
+        api.add(middleware: SessionKitMiddleware(manager: manager, carriers: apiCarriers, trustedProxies: trustedProxies))
         addAPI(to: api)
         let pages = router.group()
-        pages.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie], trustedProxies: trustedProxies))
+        pages.add(middleware: SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies))
         // Forms carry a token of the session that rendered them.
         pages.add(middleware: CSRFTokenMiddleware())
         addPages(to: pages)

@@ -29,6 +29,9 @@ public final class SessionManager: Sendable {
         let revocations: SessionRevocations?
     }
 
+    /// Whether sessions are sealed in cookies rather than stored.
+    public var sealsSessions: Bool { sealed != nil }
+
     /// The carriers a route uses when it names none: the session cookie, or the sealed
     /// cookie for a sealed manager.
     public var carriers: [any SessionCarrier] {
