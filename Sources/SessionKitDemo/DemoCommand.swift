@@ -36,7 +36,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "With --store sealed and no --secret: the file holding the generated secret (readable by its owner only).")
     var secretFile = ".sessionkit/sealing-secret"
 
-    @Option(help: "With --store sealed: the store (any --store form but sealed) that keeps revoked sessions, so logout holds against a replayed cookie.")
+    @Option(
+        help:
+            "With --store sealed: the store (any --store form but sealed) that keeps revoked sessions, so logout holds against a replayed cookie."
+    )
     var revocations: String?
 
     @Option(help: "Seconds of inactivity after which a session ends.")
@@ -83,7 +86,8 @@ struct DemoCommand: AsyncParsableCommand {
             if store != Self.sealedStore { _ = try StoreSpec(parsing: store) }
             if let revocations { _ = try StoreSpec(parsing: revocations) }
         } catch let error as SessionConfigurationError {
-            throw ValidationError("\(error.setting == "--store" && store == Self.sealedStore ? "--revocations" : error.setting): \(error.message)")
+            throw ValidationError(
+                "\(error.setting == "--store" && store == Self.sealedStore ? "--revocations" : error.setting): \(error.message)")
         }
     }
 
@@ -125,7 +129,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         guard let revocations else {
             let manager = try SessionManager(sealing: sealing, configuration: configuration, logger: logger)
-            printLine("warning: no --revocations store: logout clears the browser's cookie, but a copy of it keeps working until it expires.")
+            printLine(
+                "warning: no --revocations store: logout clears the browser's cookie, but a copy of it keeps working until it expires.")
             try await serve(manager, kind: "sealed cookies", description: "sealed cookies (no store; no revocations)", logger: logger)
             return
         }

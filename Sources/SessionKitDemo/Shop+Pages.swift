@@ -191,7 +191,8 @@ extension Shop {
             }
             let count = try await context.session.revokeOtherSessions()
             // Sealed sessions are not counted: the server never saw the others.
-            let notice = manager.sealsSessions ? "Signed out everywhere else." : "Signed out \(count) other session\(count == 1 ? "" : "s")."
+            let notice =
+                manager.sealsSessions ? "Signed out everywhere else." : "Signed out \(count) other session\(count == 1 ? "" : "s")."
             try context.session.setFlash(.notice, notice)
             return HTML.redirect("/sessions")
         }
