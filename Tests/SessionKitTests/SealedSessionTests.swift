@@ -189,6 +189,24 @@ private func sealedManager(
         #expect(setCookie.utf8.count <= 4096 && setCookie.utf8.count > 3500)
     }
 
+    @Test func theSizeGuardMeasuresExactlyWhatIsSealed() throws {
+        let sealing = try sealing([("a-long-key-id", secretA)])
+        let now = Date()
+        for lines in [0, 1, 7, 40, 300] {
+            for signedIn in [false, true] {
+                var values = ["cart": SessionValue(Cart(lines: (0..<lines).map { "line \($0) ✓" }))]
+                for index in 0..<lines { values["value \(index)"] = SessionValue(index) }
+                let session = StoredSession(
+                    key: SessionToken.generate().storageKey, values: values, createdAt: now, lastSeenAt: now,
+                    idleDeadline: now + 60, absoluteDeadline: now + 3600, userID: signedIn ? "ada ✓" : nil,
+                    authenticatedAt: signedIn ? now : nil, client: SessionClient(ipAddress: "192.0.2.1", userAgent: "Test"),
+                    version: UInt64(lines) << 20)
+                let sealed = try sealing.seal(session, token: SessionToken.generate(), cookieName: "__Host-session")
+                #expect(try sealing.sealedLength(of: session) == sealed.utf8.count, "\(lines) lines, signed in: \(signedIn)")
+            }
+        }
+    }
+
     @Test func logoutWithARevocationStoreHoldsAgainstAReplayedCookie() async throws {
         let browser = try sealedManager(revocations: MemorySessionStore())
         let cookie = try await browser.seed()

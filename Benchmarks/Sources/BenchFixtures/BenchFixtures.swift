@@ -2,6 +2,7 @@
 public import Foundation
 public import Hummingbird
 public import HummingbirdAuth
+public import Logging
 public import SessionKit
 public import SessionKitHummingbird
 
@@ -67,4 +68,36 @@ public func hummingbirdAuthRouter() -> Router<BasicSessionRequestContext<Int, St
         return "\(next)"
     }
     return router
+}
+
+extension SessionKey where Value == [CartItem] {
+    public static var cart: SessionKey<[CartItem]> { SessionKey("cart") }
+}
+
+/// The cart routes a sealed cookie is measured on: GET /create?lines=N (stores a cart of N
+/// lines, the 200-byte ``cart`` when not given), /read (reads the cart), /write (changes one
+/// line's quantity and stores the cart).
+public func cartRouter(manager: SessionManager) -> Router<BasicSessionKitRequestContext> {
+    let router = Router(context: BasicSessionKitRequestContext.self)
+    router.add(middleware: SessionKitMiddleware(manager: manager))
+    router.get("/create") { request, context -> String in
+        let lines = request.uri.queryParameters.get("lines", as: Int.self)
+        let items = lines.map { count in (0..<count).map { cart[$0 % cart.count] } } ?? cart
+        try context.session.set(.cart, items)
+        return "created"
+    }
+    router.get("/read") { _, context -> String in "\(try await context.session.get(.cart)?.count ?? -1)" }
+    router.get("/write") { _, context -> String in
+        var items = try await context.session.get(.cart) ?? cart
+        items[0].quantity = items[0].quantity % 9 + 1
+        try context.session.set(.cart, items)
+        return "\(items.count)"
+    }
+    return router
+}
+
+/// A sealed-cookie manager for the benchmarks (a fixed secret: nothing here is private).
+public func sealedManager(revocations: (any SessionStore)?, logger: Logger) throws -> SessionManager {
+    let sealing = try SessionSealing(keys: [.init(id: "bench", secret: Array("a benchmark's sealing secret, 32+ bytes".utf8))])
+    return try SessionManager(sealing: sealing, revocations: revocations.map(SessionRevocations.init(store:)), logger: logger)
 }

@@ -7,6 +7,11 @@
 // touched); sessionkit: counterRouter on the memory store; hbauth: hummingbird-auth's
 // sessions on its memory driver. ROUTE: untouched, read, write. Every request carries a
 // Cookie header naming a live session, a user agent, and comes from a client address.
+//   bench-requests cart-memory|cart-sealed|cart-sealed-revocations read|write COUNT
+// A 200-byte cart read or changed, over a pool of 10 000 distinct sessions taken in turn:
+// on the memory store, sealed in cookies, and sealed with revocations in a memory store.
+//   bench-requests cookie-size LINES
+// The Set-Cookie of a sealed session holding a cart of LINES lines, in bytes.
 import BenchFixtures
 import Foundation
 import HTTPTypes
@@ -26,6 +31,13 @@ struct BenchRequests {
     /// the loop measures the requests, not thread hand-offs.
     nonisolated static func run() async throws {
         let arguments = CommandLine.arguments
+        if arguments.count == 3, arguments[1] == "cookie-size", let lines = Int(arguments[2]) {
+            let responder = cartRouter(manager: try sealedManager(revocations: nil, logger: Logger(label: "bench"))).buildResponder()
+            let created = try await respond(
+                responder, path: "/create?lines=\(lines)", cookie: nil, channel: NIOAsyncTestingChannel(), logger: Logger(label: "bench"))
+            print(created.headers[.setCookie]?.utf8.count ?? 0)
+            return
+        }
         guard arguments.count == 4, let count = Int(arguments[3]) else {
             FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT\n".utf8))
             exit(2)
@@ -35,6 +47,11 @@ struct BenchRequests {
         let path = "/" + arguments[2]
         let sessionKit = counterRouter(manager: try SessionManager(store: MemorySessionStore(), logger: logger)).buildResponder()
         let perRequest: Double
+        if arguments[1].hasPrefix("cart-") {
+            perRequest = try await measureCart(arguments[1], path: path, count: count, logger: logger)
+            print(String(format: "%.2f", perRequest))
+            return
+        }
         switch arguments[1] {
         case "plain":
             let plain = Router(context: BasicSessionKitRequestContext.self)
@@ -56,6 +73,22 @@ struct BenchRequests {
         print(String(format: "%.2f", perRequest))
     }
 
+    /// The cart routes on `mode`'s sessions, each request presenting the next of 10 000
+    /// sessions' cookies.
+    static func measureCart(_ mode: String, path: String, count: Int, logger: Logger) async throws -> Double {
+        let manager: SessionManager
+        switch mode {
+        case "cart-memory": manager = try SessionManager(store: MemorySessionStore(), logger: logger)
+        case "cart-sealed": manager = try sealedManager(revocations: nil, logger: logger)
+        case "cart-sealed-revocations": manager = try sealedManager(revocations: MemorySessionStore(), logger: logger)
+        default: throw BenchError("unknown mode \(mode)")
+        }
+        let responder = cartRouter(manager: manager).buildResponder()
+        var cookies = [String]()
+        for _ in 0..<10_000 { cookies.append(try await cookie(from: responder, logger: logger)) }
+        return try await measure(responder, path: path, cookies: cookies, count: count, logger: logger)
+    }
+
     /// The `name=value` of the cookie that `responder`'s `/create` sets.
     static func cookie<Responder: HTTPResponder>(from responder: Responder, logger: Logger) async throws -> String
     where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
@@ -70,17 +103,22 @@ struct BenchRequests {
     static func measure<Responder: HTTPResponder>(
         _ responder: Responder,
         path: String,
-        cookie: String,
+        cookie: String? = nil,
+        cookies: [String] = [],
         count: Int,
         logger: Logger
     ) async throws -> Double where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
+        let cookies = cookie.map { [$0] } ?? cookies
         let channel = NIOAsyncTestingChannel()
         // As a server's connection has: the middleware records the client's address.
         channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 54_321)
         // Warm up: first calls fill caches (metadata, the allocator) whatever COUNT is.
-        for _ in 0..<100 { _ = try await respond(responder, path: path, cookie: cookie, channel: channel, logger: logger) }
+        for index in 0..<100 {
+            _ = try await respond(responder, path: path, cookie: cookies[index % cookies.count], channel: channel, logger: logger)
+        }
         let start = cpuMicroseconds()
-        for _ in 0..<count {
+        for index in 0..<count {
+            let cookie = cookies[index % cookies.count]
             let response = try await respond(responder, path: path, cookie: cookie, channel: channel, logger: logger)
             guard response.status == .ok else { throw BenchError("\(path) answered \(response.status)") }
         }

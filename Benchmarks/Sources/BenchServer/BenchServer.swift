@@ -20,7 +20,7 @@ struct BenchServer {
     static func main() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let port = Int(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: bench-server plain|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|sessionkit-store|hbauth PORT [SQLITE-PATH|STORE-URL]\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-server plain|cart-memory|cart-sealed|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|sessionkit-store|hbauth PORT [SQLITE-PATH|STORE-URL]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
@@ -49,6 +49,12 @@ struct BenchServer {
             try await runSessionKit(store: store, configuration: configuration, logger: logger)
         case "sessionkit-store":
             try await runSessionKit(url: arguments.count > 3 ? arguments[3] : "memory", configuration: configuration, logger: logger)
+        case "cart-memory":
+            let router = cartRouter(manager: try SessionManager(store: MemorySessionStore(), logger: logger))
+            try await Application(router: router, configuration: configuration, logger: logger).runService()
+        case "cart-sealed":
+            let router = cartRouter(manager: try sealedManager(revocations: nil, logger: logger))
+            try await Application(router: router, configuration: configuration, logger: logger).runService()
         case "hbauth":
             let router = hummingbirdAuthRouter()
             try await Application(router: router, configuration: configuration, logger: logger).runService()

@@ -63,11 +63,11 @@ public struct SealedCookieCarrier: SessionCarrier {
         } catch {
             throw SessionError(code: .tooLarge, message: "a session value does not encode as JSON")
         }
-        let cookie = setCookie(String(repeating: "x", count: length), for: session, configuration: configuration, now: now)
-        guard cookie.utf8.count <= Self.maxCookieLength else {
+        let cookieLength = setCookie("", for: session, configuration: configuration, now: now).utf8.count + length
+        guard cookieLength <= Self.maxCookieLength else {
             throw SessionError(
                 code: .tooLarge,
-                message: "the sealed session cookie would be \(cookie.utf8.count) bytes; browsers keep at most \(Self.maxCookieLength)"
+                message: "the sealed session cookie would be \(cookieLength) bytes; browsers keep at most \(Self.maxCookieLength)"
             )
         }
     }

@@ -64,6 +64,10 @@ public struct SessionRevocations: Sendable {
 
     /// When `session` was ended by a revocation or a user's sign-out, or `nil` when it was not.
     public func endedAt(_ session: StoredSession, now: Date) async throws -> Date? {
+        guard session.userID != nil else {
+            // Anonymous: one lookup, without a child task.
+            return try await store.load(Self.revokedKey(session.key), now: now)?.createdAt
+        }
         async let revoked = store.load(Self.revokedKey(session.key), now: now)
         var signedOut: Date?
         if let userID = session.userID, let marker = try await store.load(Self.userKey(userID), now: now),

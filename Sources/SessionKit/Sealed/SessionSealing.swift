@@ -105,7 +105,9 @@ public struct SessionSealing: Sendable {
     /// The length of the cookie value that would hold `session`: what the size guard checks
     /// before anything is written.
     package func sealedLength(of session: StoredSession) throws -> Int {
-        let bytes = Self.nonceLength + (try Self.plaintext(session, token: nil).count) + Self.tagLength
+        var sealed = session
+        sealed.client = SessionClient()
+        let bytes = Self.nonceLength + SessionToken.byteCount + (try CompactSession.encodedCount(sealed)) + Self.tagLength
         return keys[0].id.utf8.count + 1 + (bytes * 4 + 2) / 3
     }
 
@@ -144,13 +146,13 @@ public struct SessionSealing: Sendable {
         Data("sessionkit sealed session v1\0\(purpose)\0\(cookieName)\0\(keyID)".utf8)
     }
 
-    /// The token's 32 bytes (zeros when only the length is wanted), then the session in the
-    /// memory store's compact form, without its client.
-    private static func plaintext(_ session: StoredSession, token: SessionToken?) throws -> [UInt8] {
+    /// The token's 32 bytes, then the session in the memory store's compact form, without
+    /// its client.
+    private static func plaintext(_ session: StoredSession, token: SessionToken) throws -> [UInt8] {
         var sealed = session
         sealed.client = SessionClient()
         var bytes = [UInt8](repeating: 0, count: SessionToken.byteCount)
-        token?.withBytes { source in bytes.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
+        token.withBytes { source in bytes.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
         bytes += try CompactSession.encode(sealed)
         return bytes
     }

@@ -51,6 +51,21 @@ enum CompactSession {
         return bytes
     }
 
+    /// The length of `encode(session)`, without building it (the sealed cookie's size guard).
+    static func encodedCount(_ session: StoredSession) throws -> Int {
+        func varintCount(_ value: UInt64) -> Int { value < 0x80 ? 1 : 1 + varintCount(value >> 7) }
+        var count = 4 * 8 + varintCount(session.version) + 1 + (session.authenticatedAt == nil ? 0 : 8)
+        for text in [session.userID, session.client.ipAddress, session.client.userAgent] {
+            count += text.map { varintCount(UInt64($0.utf8.count) + 1) + $0.utf8.count } ?? 1
+        }
+        count += varintCount(UInt64(session.values.count))
+        for (name, value) in session.values {
+            let json = try value.encodedJSON().count
+            count += varintCount(UInt64(name.utf8.count)) + name.utf8.count + varintCount(UInt64(json)) + json
+        }
+        return count
+    }
+
     /// The session `encode` wrote; `nil` only if `bytes` are not such an encoding.
     static func decode(_ bytes: UnsafeRawBufferPointer, key: SessionStorageKey) -> StoredSession? {
         var reader = Reader(bytes: bytes)
