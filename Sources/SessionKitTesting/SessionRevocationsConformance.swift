@@ -10,6 +10,7 @@ extension SessionStoreConformance {
         case signOutEndsEarlierSignIns
         case signOutKeepsOneSession
         case laterSignOutReplacesTheException
+        case exceptionFollowsARotation
 
         public var description: String { rawValue }
     }
@@ -23,6 +24,7 @@ extension SessionStoreConformance {
         case .signOutEndsEarlierSignIns: try await context.signOutEndsEarlierSignIns()
         case .signOutKeepsOneSession: try await context.signOutKeepsOneSession()
         case .laterSignOutReplacesTheException: try await context.laterSignOutReplacesTheException()
+        case .exceptionFollowsARotation: try await context.exceptionFollowsARotation()
         }
     }
 }
@@ -100,6 +102,23 @@ private struct RevocationContext {
         try await revocations.signOut(userID: userID, before: now, except: kept.key.handle, until: now + 3600, now: now)
         try expect(try await endedAt(kept) == nil, "the kept session is not ended")
         try expect(try await endedAt(other) != nil, "the user's other session is ended")
+    }
+
+    func exceptionFollowsARotation() async throws {
+        let kept = session(signedInAgo: 60)
+        let other = session(signedInAgo: 30)
+        let now = clock.now()
+        try await revocations.signOut(userID: userID, before: now, except: kept.key.handle, until: now + 3600, now: now)
+        var rotated = kept
+        rotated.key = SessionToken.generate().storageKey
+        try await revocations.keepAfterRotation(of: kept, to: rotated.key, now: now)
+        try expect(try await endedAt(rotated) == nil, "the kept session, rotated, is still kept")
+        try expect(try await endedAt(other) != nil, "the user's other session is still ended")
+        var unrelated = other
+        unrelated.key = SessionToken.generate().storageKey
+        try await revocations.keepAfterRotation(of: other, to: unrelated.key, now: now)
+        try expect(try await endedAt(unrelated) != nil, "rotating a session that was not kept keeps nothing")
+        try expect(try await endedAt(rotated) == nil, "and leaves the exception where it was")
     }
 
     func laterSignOutReplacesTheException() async throws {

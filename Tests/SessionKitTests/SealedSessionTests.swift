@@ -257,8 +257,11 @@ private func sealedManager(
         #expect(try await user(cookies[1]) == nil)
         #expect(try await user(cookies[2]) == nil)
         #expect(try await user(other) == "bob")
-        // A later sign-in is not touched; rotating the kept session keeps it signed in only
-        // if the exception follows it, which a sign-in does (a new sign-in time).
+        // The kept session re-authenticates (a rotation): it stays signed in, the others stay out.
+        let rotated = try #require(try await browser.send(cookies[0]) { try await $0.reauthenticate() }.cookie)
+        #expect(try await user(rotated) == "ada")
+        #expect(try await user(cookies[1]) == nil)
+        // A later sign-in is not touched.
         let later = try #require(try await browser.send(nil) { try await $0.authenticate(userID: "ada") }.cookie)
         #expect(try await user(later) == "ada")
     }

@@ -59,9 +59,14 @@ extension SessionManager {
                 try await revocations.revoke(session.key, until: session.absoluteDeadline, now: now)
             }
         }
+        /// `base` under `key`, its old key revoked. A rotation that keeps the user (not a
+        /// sign-in, which starts a new sign-in time) carries the exception of a sign-out along.
         func moved(_ base: StoredSession, to key: SessionStorageKey, _ changes: SessionChanges) async throws -> StoredSession? {
             guard base.isExpired(at: now) == false, try await !endedMeanwhile(base) else { return nil }
             let next = try written(base, changes, key: key)
+            if let revocations = sealed.revocations, changes.authentication == nil {
+                try await storeCall("keep", logger: logger) { _ in try await revocations.keepAfterRotation(of: base, to: key, now: now) }
+            }
             try await revoke(base)
             return next
         }

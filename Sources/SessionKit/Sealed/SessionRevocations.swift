@@ -62,6 +62,22 @@ public struct SessionRevocations: Sendable {
         throw SessionStoreError(code: .unavailable, message: "the sign-out record of a user kept changing")
     }
 
+    /// Moves the exception of its user's sign-out from `session` to `newKey`, when `session`
+    /// is the one kept: a rotation (a re-authentication) of the device that signed the others
+    /// out must not sign it out too. One lookup; a write only in that case.
+    public func keepAfterRotation(of session: StoredSession, to newKey: SessionStorageKey, now: Date) async throws {
+        guard let userID = session.userID else { return }
+        let key = Self.userKey(userID)
+        for _ in 0..<8 {
+            guard let marker = try await store.load(key, now: now),
+                (try? marker.values[Self.keptName]?.decode(as: String.self)) == session.key.handle
+            else { return }
+            let changes = SessionChanges(values: [Self.keptName: SessionValue(newKey.handle)])
+            if case .applied = try await store.apply(changes, to: key, ifVersion: marker.version, now: now) { return }
+        }
+        throw SessionStoreError(code: .unavailable, message: "the sign-out record of a user kept changing")
+    }
+
     /// When `session` was ended by a revocation or a user's sign-out, or `nil` when it was not.
     public func endedAt(_ session: StoredSession, now: Date) async throws -> Date? {
         guard session.userID != nil else {

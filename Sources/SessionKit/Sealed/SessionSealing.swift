@@ -87,8 +87,6 @@ public struct SessionSealing: Sendable {
     package struct Opened: Sendable {
         package var token: SessionToken
         package var session: StoredSession
-        /// Whether it was sealed under a key other than the first.
-        package var underOlderKey: Bool
     }
 
     /// The cookie value that holds `session` (named by `token`) for the cookie `name`.
@@ -133,7 +131,7 @@ public struct SessionSealing: Sendable {
                 let session = CompactSession.decode(
                     UnsafeRawBufferPointer(rebasing: bytes.dropFirst(SessionToken.byteCount)), key: token.storageKey)
             else { return nil }
-            return Opened(token: token, session: session, underOlderKey: index > 0)
+            return Opened(token: token, session: session)
         }
     }
 
