@@ -87,6 +87,28 @@ private func sealedShop(
         }
     }
 
+    @Test func thePagesWorkWithFormsAndTheirTokensInTheSeal() async throws {
+        try await Application(router: try sealedShop().router()).test(.live) { client in
+            let browser = Browser(client)
+            try await browser.send(.get, "/login")
+            let login = try await browser.send(.post, "/login", form: "username=alice&password=correct+horse&remember=1")
+            #expect(login.status == .seeOther)
+            #expect(login.headers[values: .setCookie].first?.contains("Max-Age=") == true, "remember-me gives a persistent sealed cookie")
+            #expect(try await browser.send(.get, "/").text.contains("Signed in as <strong>alice</strong>"))
+            #expect(try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=2").status == .seeOther)
+            #expect(try await browser.send(.get, "/").text.contains("Cart (2)"))
+            // A form without the token of this session is refused.
+            let saved = browser.csrfToken
+            browser.csrfToken = nil
+            #expect(try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=1").status == .forbidden)
+            browser.csrfToken = saved
+            #expect(try await browser.send(.post, "/sessions/revoke-others", form: "password=correct+horse").status == .seeOther)
+            #expect(try await browser.send(.get, "/sessions").text.contains("Signed out everywhere else."))
+            #expect(try await browser.send(.post, "/logout").status == .seeOther)
+            #expect(browser.cookie == nil)
+        }
+    }
+
     @Test func rotatingTheSealingKeyLogsNobodyOut() async throws {
         let revocations = MemorySessionStore()
         let cookie = try await Application(router: try sealedShop(keys: [("k1", oldSecret)], revocations: revocations).router()).test(
