@@ -99,7 +99,9 @@ import Testing
         return "\(operation) \(effect)"
     }
 
-    static func plan(_ did: Did, _ knows: Knows, deliversNewTokens: Bool = true, issued: Bool = false) -> SessionCommitPlan {
+    static func plan(
+        _ did: Did, _ knows: Knows, deliversNewTokens: Bool = true, holdsSession: Bool = false, issued: Bool = false
+    ) -> SessionCommitPlan {
         let configuration = SessionConfiguration()
         return SessionCommitPlan.commit(
             did.changes,
@@ -107,6 +109,7 @@ import Testing
             issued: issued,
             lookup: lookup(knows, configuration: configuration),
             deliversNewTokens: deliversNewTokens,
+            holdsSession: holdsSession,
             client: { SessionClient(ipAddress: "192.0.2.1") },
             configuration: configuration,
             now: now,
@@ -117,6 +120,17 @@ import Testing
     @Test(arguments: Did.allCases, Knows.allCases)
     func table(_ did: Did, _ knows: Knows) {
         #expect(Self.describe(Self.plan(did, knows)) == Self.expected(did, knows))
+    }
+
+    /// A carrier that holds the session (a sealed cookie) gets the same operations, and every
+    /// write of a live session is delivered: the cookie is the session.
+    @Test(arguments: Did.allCases, Knows.allCases)
+    func tableForACarrierThatHoldsTheSession(_ did: Did, _ knows: Knows) {
+        var expected = Self.expected(did, knows)
+        if expected == "apply none" || expected == "touch none" {
+            expected = expected.replacingOccurrences(of: "none", with: "deliver-same")
+        }
+        #expect(Self.describe(Self.plan(did, knows, holdsSession: true)) == expected)
     }
 
     @Test func aNewSessionHasTheDeadlinesOfItsKindAndTheClient() throws {
