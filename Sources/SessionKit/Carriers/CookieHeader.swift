@@ -33,6 +33,34 @@
         }
     }
 
+    /// What a request sent as the cookie `name`: nothing, more than one value, or one value
+    /// as `parse` read it (`nil` when it did not parse).
+    enum OnlyValue<Value> {
+        case absent
+        case repeated
+        case one(Value?)
+    }
+
+    /// The one value of the cookie `name` across `fields`, parsed from its bytes; a
+    /// carrier's reading of its cookie.
+    static func onlyValue<Value>(
+        named name: String,
+        in fields: some Sequence<String>,
+        _ parse: (UnsafeBufferPointer<UInt8>) -> Value?
+    ) -> OnlyValue<Value> {
+        var count = 0
+        var value: Value?
+        forEachValue(named: name, in: fields) { range, bytes in
+            count += 1
+            if count == 1 { value = parse(UnsafeBufferPointer(rebasing: bytes[range])) }
+        }
+        switch count {
+        case 0: return .absent
+        case 1: return .one(value)
+        default: return .repeated
+        }
+    }
+
     /// The value ranges of the cookie whose name is `name`'s bytes, in one field's bytes.
     private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, for name: UnsafeBufferPointer<UInt8>, _ found: (Range<Int>) -> Void) {
         var start = 0

@@ -15,16 +15,10 @@ public struct CookieSessionCarrier: SessionCarrier {
     public var deliversNewTokens: Bool { true }
 
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
-        var count = 0
-        var token: SessionToken?
-        CookieHeader.forEachValue(named: configuration.cookie.name, in: request.headerValues(.cookie)) { value, bytes in
-            count += 1
-            if count == 1 { token = SessionToken(utf8: UnsafeBufferPointer(rebasing: bytes[value])) }
-        }
-        switch count {
-        case 0: return .absent
-        case 1: return SessionCredential(isPresented: true, token: token)
-        default: return .unusable
+        switch CookieHeader.onlyValue(named: configuration.cookie.name, in: request.headerValues(.cookie), SessionToken.init(utf8:)) {
+        case .absent: .absent
+        case .repeated: .unusable
+        case .one(let token): SessionCredential(isPresented: true, token: token)
         }
     }
 

@@ -21,17 +21,11 @@ public struct SealedCookieCarrier: SessionCarrier {
     public var holdsSessions: Bool { true }
 
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
-        var count = 0
-        var opened: SessionSealing.Opened?
         let name = configuration.cookie.name
-        CookieHeader.forEachValue(named: name, in: request.headerValues(.cookie)) { value, bytes in
-            count += 1
-            if count == 1 { opened = sealing.open(UnsafeBufferPointer(rebasing: bytes[value]), cookieName: name) }
-        }
-        switch count {
-        case 0: return .absent
-        case 1: return SessionCredential(isPresented: true, token: opened?.token, sealedSession: opened?.session)
-        default: return .unusable
+        return switch CookieHeader.onlyValue(named: name, in: request.headerValues(.cookie), { sealing.open($0, cookieName: name) }) {
+        case .absent: .absent
+        case .repeated: .unusable
+        case .one(let opened): SessionCredential(isPresented: true, token: opened?.token, sealedSession: opened?.session)
         }
     }
 
