@@ -11,6 +11,7 @@ extension SessionStoreConformance {
         case signOutKeepsOneSession
         case laterSignOutReplacesTheException
         case exceptionFollowsARotation
+        case signOutAfterAnExpiredOne
 
         public var description: String { rawValue }
     }
@@ -25,6 +26,7 @@ extension SessionStoreConformance {
         case .signOutKeepsOneSession: try await context.signOutKeepsOneSession()
         case .laterSignOutReplacesTheException: try await context.laterSignOutReplacesTheException()
         case .exceptionFollowsARotation: try await context.exceptionFollowsARotation()
+        case .signOutAfterAnExpiredOne: try await context.signOutAfterAnExpiredOne()
         }
     }
 }
@@ -119,6 +121,17 @@ private struct RevocationContext {
         try await revocations.keepAfterRotation(of: other, to: unrelated.key, now: now)
         try expect(try await endedAt(unrelated) != nil, "rotating a session that was not kept keeps nothing")
         try expect(try await endedAt(rotated) == nil, "and leaves the exception where it was")
+    }
+
+    func signOutAfterAnExpiredOne() async throws {
+        let first = clock.now()
+        try await revocations.signOut(userID: userID, before: first, except: nil, until: first + 60, now: first)
+        clock.advance(by: .seconds(120))  // the first sign-out has expired, and no purge ran
+        let signedIn = session(signedInAgo: 30)
+        try expect(try await endedAt(signedIn) == nil, "an expired sign-out ends nothing")
+        let now = clock.now()
+        try await revocations.signOut(userID: userID, before: now, except: nil, until: now + 600, now: now)
+        try expect(try await endedAt(signedIn) != nil, "a sign-out after an expired one ends the user's sessions")
     }
 
     func laterSignOutReplacesTheException() async throws {

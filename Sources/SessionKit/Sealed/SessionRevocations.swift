@@ -56,7 +56,9 @@ public struct SessionRevocations: Sendable {
                 try await store.insert(record, now: now)
                 return
             } catch let error as SessionStoreError where error.code == .duplicateKey {
-                continue  // another replica wrote it first, or an expired one awaits its purge
+                // Another replica wrote it first (read it again), or an expired one awaits
+                // its purge: clear that one out of the way.
+                if try await store.load(key, now: now) == nil { try await store.delete(key, now: now, rememberEndedUntil: now) }
             }
         }
         throw SessionStoreError(code: .unavailable, message: "the sign-out record of a user kept changing")
