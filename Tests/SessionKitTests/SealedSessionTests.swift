@@ -307,6 +307,18 @@ private func sealedManager(
         #expect(try await browser.cart(try #require(both.cookie)) == Cart(lines: ["tea", "cups"]))
     }
 
+    @Test func anUpdateChecksTheRevocationsOnceBeforeAndOnceAsItWrites() async throws {
+        let revocations = CountingSessionStore(MemorySessionStore())
+        let browser = try sealedManager(revocations: revocations)
+        let cookie = try await browser.seed()
+        revocations.reset()
+        let response = try await browser.send(cookie) { try await $0.update(.cart) { $0?.lines.append("cups") } }
+        #expect(try await browser.cart(try #require(response.cookie)) == Cart(lines: ["tea", "cups"]))
+        // The session's look-up, and the write's check that it was not ended meanwhile; then
+        // the reading request's look-up.
+        #expect(revocations.count(.load) == 3)
+    }
+
     @Test func listingLimitsAndBearerTokensAreRefusedWithAClearError() async throws {
         let browser = try sealedManager(revocations: MemorySessionStore())
         for call in [

@@ -45,8 +45,6 @@ public final class RequestSession: Sendable {
         package var issued: Bool
         package var looked: Bool
         package var changes: SessionRequestChanges
-        /// The session the client holds, for a carrier that holds it (a sealed cookie).
-        package var held: StoredSession?
         /// What the request knows of its stored session, or the error its load met.
         package var lookup: Result<SessionLookup, SessionError>
     }
@@ -56,7 +54,7 @@ public final class RequestSession: Sendable {
     /// How the token came, and how a new one would leave.
     package let carrier: any SessionCarrier
     /// The session the client presented, for a carrier that holds it (a sealed cookie).
-    private let held: StoredSession?
+    package let held: StoredSession?
     /// Who the client is, worked out only when a session is created or signed in (most
     /// requests never need it).
     private let makeClient: @Sendable () -> SessionClient
@@ -159,7 +157,11 @@ public final class RequestSession: Sendable {
         return try await manager.updateLocks.withLock(current.key) {
             for attempt in 1...configuration.maxUpdateAttempts {
                 let now = manager.now()
-                let fresh = try await manager.lookUp(current.key, carrier: carrier, held: current, now: now, logger: logger).session
+                // A session the client holds is as fresh as it gets; its write checks that it
+                // was not ended meanwhile, so looking it up again would only cost a round trip.
+                let fresh =
+                    carrier.holdsSessions
+                    ? current : try await manager.lookUp(current.key, carrier: carrier, now: now, logger: logger).session
                 guard let fresh else {
                     try? record { $0.load = .loaded(.ended(current.key)) }
                     throw SessionError.sessionChanged
@@ -293,8 +295,7 @@ public final class RequestSession: Sendable {
             case .failed(let error): lookup = .failure(error)
             case .notLoaded, .loading: lookup = .success(state.token.map { .unread($0.storageKey) } ?? .noToken)
             }
-            return Snapshot(
-                token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, held: held, lookup: lookup)
+            return Snapshot(token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, lookup: lookup)
         }
     }
 

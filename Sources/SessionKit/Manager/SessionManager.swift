@@ -8,6 +8,8 @@ public import Logging
 /// ``commit(_:)`` after it (also when the handler threw), then apply the
 /// ``SessionCommitOutcome`` to the response.
 public final class SessionManager: Sendable {
+    /// Where sessions live. For a sealed manager: the revocations' store, or an empty
+    /// memory store when there is none (nothing is ever written to it).
     public let store: any SessionStore
     public let configuration: SessionConfiguration
     let wallClock: any WallClock
@@ -193,7 +195,7 @@ public final class SessionManager: Sendable {
             if case .lookUp(let key) = plan.step {
                 // A blind write: the session decides whether to change it or start anew.
                 outcome.sessionRead = true
-                lookup = try await lookUp(key, carrier: session.carrier, held: snapshot.held, now: now, logger: logger)
+                lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
                 plan = planned(lookup)
             }
 
@@ -208,7 +210,7 @@ public final class SessionManager: Sendable {
                 throw error
             case .write(let operation):
                 // A logout need not have read the session; a sealed one is the cookie's.
-                switch try await perform(operation, held: lookup.session ?? snapshot.held, logger: logger) {
+                switch try await perform(operation, held: lookup.session ?? session.held, logger: logger) {
                 case .written(let session):
                     // A client-held session that could not be refreshed keeps the cookie it has.
                     written = session ?? (sealed == nil ? written : nil)

@@ -38,7 +38,16 @@ extension SessionManager {
         now: Date,
         logger: Logger
     ) async throws -> OperationResult {
-        /// `base` with `changes` (values encoded once, for the size guard and the seal).
+        /// A new session as sealed: its values encoded once (for the size guard and the
+        /// seal), and within the cookie's size.
+        func sealable(_ session: StoredSession) throws -> StoredSession {
+            var session = session
+            session.values = try session.values.mapValues { try $0.withEncodedJSON() }
+            try sealed.carrier.checkSize(of: session, configuration: configuration, now: now)
+            return session
+        }
+        /// `base` with `changes`, as a store applies them (the version one higher), the
+        /// changed values encoded once, within the cookie's size.
         func written(_ base: StoredSession, _ changes: SessionChanges, key: SessionStorageKey? = nil) throws -> StoredSession {
             var next = base
             if let key { next.key = key }
@@ -73,12 +82,13 @@ extension SessionManager {
 
         switch operation {
         case .insert(let session):
-            let next = try written(session, SessionChanges())
+            let next = try sealable(session)
             events.emit(.created, next.key, userID: next.userID, at: now)
             return .written(next)
         case .apply(let changes, let key, let version):
-            guard let held, held.key == key, try await !endedMeanwhile(held) else { return .missing }
+            guard let held, held.key == key else { return .missing }
             if let version, version != held.version { return .conflict }
+            guard try await !endedMeanwhile(held) else { return .missing }
             return .written(try written(held, changes))
         case .touch(let changes, let key):
             // A refresh that finds the session ended sets no cookie: the client may already
@@ -96,7 +106,7 @@ extension SessionManager {
                 guard let held, held.key == from, let moved = try await moved(held, to: signIn.newKey, changes) else { return .missing }
                 next = moved
             case .insert(let session):
-                next = try written(session, SessionChanges())
+                next = try sealable(session)
             }
             events.emit(.authenticated, next.key, userID: signIn.userID, at: now)
             return .written(next)
