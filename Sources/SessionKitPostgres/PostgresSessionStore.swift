@@ -82,11 +82,10 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     // MARK: SessionStore
 
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
-        let bytes = PostgresStatements.bytes(key)
-        if let row = try await rows(PostgresStatements.Load(key: bytes, now: now)).first {
-            return .live(try PostgresStatements.session(row))
+        guard let row = try await rows(PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now)).first else {
+            return .absent
         }
-        return try await rows(PostgresStatements.Ended(key: bytes, now: now)).isEmpty ? .absent : .ended
+        return try PostgresStatements.LookUp.session(row).map { .live($0) } ?? .ended
     }
 
     public func insert(_ session: StoredSession, now: Date) async throws {

@@ -63,9 +63,19 @@ enum PostgresStatements {
 
     static func bytes(_ key: SessionStorageKey) -> ByteBuffer { ByteBuffer(bytes: key.bytes) }
 
-    struct Load: PostgresPreparedStatement {
-        static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2"
-        typealias Row = SessionRow
+    /// A key's live session, or a row of nulls but the key when it was ended recently, in
+    /// one round trip: `LIMIT 1` stops the `UNION ALL` after a live session is found, so a
+    /// hit never probes the ended keys, and a miss (a made-up token) costs no second trip.
+    struct LookUp: PostgresPreparedStatement {
+        static let sql = """
+            (SELECT \(columns) FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2)
+            UNION ALL
+            (SELECT key, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::text,
+                NULL::timestamptz, NULL::boolean, NULL::text, NULL::text, NULL::bigint
+             FROM sessionkit_ended WHERE key = $1 AND until > $2)
+            LIMIT 1
+            """
+        typealias Row = (ByteBuffer, String?, Date?, Date?, Date?, Date?, String?, Date?, Bool?, String?, String?, Int64?)
         var key: ByteBuffer
         var now: Date
 
@@ -77,6 +87,16 @@ enum PostgresStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+
+        /// The session a row holds, or `nil` for an ended key's row.
+        static func session(_ row: Row) throws -> StoredSession? {
+            guard let data = row.1 else { return nil }
+            guard let createdAt = row.2, let lastSeenAt = row.3, let idleDeadline = row.4, let absoluteDeadline = row.5,
+                let persistent = row.8, let version = row.11
+            else { throw SessionStoreError(code: .corrupt, message: "unreadable session row: a required column is null") }
+            return try PostgresStatements.session(
+                (row.0, data, createdAt, lastSeenAt, idleDeadline, absoluteDeadline, row.6, row.7, persistent, row.9, row.10, version))
+        }
     }
 
     struct Insert: PostgresPreparedStatement {
@@ -107,23 +127,6 @@ enum PostgresStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws {}
-    }
-
-    /// Whether a key was ended recently (asked only when a load finds no session).
-    struct Ended: PostgresPreparedStatement {
-        static let sql = "SELECT 1 FROM sessionkit_ended WHERE key = $1 AND until > $2"
-        typealias Row = Int32
-        var key: ByteBuffer
-        var now: Date
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(key)
-            bindings.append(now)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int32.self) }
     }
 
     /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
