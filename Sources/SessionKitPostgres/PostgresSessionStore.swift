@@ -195,6 +195,23 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         return try await rows(statement).first.map(PostgresStatements.session)
     }
 
+    public var kind: String { "postgresql" }
+
+    /// One count over the expiry index.
+    public func liveSessionCount(now: Date) async throws -> Int? {
+        do {
+            var count = 0
+            for try await (total, ) in try await client.query(
+                "SELECT count(*) FROM sessionkit_sessions WHERE expires_at > \(now)", logger: logger
+            ).decode((Int64,).self) {
+                count = Int(total)
+            }
+            return count
+        } catch let error as PSQLError {
+            throw Self.storeError(error)
+        }
+    }
+
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         do {
             var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)

@@ -225,6 +225,11 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     }
 
     /// Scans the keyspace: for administration, not the request path.
+    /// `redis`, on one server or a cluster. It cannot count its sessions cheaply (a key
+    /// count includes the per-user index and ended marks), so it reports no live-session
+    /// gauge.
+    public var kind: String { "redis" }
+
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for name in try await scan(match: configuration.keyPrefix + "s:*") {

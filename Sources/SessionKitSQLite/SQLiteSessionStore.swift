@@ -294,6 +294,15 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    public var kind: String { "sqlite" }
+
+    /// One count over the expiry index.
+    public func liveSessionCount(now: Date) async throws -> Int? {
+        try await readers.read {
+            try $0.query("SELECT count(*) FROM sessionkit_sessions WHERE expires_at > ?", [.real(now)]) { Int($0.integer(0) ?? 0) }.first
+        }
+    }
+
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         try await readers.read { reader in
             let total = try reader.query(

@@ -100,6 +100,14 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
         try await administered().migrate()
     }
 
+    /// The base store's kind: metrics and traces name the store under test.
+    public var kind: String { base.kind }
+
+    public func liveSessionCount(now: Date) async throws -> Int? {
+        try await intercept(.statistics)
+        return try await (base as? any AdministeredSessionStore)?.liveSessionCount(now: now)
+    }
+
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         try await intercept(.purgeExpired)
         return try await base.purgeExpired(now: now, reporting: progress)
@@ -189,6 +197,12 @@ extension ForwardingSessionStore {
     }
 
     public func migrate() async throws { try await wrapped.asAdministered().migrate() }
+
+    public var kind: String { wrapped.kind }
+
+    public func liveSessionCount(now: Date) async throws -> Int? {
+        try await (wrapped as? any AdministeredSessionStore)?.liveSessionCount(now: now)
+    }
 
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         try await wrapped.purgeExpired(now: now, reporting: progress)

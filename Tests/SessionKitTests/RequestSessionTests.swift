@@ -14,8 +14,9 @@ extension SessionKey where Value == Counter {
     fileprivate static var counter: SessionKey<Counter> { SessionKey("counter") }
 }
 
-/// Every compare-and-set loses, as if another process always wrote first.
-private final class AlwaysConflictingStore: ForwardingSessionStore {
+/// Every compare-and-set loses, as if another process always wrote first. Shared with the
+/// telemetry tests.
+final class AlwaysConflictingStore: ForwardingSessionStore {
     let wrapped: any SessionStore = MemorySessionStore()
     let attempts = Mutex(0)
 
@@ -142,22 +143,4 @@ private final class AlwaysConflictingStore: ForwardingSessionStore {
         }
         #expect(store.count == 0)
     }
-}
-
-/// A request of nothing but `Cookie` header fields.
-private struct CookieFields: SessionCarrierRequest {
-    let values: [String]
-    func headerValues(_ name: SessionHeaderName) -> [String] { name == .cookie ? values : [] }
-}
-
-extension SessionManager {
-    /// The session of a request that carries these `Cookie` fields, as the middleware makes it.
-    fileprivate func session(cookieHeaders: [String], client: SessionClient, logger: Logger) -> RequestSession {
-        // The cookie carrier alone never finds credentials through two carriers.
-        try! session(for: CookieFields(values: cookieHeaders), carriers: [.cookie], client: client, logger: logger)
-    }
-}
-
-extension SessionCommitOutcome {
-    fileprivate var setCookie: String? { headerFields.first { $0.name == .setCookie }?.value }
 }

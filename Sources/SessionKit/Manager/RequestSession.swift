@@ -163,6 +163,7 @@ public final class RequestSession: Sendable {
                     carrier.holdsSessions
                     ? current : try await manager.lookUp(current.key, carrier: carrier, now: now, logger: logger).session
                 guard let fresh else {
+                    manager.instruments.count(.ended)
                     try? record { $0.load = .loaded(.ended(current.key)) }
                     throw SessionError.sessionChanged
                 }
@@ -184,6 +185,7 @@ public final class RequestSession: Sendable {
                     throw SessionError.sessionChanged
                 case .conflict:
                     if attempt < configuration.maxUpdateAttempts {
+                        manager.instruments.countUpdateRetry()
                         // Jittered exponential back-off before the next attempt.
                         let ceiling = min(100, 2 << min(attempt, 6))
                         try? await manager.clock.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))

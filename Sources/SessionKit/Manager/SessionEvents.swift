@@ -36,13 +36,17 @@ public struct SessionEvent: Sendable, Hashable {
 
 /// Hands session events to every subscriber without ever making the request path wait:
 /// each subscriber has a bounded buffer that drops its oldest events when it falls
-/// behind. With no subscriber, emitting costs one atomic load.
+/// behind. With no subscriber, emitting costs one atomic load. Each event is also counted
+/// in `sessionkit_session_events_total` (``SessionTelemetry``).
 public final class SessionEvents: Sendable {
     private let subscribers = Mutex<[UInt64: AsyncStream<SessionEvent>.Continuation]>([:])
     private let subscriberCount = Atomic<Int>(0)
     private let nextID = Atomic<UInt64>(0)
+    private let instruments: SessionInstruments
 
-    init() {}
+    init(instruments: SessionInstruments) {
+        self.instruments = instruments
+    }
 
     /// A stream of the events from now on. It buffers up to `bufferSize` events not yet
     /// read, then drops the oldest. Ends when the consuming task is cancelled or stops
@@ -63,7 +67,9 @@ public final class SessionEvents: Sendable {
     /// Whether anyone listens; lets callers skip building events.
     public var hasSubscribers: Bool { subscriberCount.load(ordering: .relaxed) > 0 }
 
+    /// Counts the event (``SessionTelemetry``) and hands it to every subscriber.
     func emit(_ kind: SessionEvent.Kind, _ key: SessionStorageKey, userID: String?, at date: Date) {
+        instruments.count(kind)
         guard hasSubscribers else { return }
         let event = SessionEvent(kind: kind, handle: key.handle, userID: userID, at: date)
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }

@@ -21,7 +21,9 @@ public final class SessionManager: Sendable {
     /// Whether store calls complete in-process, so they run without a time limit.
     private let callsInProcess: Bool
     /// Session events, for whoever subscribes.
-    public let events = SessionEvents()
+    public let events: SessionEvents
+    /// Metrics and traces (``SessionTelemetry``).
+    let instruments: SessionInstruments
     /// Set when sessions are sealed in cookies rather than stored.
     let sealed: Sealed?
 
@@ -45,13 +47,16 @@ public final class SessionManager: Sendable {
     ///   - clock: Measures store timeouts and `update` back-off.
     ///   - logger: For work outside a request (listing and revoking sessions); requests
     ///     log to the logger they are given.
+    ///   - telemetry: Where metrics and traces go; by default, the backends the
+    ///     application bootstrapped before making the manager.
     /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work.
     public convenience init(
         store: any SessionStore,
         configuration: SessionConfiguration = SessionConfiguration(),
         wallClock: any WallClock = SystemWallClock(),
         clock: any Clock<Duration> = ContinuousClock(),
-        logger: Logger = Logger(label: "sessionkit")
+        logger: Logger = Logger(label: "sessionkit"),
+        telemetry: SessionTelemetry = SessionTelemetry()
     ) throws(SessionConfigurationError) {
         try configuration.validate()
         if configuration.maxSessionsPerUser != nil, !(store is any UserIndexedSessionStore) {
@@ -61,7 +66,8 @@ public final class SessionManager: Sendable {
             )
         }
         self.init(
-            store: store, sealed: nil, configuration: configuration, wallClock: wallClock, clock: clock, logger: logger)
+            store: store, sealed: nil, configuration: configuration, wallClock: wallClock, clock: clock, logger: logger,
+            telemetry: telemetry)
     }
 
     /// A manager that keeps no sessions: each is sealed (AES-256-GCM) into the session
@@ -83,7 +89,8 @@ public final class SessionManager: Sendable {
         configuration: SessionConfiguration = SessionConfiguration(),
         wallClock: any WallClock = SystemWallClock(),
         clock: any Clock<Duration> = ContinuousClock(),
-        logger: Logger = Logger(label: "sessionkit")
+        logger: Logger = Logger(label: "sessionkit"),
+        telemetry: SessionTelemetry = SessionTelemetry()
     ) throws(SessionConfigurationError) {
         try configuration.validate()
         if configuration.maxSessionsPerUser != nil {
@@ -96,7 +103,8 @@ public final class SessionManager: Sendable {
             configuration: configuration,
             wallClock: wallClock,
             clock: clock,
-            logger: logger
+            logger: logger,
+            telemetry: telemetry
         )
     }
 
@@ -106,7 +114,8 @@ public final class SessionManager: Sendable {
         configuration: SessionConfiguration,
         wallClock: any WallClock,
         clock: any Clock<Duration>,
-        logger: Logger
+        logger: Logger,
+        telemetry: SessionTelemetry
     ) {
         self.store = store
         self.sealed = sealed
@@ -116,6 +125,9 @@ public final class SessionManager: Sendable {
         self.clock = clock
         self.deadline = Deadline(limit: configuration.storeTimeout, clock: clock)
         self.logger = logger
+        // A sealed manager's only store calls are its revocations'.
+        self.instruments = SessionInstruments(telemetry, storeKind: store.kind)
+        self.events = SessionEvents(instruments: instruments)
     }
 
     /// The session of one request, from the credential it presents through one of
@@ -203,6 +215,7 @@ public final class SessionManager: Sendable {
             switch plan.step {
             case .done, .lookUp: break
             case .refuse(let error):
+                if error.code == .sessionChanged { instruments.count(.ended) }
                 logger.warning(
                     "session changes not written: \(error.message)",
                     metadata: ["session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
@@ -277,14 +290,14 @@ public final class SessionManager: Sendable {
     /// - Throws: ``SessionError/Code/unsupportedByStore`` when the store keeps no per-user index.
     public func sessions(ofUser userID: String) async throws -> [SessionInfo] {
         let now = now()
-        return try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }.map(SessionInfo.init)
+        return try await indexCall(.listUser) { try await $0.sessions(ofUser: userID, now: now) }.map(SessionInfo.init)
     }
 
     /// Ends the session of `userID` named `handle`. Returns `false`, and ends nothing,
     /// when `userID` has no live session of that name.
     public func revoke(handle: String, ofUser userID: String) async throws -> Bool {
         let now = now()
-        let sessions = try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }
+        let sessions = try await indexCall(.listUser) { try await $0.sessions(ofUser: userID, now: now) }
         guard let session = sessions.first(where: { $0.key.handle == handle }) else { return false }
         try await revoke(session.key, userID: userID)
         return true
@@ -300,7 +313,7 @@ public final class SessionManager: Sendable {
         guard let administered = store as? any AdministeredSessionStore else { throw Self.unsupported("administration") }
         guard
             let session = try await storeCall(
-                "session", logger: logger, { _ in try await administered.session(withHandle: handle, now: now) })
+                .findHandle, logger: logger, { _ in try await administered.session(withHandle: handle, now: now) })
         else { return false }
         try await revoke(session.key, userID: session.userID)
         return true
@@ -317,33 +330,40 @@ public final class SessionManager: Sendable {
         var kept: SessionStorageKey?
         if let keptHandle {
             let now = now()
-            kept = try await indexCall("sessions") { try await $0.sessions(ofUser: userID, now: now) }
+            kept = try await indexCall(.listUser) { try await $0.sessions(ofUser: userID, now: now) }
                 .first { $0.key.handle == keptHandle }?.key
         }
         return try await revokeAll(ofUser: userID, except: kept)
     }
 
     /// Removes expired sessions from the store, reports each as an `expired` event, and
-    /// returns how many. ``SessionPurgeService`` calls it periodically. A store that purges
+    /// returns how many. Then, when metrics are on and the store can count its sessions
+    /// cheaply (``AdministeredSessionStore/liveSessionCount(now:)``), reports the count as
+    /// the `sessionkit_live_sessions` gauge. ``SessionPurgeService`` calls it periodically. A store that purges
     /// in batches (``AdministeredSessionStore``) calls `progress` with the count so far
     /// after each.
     @discardableResult
     public func purgeExpired(progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> Int {
         let now = now()
-        let purged = try await storeCall("purgeExpired", logger: logger) { store in
+        let purged = try await storeCall(.purge, logger: logger) { store in
             if let administered = store as? any AdministeredSessionStore {
                 return try await administered.purgeExpired(now: now, progress: progress)
             }
             return try await store.purgeExpired(now: now)
         }
         for session in purged { events.emit(.expired, session.key, userID: session.userID, at: now) }
+        if instruments.metricsOn, sealed == nil, let administered = store as? any AdministeredSessionStore,
+            let live = try await storeCall(.count, logger: logger, { _ in try await administered.liveSessionCount(now: now) })
+        {
+            instruments.recordLiveSessions(live)
+        }
         return purged.count
     }
 
     func revoke(_ key: SessionStorageKey, userID: String?) async throws {
         let now = now()
         let until = endedUntil(now)
-        try await storeCall("delete", logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
+        try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
         events.emit(.revoked, key, userID: userID, at: now)
         logger.debug("session revoked", metadata: ["session": "\(key.shortHash)"])
     }
@@ -354,7 +374,7 @@ public final class SessionManager: Sendable {
             return 0
         }
         let now = now()
-        let revoked = try await indexCall("deleteSessions") { try await $0.deleteSessions(ofUser: userID, except: kept, now: now) }
+        let revoked = try await indexCall(.deleteUser) { try await $0.deleteSessions(ofUser: userID, except: kept, now: now) }
         for key in revoked { events.emit(.revoked, key, userID: userID, at: now) }
         return revoked.count
     }
@@ -375,7 +395,7 @@ public final class SessionManager: Sendable {
     ) async throws -> SessionLookup {
         if let sealed { return try await lookUpSealed(key, held: held, revocations: sealed.revocations, now: now, logger: logger) }
         let session: StoredSession
-        switch try await storeCall("load", logger: logger, { try await $0.lookUp(key, now: now) }) {
+        switch try await storeCall(.load, key: key, logger: logger, { try await $0.lookUp(key, now: now) }) {
         case .live(let found): session = found
         case .ended:
             logger.debug("session token was ended moments ago; its writes are refused")
@@ -400,26 +420,45 @@ public final class SessionManager: Sendable {
         case conflict
     }
 
-    /// Runs one store operation and reports what it did as events. `held` is the session
-    /// the operation starts from, as the request knows it: a sealed manager writes to it
-    /// rather than to a store.
+    /// Runs one store operation and reports what it did as events, and a write that found
+    /// its session changed in `sessionkit_write_conflicts_total`. `held` is the session the
+    /// operation starts from, as the request knows it: a sealed manager writes to it rather
+    /// than to a store.
     package func perform(_ operation: SessionOperation, held: StoredSession? = nil, logger: Logger) async throws -> OperationResult {
         let now = now()
-        if let sealed { return try await performSealed(operation, held: held, sealed: sealed, now: now, logger: logger) }
+        let result =
+            if let sealed {
+                try await performSealed(operation, held: held, sealed: sealed, now: now, logger: logger)
+            } else {
+                try await performStored(operation, now: now, logger: logger)
+            }
+        switch result {
+        case .conflict: instruments.count(.version)
+        case .missing: instruments.count(.ended)
+        case .written: break
+        }
+        return result
+    }
+
+    private func performStored(_ operation: SessionOperation, now: Date, logger: Logger) async throws -> OperationResult {
         switch operation {
         case .insert(let session):
-            try await storeCall("insert", logger: logger) { try await $0.insert(session, now: now) }
+            try await storeCall(.insert, key: session.key, logger: logger) { try await $0.insert(session, now: now) }
             logger.debug("session created", metadata: ["session": "\(session.key.shortHash)"])
             events.emit(.created, session.key, userID: session.userID, at: now)
             return .written(session)
         case .apply(let changes, let key, let version):
-            let result = try await storeCall("apply", logger: logger) { try await $0.apply(changes, to: key, ifVersion: version, now: now) }
+            let result = try await storeCall(.apply, key: key, logger: logger) {
+                try await $0.apply(changes, to: key, ifVersion: version, now: now)
+            }
             return OperationResult(result)
         case .touch(let changes, let key):
             // The response does not depend on the touch: a session ended meanwhile or a
             // failing store just means it ages sooner.
             do {
-                let result = try await storeCall("touch", logger: logger) { try await $0.apply(changes, to: key, ifVersion: nil, now: now) }
+                let result = try await storeCall(.touch, key: key, logger: logger) {
+                    try await $0.apply(changes, to: key, ifVersion: nil, now: now)
+                }
                 return .written(result.session)
             } catch {
                 logger.warning("session touch failed", metadata: ["session": "\(key.shortHash)"])
@@ -427,13 +466,15 @@ public final class SessionManager: Sendable {
             }
         case .rotate(let from, let to, let changes):
             let until = endedUntil(now)
-            let result = try await storeCall("rotate", logger: logger) {
+            let result = try await storeCall(.rotate, key: from, logger: logger) {
                 try await $0.rotate(from: from, to: to, applying: changes, now: now, rememberEndedUntil: until)
             }
             if case .applied(let rotated) = result { events.emit(.rotated, rotated.key, userID: rotated.userID, at: now) }
             return OperationResult(result)
         case .signIn(let signIn):
-            let result = try await storeCall("signIn", logger: logger) { try await Self.signIn(signIn, on: $0, now: now) }
+            let result = try await storeCall(.signIn, key: signIn.newKey, logger: logger) {
+                try await Self.signIn(signIn, on: $0, now: now)
+            }
             guard case .authenticated(let signedIn, let evicted) = result else { return .missing }
             events.emit(.authenticated, signedIn.key, userID: signIn.userID, at: now)
             for session in evicted { events.emit(.evicted, session.key, userID: session.userID, at: now) }
@@ -441,10 +482,10 @@ public final class SessionManager: Sendable {
         case .delete(let key, var userID):
             // The event names the user; look the session up for it only when someone listens.
             if userID == nil, events.hasSubscribers {
-                userID = try? await storeCall("load", logger: logger) { try await $0.load(key, now: now) }?.userID
+                userID = try? await storeCall(.load, key: key, logger: logger) { try await $0.load(key, now: now) }?.userID
             }
             let until = endedUntil(now)
-            try await storeCall("delete", logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
+            try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
             logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
             events.emit(.destroyed, key, userID: userID, at: now)
             return .written(nil)
@@ -474,7 +515,7 @@ public final class SessionManager: Sendable {
 
     /// A call to the store's per-user index.
     private func indexCall<Value: Sendable>(
-        _ operation: String,
+        _ operation: SessionStoreCall,
         _ body: @escaping @Sendable (any UserIndexedSessionStore) async throws -> Value
     ) async throws -> Value {
         if sealed != nil { throw Self.unsupportedWhenSealed("a list of a user's sessions") }
@@ -492,25 +533,33 @@ public final class SessionManager: Sendable {
 
     /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
     /// failure turned into a ``SessionError``.
+    /// Measured and traced as `operation` (``SessionTelemetry``); `key` names the session
+    /// for a span that carries its handle.
     func storeCall<Value: Sendable>(
-        _ operation: String,
+        _ operation: SessionStoreCall,
+        key: SessionStorageKey? = nil,
         logger: Logger,
         _ body: @escaping @Sendable (any SessionStore) async throws -> Value
     ) async throws -> Value {
         let store = self.store
         do {
-            if callsInProcess { return try await body(store) }
-            return try await deadline.run { try await body(store) }
+            return try await instruments.measure(operation, key: key) {
+                if callsInProcess { return try await body(store) }
+                return try await deadline.run { try await body(store) }
+            }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])
             throw SessionError(code: .tooLarge, message: error.message)
         } catch let error as SessionStoreError where error.code == .sessionLimitReached {
+            instruments.countSignInRefused()
             logger.debug("sign-in refused at the session limit", metadata: ["operation": "\(operation)"])
             throw SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
         } catch is Deadline.Exceeded {
+            instruments.count(.timeout, in: operation)
             logger.error("session store did not answer in time", metadata: ["operation": "\(operation)"])
             throw SessionError(code: .storeUnavailable, message: "the session store did not answer in time")
         } catch {
+            instruments.count(.failure, in: operation)
             logger.error("session store failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
             throw SessionError(code: .storeUnavailable, message: "the session store is unavailable")
         }

@@ -21,7 +21,10 @@ extension SessionManager {
             return .absent(key)
         }
         guard let revocations else { return .live(held) }
-        guard let endedAt = try await storeCall("revoked", logger: logger, { _ in try await revocations.endedAt(held, now: now) }) else {
+        guard
+            let endedAt = try await storeCall(
+                .revocationCheck, key: key, logger: logger, { _ in try await revocations.endedAt(held, now: now) })
+        else {
             return .live(held)
         }
         logger.debug("sealed session was ended; treated as no session")
@@ -60,11 +63,13 @@ extension SessionManager {
         /// Whether the session the request started from was ended since it was looked up.
         func endedMeanwhile(_ session: StoredSession) async throws -> Bool {
             guard let revocations = sealed.revocations else { return false }
-            return try await storeCall("revoked", logger: logger) { _ in try await revocations.endedAt(session, now: now) } != nil
+            return try await storeCall(.revocationCheck, key: session.key, logger: logger) { _ in
+                try await revocations.endedAt(session, now: now)
+            } != nil
         }
         func revoke(_ session: StoredSession) async throws {
             guard let revocations = sealed.revocations else { return }
-            try await storeCall("revoke", logger: logger) { _ in
+            try await storeCall(.revoke, key: session.key, logger: logger) { _ in
                 try await revocations.revoke(session.key, until: session.absoluteDeadline, now: now)
             }
         }
@@ -74,7 +79,9 @@ extension SessionManager {
             guard base.isExpired(at: now) == false, try await !endedMeanwhile(base) else { return nil }
             let next = try written(base, changes, key: key)
             if let revocations = sealed.revocations, changes.authentication == nil {
-                try await storeCall("keep", logger: logger) { _ in try await revocations.keepAfterRotation(of: base, to: key, now: now) }
+                try await storeCall(.revoke, key: key, logger: logger) { _ in
+                    try await revocations.keepAfterRotation(of: base, to: key, now: now)
+                }
             }
             try await revoke(base)
             return next
@@ -127,7 +134,7 @@ extension SessionManager {
         let now = now()
         // Sessions signed in before now end by then, whatever their kind.
         let until = now + max(configuration.absoluteLifetime(persistent: true), configuration.absoluteLifetime(persistent: false))
-        try await storeCall("signOut", logger: logger) { _ in
+        try await storeCall(.signOut, logger: logger) { _ in
             try await revocations.signOut(userID: userID, before: now, except: keptHandle, until: until, now: now)
         }
         logger.debug("sealed sessions of a user signed out")

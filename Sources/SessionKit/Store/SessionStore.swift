@@ -22,6 +22,10 @@ public import Foundation
 ///   otherwise start a new session over the client's fresh one. Afterwards it is absent.
 /// - Methods throw only when the store itself fails (unreachable, corrupt, over its limits).
 public protocol SessionStore: Sendable {
+    /// What the store is, as metrics and traces name it: `memory`, `sqlite`, `postgresql`,
+    /// `redis`. A short fixed name; the default is the type's name.
+    var kind: String { get }
+
     /// The session stored under `key` as of `now`: live, ended recently (see above), or
     /// absent (unknown or expired).
     func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult
@@ -73,6 +77,8 @@ public protocol SessionStore: Sendable {
 }
 
 extension SessionStore {
+    public var kind: String { String(describing: Self.self) }
+
     /// The live session under `key` as of `now`, or `nil` (absent, expired or ended).
     public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
         try await lookUp(key, now: now).session
@@ -126,10 +132,17 @@ public protocol AdministeredSessionStore: SessionStore {
     /// removed so far after each: for purges of large stores that report as they go. The
     /// default purges in one batch.
     func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference]
+
+    /// How many sessions are live as of `now`, where the store can say it cheaply (a count
+    /// it keeps, or one indexed query), or `nil`. The manager reports it as a gauge after
+    /// each purge. The default is `nil`.
+    func liveSessionCount(now: Date) async throws -> Int?
 }
 
 extension AdministeredSessionStore {
     public func migrate() async throws {}
+
+    public func liveSessionCount(now: Date) async throws -> Int? { nil }
 
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         let purged = try await purgeExpired(now: now)

@@ -260,6 +260,11 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
     }
 
     /// Scans every shard: for administration, not the request path.
+    public var kind: String { "memory" }
+
+    /// Every session held, expired or not: right after a purge, the live ones.
+    public func liveSessionCount(now: Date) -> Int? { count }
+
     public func statistics(now: Date, expiringWithin window: TimeInterval) -> SessionStatistics {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for shard in shards {
