@@ -781,5 +781,8 @@ private struct Context: Sendable {
         try expect(statistics.total >= 3, "statistics count \(statistics.total) sessions, expected at least 3")
         try expect(statistics.expiringSoon >= 1, "statistics did not count the session about to expire")
         try expect(statistics.oldestCreatedAt != nil, "statistics found no oldest session")
+        if let live = try await administered.liveSessionCount(now: clock.now()) {
+            try expect(live >= statistics.total, "liveSessionCount says \(live), fewer than the \(statistics.total) sessions counted")
+        }
     }
 }

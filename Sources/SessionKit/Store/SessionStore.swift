@@ -134,8 +134,9 @@ public protocol AdministeredSessionStore: SessionStore {
     func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference]
 
     /// How many sessions are live as of `now`, where the store can say it cheaply (a count
-    /// it keeps, or one indexed query), or `nil`. The manager reports it as a gauge after
-    /// each purge. The default is `nil`.
+    /// it keeps, or one indexed query), or `nil`. A store may count sessions expired since
+    /// its last purge: the manager asks right after one, and reports the count as the
+    /// `sessionkit_live_sessions` gauge. The default is `nil`.
     func liveSessionCount(now: Date) async throws -> Int?
 }
 
