@@ -32,6 +32,8 @@ enum HTML {
         var notice: String?
         var session: SessionInfo?
         var storeDescription: String
+        /// Now, by the session manager's clock: what times on the page are relative to.
+        var now: Date
         /// The token forms of this page carry; `nil` for a visitor without a session.
         var csrfToken: String?
 
@@ -54,8 +56,8 @@ enum HTML {
         let footer: String
         if let session = frame.session {
             footer = """
-                Your session ends at \(time(session.idleDeadline)) if you stay idle, and at \(time(session.absoluteDeadline)) \
-                at the latest\(session.isPersistent ? " (remembered on this device)" : "").
+                Your session ends \(time(session.idleDeadline, now: frame.now)) if you stay idle, and \
+                \(time(session.absoluteDeadline, now: frame.now)) at the latest\(session.isPersistent ? " (remembered on this device)" : "").
                 """
         } else {
             footer = "You have no session: nothing is stored about you until you add to your cart, log in or save preferences."
@@ -82,7 +84,7 @@ enum HTML {
             <main><h1>\(escape(title))</h1>
             \(body)
             </main>
-            <footer>\(escape(footer)) Sessions are kept in \(escape(frame.storeDescription)).</footer>
+            <footer>\(footer) Sessions are kept in \(escape(frame.storeDescription)).</footer>
             </body></html>
             """
         return Response(
@@ -98,8 +100,29 @@ enum HTML {
         )
     }
 
-    static func time(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day().time(includingFractionalSeconds: false)) + " UTC"
+    /// `date` as a person reads it, relative to `now` ("2 minutes ago", "in 29 minutes"),
+    /// with the exact time (UTC) on hover and in the `datetime` attribute.
+    static func time(_ date: Date, now: Date) -> String {
+        let exact = date.formatted(
+            Date.ISO8601FormatStyle(dateTimeSeparator: .space, timeZone: .gmt).year().month().day().time(includingFractionalSeconds: false))
+        return #"<time datetime="\#(date.formatted(.iso8601))" title="\#(exact) UTC">\#(relative(date, now: now))</time>"#
+    }
+
+    /// How far `date` is from `now`, in the largest whole unit: "just now", "3 hours ago",
+    /// "in 29 minutes", "in 2 days".
+    static func relative(_ date: Date, now: Date) -> String {
+        let seconds = Int(date.timeIntervalSince(now).rounded())
+        let distance = abs(seconds)
+        guard distance >= 5 else { return "just now" }
+        let (count, unit) =
+            switch distance {
+            case ..<60: (distance, "second")
+            case ..<3_600: (distance / 60, "minute")
+            case ..<86_400: (distance / 3_600, "hour")
+            default: (distance / 86_400, "day")
+            }
+        let amount = "\(count) \(unit)\(count == 1 ? "" : "s")"
+        return seconds < 0 ? "\(amount) ago" : "in \(amount)"
     }
 
     static func redirect(_ location: String) -> Response {

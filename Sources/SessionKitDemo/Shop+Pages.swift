@@ -14,6 +14,7 @@ extension Shop {
             notice: try await session.flash(.notice),
             session: info,
             storeDescription: storeDescription,
+            now: manager.now(),
             csrfToken: try await session.csrfToken()
         )
     }
@@ -164,7 +165,7 @@ extension Shop {
                     : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline">\#(frame.csrfField)\#(password)<button>Revoke</button></form>"#
                 return """
                     <tr><td title="\(HTML.escape(info.client.userAgent ?? ""))">\(HTML.escape(info.device))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
-                    <td>\(HTML.time(info.createdAt))</td><td>\(HTML.time(info.lastSeenAt))</td><td>\(action)</td></tr>
+                    <td>\(HTML.time(info.createdAt, now: frame.now))</td><td>\(HTML.time(info.lastSeenAt, now: frame.now))</td><td>\(action)</td></tr>
                     """
             }
             let body = """

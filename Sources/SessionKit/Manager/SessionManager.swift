@@ -1,4 +1,4 @@
-package import Foundation
+public import Foundation
 public import Logging
 
 /// The policy between the web framework and the store: it hands each request a lazy
@@ -381,7 +381,9 @@ public final class SessionManager: Sendable {
 
     // MARK: Running store operations
 
-    func now() -> Date { wallClock.now() }
+    /// Now, by the manager's wall clock: what every deadline is measured against (pages
+    /// that say "in 29 minutes" count from it).
+    public func now() -> Date { wallClock.now() }
 
     /// Looks the session under `key` up, as `carrier` may see it: a session made for
     /// another carrier is absent to this one.
