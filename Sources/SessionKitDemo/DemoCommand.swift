@@ -3,8 +3,13 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import SessionKit
 import SessionKitStores
+
+#if Prometheus
+import Prometheus
+#endif
 
 @main
 struct DemoCommand: AsyncParsableCommand {
@@ -63,11 +68,23 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Drop Secure (and the __Host- cookie prefix) for plain HTTP on a host other than localhost. Development only.")
     var insecureCookies = false
 
+    @Flag(
+        help: """
+            Serve GET /metrics in Prometheus text format: SessionKit's metrics and Hummingbird's request metrics. \
+            Needs the demo built with the Prometheus trait (swift run --traits Prometheus sessionkit-demo --metrics).
+            """
+    )
+    var metrics = false
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         guard absoluteLifetime > 0 else { throw ValidationError("--absolute-lifetime must be a positive number of seconds") }
         if let demoPassword, demoPassword.isEmpty { throw ValidationError("--demo-password must not be empty") }
+        if metrics, Self.metricsExporter == nil {
+            throw ValidationError(
+                "--metrics needs the demo built with the Prometheus trait: swift run --traits Prometheus sessionkit-demo --metrics")
+        }
         if let maxSessionsPerUser, maxSessionsPerUser < 1 { throw ValidationError("--max-sessions-per-user must be at least 1") }
         guard UserSessionLimit.Policy(rawValue: sessionLimitPolicy) != nil else {
             throw ValidationError("--session-limit-policy must be evict-oldest or refuse")
@@ -94,9 +111,25 @@ struct DemoCommand: AsyncParsableCommand {
     /// The `--store` value that seals sessions in cookies.
     static let sealedStore = "sealed"
 
+    /// Bootstraps Prometheus as the metrics backend and returns what renders the
+    /// `/metrics` page, or `nil` when the demo was built without the Prometheus trait.
+    static var metricsExporter: (@Sendable () -> (@Sendable () -> [UInt8]))? {
+        #if Prometheus
+        return {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            return { registry.emitToBuffer() }
+        }
+        #else
+        return nil
+        #endif
+    }
+
     func run() async throws {
         var logger = Logger(label: "sessionkit-demo")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        // Before any manager is made: a manager takes the metrics backend it finds then.
+        let metricsPage = metrics ? Self.metricsExporter?() : nil
 
         var configuration = SessionConfiguration()
         configuration.idleTimeout = .seconds(idleTimeout)
@@ -117,7 +150,7 @@ struct DemoCommand: AsyncParsableCommand {
                 } catch {
                     throw ValidationError("\(error)")
                 }
-                try await serve(manager, kind: spec.kind, description: spec.description, logger: logger)
+                try await serve(manager, kind: spec.kind, description: spec.description, metricsPage: metricsPage, logger: logger)
             }
             return
         }
@@ -131,7 +164,9 @@ struct DemoCommand: AsyncParsableCommand {
             let manager = try SessionManager(sealing: sealing, configuration: configuration, logger: logger)
             printLine(
                 "warning: no --revocations store: logout clears the browser's cookie, but a copy of it keeps working until it expires.")
-            try await serve(manager, kind: "sealed cookies", description: "sealed cookies (no store; no revocations)", logger: logger)
+            try await serve(
+                manager, kind: "sealed cookies", description: "sealed cookies (no store; no revocations)", metricsPage: metricsPage,
+                logger: logger)
             return
         }
         let spec = try StoreSpec(parsing: revocations)
@@ -139,17 +174,22 @@ struct DemoCommand: AsyncParsableCommand {
             let manager = try SessionManager(
                 sealing: sealing, revocations: SessionRevocations(store: store), configuration: configuration, logger: logger)
             try await serve(
-                manager, kind: "sealed cookies", description: "sealed cookies, revocations in \(spec.description)", logger: logger)
+                manager, kind: "sealed cookies", description: "sealed cookies, revocations in \(spec.description)",
+                metricsPage: metricsPage, logger: logger)
         }
     }
 
-    /// Runs the shop on `manager` until the process is stopped.
-    private func serve(_ manager: SessionManager, kind: String, description: String, logger: Logger) async throws {
+    /// Runs the shop on `manager` until the process is stopped; with `metricsPage`, it also
+    /// serves `GET /metrics`.
+    private func serve(
+        _ manager: SessionManager, kind: String, description: String, metricsPage: (@Sendable () -> [UInt8])?, logger: Logger
+    ) async throws {
         let accounts = Accounts(password: demoPassword)
         let host = self.host
         let trustedProxies = trustedProxy.isEmpty ? nil : TrustedProxies(addresses: Set(trustedProxy))
         var shop = Shop(manager: manager, accounts: accounts, storeDescription: kind, trustedProxies: trustedProxies)
         shop.logger = logger
+        shop.metricsPage = metricsPage
         let app = Application(
             router: shop.router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),

@@ -18,9 +18,22 @@ struct Shop: Sendable {
     /// Proxies allowed to name the client's address.
     var trustedProxies: TrustedProxies?
     var logger = Logger(label: "sessionkit-demo")
+    /// Renders `GET /metrics` (Prometheus text format) when the demo runs with `--metrics`.
+    var metricsPage: (@Sendable () -> [UInt8])?
 
     func router() -> Router<ShopContext> {
         let router = Router(context: ShopContext.self)
+        if let metricsPage {
+            router.add(middleware: MetricsMiddleware())
+            // Outside the session middleware: a scrape has no session.
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: metricsPage()))
+                )
+            }
+        }
         // The API serves API clients as well as the browser: it accepts bearer tokens too,
         // unless sessions are sealed in cookies (a sealed manager issues no bearer tokens).
         let api = router.group("api")
