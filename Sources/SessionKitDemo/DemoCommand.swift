@@ -8,7 +8,7 @@ import SessionKit
 import SessionKitStores
 
 #if Prometheus
-import Prometheus
+    import Prometheus
 #endif
 
 @main
@@ -115,13 +115,13 @@ struct DemoCommand: AsyncParsableCommand {
     /// `/metrics` page, or `nil` when the demo was built without the Prometheus trait.
     static var metricsExporter: (@Sendable () -> (@Sendable () -> [UInt8]))? {
         #if Prometheus
-        return {
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            return { registry.emitToBuffer() }
-        }
+            return {
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                return { registry.emitToBuffer() }
+            }
         #else
-        return nil
+            return nil
         #endif
     }
 

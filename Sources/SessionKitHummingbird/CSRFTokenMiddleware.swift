@@ -28,11 +28,13 @@ public struct CSRFTokenMiddleware<Context: SessionKitRequestContext>: RouterMidd
     /// The largest form body read to find the token. The default is 1 MiB.
     public var maxBodySize: Int
 
+    /// Checks the form field `fieldName` in bodies of at most `maxBodySize` bytes.
     public init(fieldName: String = "_csrf", maxBodySize: Int = 1 << 20) {
         self.fieldName = fieldName
         self.maxBodySize = maxBodySize
     }
 
+    /// Refuses an unsafe request without a valid token with 403; passes others on.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard !CrossOriginProtection.isSafe(method: request.method.rawValue), context.session.carrierKind != .bearer,
             let contentType = request.headers[.contentType],

@@ -6,16 +6,21 @@ public import SessionKit
 /// A ``SessionError`` as Hummingbird renders it: its status and a JSON body
 /// `{"error": identifier, "message": message}`.
 public struct SessionHTTPError: HTTPResponseError {
+    /// The session error to render.
     public let error: SessionError
+    /// Header fields the response carries besides the JSON body.
     public var headers: HTTPFields
 
+    /// The response for `error`, with `headers`.
     public init(_ error: SessionError, headers: HTTPFields = [:]) {
         self.error = error
         self.headers = headers
     }
 
+    /// The error's HTTP status.
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: error.status) }
 
+    /// The JSON body `{"error", "message"}` with the error's status.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSONEncoder().encode(ErrorBody(error: error.code.identifier, message: error.message))
         var headers = self.headers

@@ -37,6 +37,7 @@ public import SessionKit
 /// request while this one changed it, 413 when a value is too large. Changes are
 /// committed even when the handler throws; the error's response carries the cookie.
 public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMiddleware {
+    /// The manager that gives each request its session.
     public let manager: SessionManager
     /// Proxies whose forwarding header names the client's address; `nil` trusts none.
     public let trustedProxies: TrustedProxies?
@@ -69,6 +70,7 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
         self.forwardedHeader = trustedProxies.flatMap { HTTPField.Name($0.header) }
     }
 
+    /// Gives the request its session, runs the handler, commits the session and applies the outcome, also when the handler threw.
     public func handle(
         _ request: Request,
         context: Context,

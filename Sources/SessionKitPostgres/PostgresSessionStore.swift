@@ -21,6 +21,7 @@ public import SessionKit
 /// `sessionkit_ended` in the same statement; a load that finds no session asks it in a
 /// second round trip.
 public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+    /// How the store names its tables and bounds its records.
     public struct Configuration: Sendable {
         /// Size limits on encoded values.
         public var limits = SessionLimits()
@@ -30,6 +31,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         /// How long ``PostgresSessionStore/migrate()`` waits for the database. The default is 15 seconds.
         public var migrationTimeout: Duration = .seconds(15)
 
+        /// The defaults.
         public init() {}
     }
 
@@ -81,6 +83,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
 
     // MARK: SessionStore
 
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         guard let row = try await rows(PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now)).first else {
             return .absent
@@ -88,10 +91,12 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         return try PostgresStatements.LookUp.session(row).map { .live($0) } ?? .ended
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws {
         try await rows(PostgresStatements.Insert(session: session, data: try encodedObject(session.values)))
     }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -101,6 +106,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         try await change(key, newKey: nil, changes: changes, ifVersion: expectedVersion, now: now, rememberEndedUntil: nil, on: nil)
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -112,6 +118,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             oldKey, newKey: newKey, changes: changes, ifVersion: nil, now: now, rememberEndedUntil: rememberEndedUntil, on: nil)
     }
 
+    /// Signs a user in in one atomic step, within the per-user limit (`UserIndexedSessionStore/signIn(_:now:)`).
     public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         guard let limit = signIn.limit else {
             // Without a limit, the user index is the user_id column: one statement.
@@ -152,19 +159,23 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         }
     }
 
+    /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         try await rows(PostgresStatements.Delete(key: PostgresStatements.bytes(key), rememberEndedUntil: rememberEndedUntil))
     }
 
+    /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         try await rows(PostgresStatements.UserSessions(userID: userID, now: now)).map(PostgresStatements.session)
     }
 
+    /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await rows(PostgresStatements.DeleteUserSessions(userID: userID, kept: keptKey.map(PostgresStatements.bytes)))
             .compactMap { SessionStorageKey(bytes: $0.readableBytesView) }
     }
 
+    /// Removes expired sessions and returns them (`SessionStore/purgeExpired(now:)`).
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
         try await purgeExpired(now: now) { _ in }
     }
@@ -185,6 +196,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         }
     }
 
+    /// The unexpired session with this handle (`AdministeredSessionStore/session(withHandle:now:)`).
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         guard let prefix = SessionStorageKey.handleBytes(handle) else { return nil }
         let statement = PostgresStatements.ByHandle(
@@ -195,6 +207,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         return try await rows(statement).first.map(PostgresStatements.session)
     }
 
+    /// `postgresql`, as metrics and traces name it.
     public var kind: String { "postgresql" }
 
     /// One count over the expiry index.
@@ -212,6 +225,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         }
     }
 
+    /// Counts for administration (`AdministeredSessionStore/statistics(now:expiringWithin:)`).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         do {
             var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)

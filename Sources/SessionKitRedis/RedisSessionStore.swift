@@ -47,6 +47,7 @@ public import SessionKit
 /// session. An entry left by a sign-in that died midway counts against the user's limit
 /// until its provisional deadline passes. The index never relies on keyspace notifications.
 public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+    /// How the Redis store names its keys and bounds its records.
     public struct Configuration: Sendable {
         /// Prepended to every key. The default is `sessionkit:`. On a cluster it must not
         /// contain `{`, or every key would hash to one slot.
@@ -59,6 +60,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         /// deadline may not be known before the session is moved). The default is a day.
         public var provisionalLifetime: TimeInterval = 86_400
 
+        /// The defaults.
         public init() {}
     }
 
@@ -75,6 +77,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     // MARK: SessionStore
 
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         let name = sessionKey(key)
         let fields = try await call(["HGETALL", .text(name)], routedBy: name)
@@ -85,6 +88,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         return .live(session)
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws {
         let fields = try fields(of: session)
         guard let user = session.userID else { return try await insertFields(fields, at: session.key, now: now) }
@@ -99,6 +103,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         try await confirm(entry, of: user, now: now)
     }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -137,6 +142,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         }
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -152,6 +158,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         return .applied(session)
     }
 
+    /// Signs a user in in one atomic step, within the per-user limit (`UserIndexedSessionStore/signIn(_:now:)`).
     public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         switch signIn.source {
         case .rotate(let oldKey, let changes):
@@ -176,18 +183,21 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         }
     }
 
+    /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         if let taken = try await take(key, ifUser: nil, now: now, endedUntil: rememberEndedUntil), let user = taken.userID {
             try await forget([key.hex], of: user, now: now)
         }
     }
 
+    /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         let index = indexKeys(userID)
         let reply = try await call(["ZRANGE", .text(index[0]), "0", "-1", "WITHSCORES"], routedBy: index[0])
         return try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).live.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
+    /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         let index = indexKeys(userID)
         let reply = try await script("revoke", now: now, keys: [index[0]], [.text(keptKey?.hex ?? "")])
@@ -230,6 +240,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// gauge.
     public var kind: String { "redis" }
 
+    /// Counts for administration, from a scan of the session keys (``AdministeredSessionStore``-style, not for the request path).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for name in try await scan(match: configuration.keyPrefix + "s:*") {

@@ -19,6 +19,7 @@ public import SessionKit
 /// key in `sessionkit_ended` in the same transaction. Run a ``SessionPurgeService`` to
 /// delete expired rows.
 public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+    /// Where the database is and how the store uses it.
     public struct Configuration: Sendable {
         /// The database file. Created, with its folder, when missing.
         public var path: String
@@ -33,6 +34,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         /// write lock is never held for long. The default is 500.
         public var purgeBatchSize: Int = 500
 
+        /// A database at `path`, with the other settings at their defaults.
         public init(path: String) {
             self.path = path
         }
@@ -131,6 +133,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
 
     // MARK: SessionStore
 
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         try await readers.read { reader in
             let found = try reader.query(
@@ -146,11 +149,13 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws {
         let (sql, binds) = try insertStatement(session)
         try await writer.write { try $0.run(sql, binds) }
     }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -161,6 +166,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         return try await writer.write { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -176,6 +182,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Signs a user in in one atomic step, within the per-user limit (`UserIndexedSessionStore/signIn(_:now:)`).
     public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         do {
             return try await writer.transaction { writer in
@@ -217,6 +224,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         try await writer.write { writer in
             try writer.run("DELETE FROM sessionkit_sessions WHERE key = ?", [Schema.blob(key)])
@@ -229,6 +237,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         try writer.run("INSERT OR REPLACE INTO sessionkit_ended (key, until) VALUES (?, ?)", [Schema.blob(key), .real(until)])
     }
 
+    /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         try await readers.read {
             try $0.query(
@@ -239,6 +248,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await writer.write {
             try $0.query(
@@ -248,6 +258,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Removes expired sessions and returns them (`SessionStore/purgeExpired(now:)`).
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
         try await purgeExpired(now: now) { _ in }
     }
@@ -280,6 +291,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// The unexpired session with this handle (`AdministeredSessionStore/session(withHandle:now:)`).
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         // A handle is the first half of the key: a range scan of the primary key.
         guard let prefix = SessionStorageKey.handleBytes(handle) else { return nil }
@@ -294,6 +306,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// `sqlite`, as metrics and traces name it.
     public var kind: String { "sqlite" }
 
     /// One count over the expiry index.
@@ -303,6 +316,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         }
     }
 
+    /// Counts for administration (`AdministeredSessionStore/statistics(now:expiringWithin:)`).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         try await readers.read { reader in
             let total = try reader.query(

@@ -16,6 +16,7 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
     /// One Redis server (`redis://`) or a cluster (`redis-cluster://`).
     case redis(url: String)
 
+    /// Where the demo and the admin tool keep the SQLite store when `--store` names none.
     public static let defaultSQLitePath = ".sessionkit/demo.sqlite"
     private static let forms =
         "memory, sqlite:PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, redis://[USER:PASSWORD@]HOST:PORT, redis-cluster://[USER:PASSWORD@]HOST:PORT,HOST:PORT..."
@@ -51,6 +52,7 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// The store as a person reads it, with no password.
     public var description: String {
         switch self {
         case .memory: "memory (lost when the process ends)"

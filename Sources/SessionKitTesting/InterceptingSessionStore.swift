@@ -22,24 +22,29 @@ public enum SessionStoreOperation: String, Sendable, CaseIterable {
 /// ``SessionStoreError/Code/unsupported`` when the base store does not adopt them. Its
 /// calls are never in-process, so the manager gives them its store timeout.
 public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+    /// The store every call is forwarded to.
     public let base: any SessionStore
     private let intercept: @Sendable (SessionStoreOperation) async throws -> Void
 
+    /// Forwards to `base` after awaiting `intercept` with each operation.
     public init(_ base: any SessionStore, intercept: @escaping @Sendable (SessionStoreOperation) async throws -> Void) {
         self.base = base
         self.intercept = intercept
     }
 
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         try await intercept(.load)
         return try await base.lookUp(key, now: now)
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws {
         try await intercept(.insert)
         try await base.insert(session, now: now)
     }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -50,6 +55,7 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
         return try await base.apply(changes, to: key, ifVersion: expectedVersion, now: now)
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -61,41 +67,49 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
         return try await base.rotate(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
+    /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         try await intercept(.delete)
         try await base.delete(key, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
+    /// Removes expired sessions and returns them (`SessionStore/purgeExpired(now:)`).
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
         try await intercept(.purgeExpired)
         return try await base.purgeExpired(now: now)
     }
 
+    /// Signs a user in in one atomic step, within the per-user limit (`UserIndexedSessionStore/signIn(_:now:)`).
     public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         try await intercept(.signIn)
         return try await indexed().signIn(signIn, now: now)
     }
 
+    /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         try await intercept(.sessions)
         return try await indexed().sessions(ofUser: userID, now: now)
     }
 
+    /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await intercept(.deleteSessions)
         return try await indexed().deleteSessions(ofUser: userID, except: keptKey, now: now)
     }
 
+    /// The unexpired session with this handle (`AdministeredSessionStore/session(withHandle:now:)`).
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         try await intercept(.sessionWithHandle)
         return try await administered().session(withHandle: handle, now: now)
     }
 
+    /// Counts for administration (`AdministeredSessionStore/statistics(now:expiringWithin:)`).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         try await intercept(.statistics)
         return try await administered().statistics(now: now, expiringWithin: window)
     }
 
+    /// Creates or upgrades what the store needs (`AdministeredSessionStore/migrate()`).
     public func migrate() async throws {
         try await administered().migrate()
     }
@@ -103,11 +117,13 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
     /// The base store's kind: metrics and traces name the store under test.
     public var kind: String { base.kind }
 
+    /// How many sessions are live, where the store can say it cheaply (`AdministeredSessionStore/liveSessionCount(now:)`).
     public func liveSessionCount(now: Date) async throws -> Int? {
         try await intercept(.statistics)
         return try await (base as? any AdministeredSessionStore)?.liveSessionCount(now: now)
     }
 
+    /// Purges expired sessions in batches, reporting the count after each (`AdministeredSessionStore/purgeExpired(now:progress:)`).
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         try await intercept(.purgeExpired)
         return try await base.purgeExpired(now: now, reporting: progress)
@@ -145,12 +161,15 @@ public protocol ForwardingSessionStore: UserIndexedSessionStore, AdministeredSes
 }
 
 extension ForwardingSessionStore {
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
         try await wrapped.lookUp(key, now: now)
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws { try await wrapped.insert(session, now: now) }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -160,6 +179,7 @@ extension ForwardingSessionStore {
         try await wrapped.apply(changes, to: key, ifVersion: expectedVersion, now: now)
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -170,40 +190,51 @@ extension ForwardingSessionStore {
         try await wrapped.rotate(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
+    /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         try await wrapped.delete(key, now: now, rememberEndedUntil: rememberEndedUntil)
     }
 
+    /// Removes expired sessions and returns them (`SessionStore/purgeExpired(now:)`).
     public func purgeExpired(now: Date) async throws -> [SessionReference] { try await wrapped.purgeExpired(now: now) }
 
+    /// Signs a user in in one atomic step, within the per-user limit (`UserIndexedSessionStore/signIn(_:now:)`).
     public func signIn(_ signIn: SessionSignIn, now: Date) async throws -> SessionSignInResult {
         try await wrapped.asUserIndexed().signIn(signIn, now: now)
     }
 
+    /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
         try await wrapped.asUserIndexed().sessions(ofUser: userID, now: now)
     }
 
+    /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
         try await wrapped.asUserIndexed().deleteSessions(ofUser: userID, except: keptKey, now: now)
     }
 
+    /// The unexpired session with this handle (`AdministeredSessionStore/session(withHandle:now:)`).
     public func session(withHandle handle: String, now: Date) async throws -> StoredSession? {
         try await wrapped.asAdministered().session(withHandle: handle, now: now)
     }
 
+    /// Counts for administration (`AdministeredSessionStore/statistics(now:expiringWithin:)`).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         try await wrapped.asAdministered().statistics(now: now, expiringWithin: window)
     }
 
+    /// Creates or upgrades what the store needs (`AdministeredSessionStore/migrate()`).
     public func migrate() async throws { try await wrapped.asAdministered().migrate() }
 
+    /// The wrapped store's kind.
     public var kind: String { wrapped.kind }
 
+    /// How many sessions are live, where the store can say it cheaply (`AdministeredSessionStore/liveSessionCount(now:)`).
     public func liveSessionCount(now: Date) async throws -> Int? {
         try await (wrapped as? any AdministeredSessionStore)?.liveSessionCount(now: now)
     }
 
+    /// Purges expired sessions in batches, reporting the count after each (`AdministeredSessionStore/purgeExpired(now:progress:)`).
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         try await wrapped.purgeExpired(now: now, reporting: progress)
     }

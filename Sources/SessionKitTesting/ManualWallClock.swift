@@ -7,10 +7,12 @@ import Synchronization
 public final class ManualWallClock: WallClock {
     private let current: Mutex<Date>
 
+    /// A clock that reads `start` until advanced.
     public init(start: Date = Date()) {
         current = Mutex(start)
     }
 
+    /// The time the clock was set to.
     public func now() -> Date { current.withLock { $0 } }
 
     /// Moves the clock forward by `duration`.

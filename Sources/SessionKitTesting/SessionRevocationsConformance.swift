@@ -13,6 +13,7 @@ extension SessionStoreConformance {
         case exceptionFollowsARotation
         case signOutAfterAnExpiredOne
 
+        /// The check's name.
         public var description: String { rawValue }
     }
 

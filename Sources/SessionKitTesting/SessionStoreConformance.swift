@@ -32,6 +32,7 @@ public enum SessionStoreConformance {
         case deleteRacingApplies
         case purgeIsIdempotent
 
+        /// The check's name.
         public var description: String { rawValue }
     }
 
@@ -44,6 +45,7 @@ public enum SessionStoreConformance {
         case signInLimitRefuses
         case concurrentSignInsRespectTheLimit
 
+        /// The check's name.
         public var description: String { rawValue }
     }
 
@@ -52,13 +54,17 @@ public enum SessionStoreConformance {
         case sessionByHandle
         case statistics
 
+        /// The check's name.
         public var description: String { rawValue }
     }
 
     /// A check that did not hold.
     public struct Failure: Error, CustomStringConvertible {
+        /// The check that failed.
         public var check: String
+        /// What was expected and what was found.
         public var message: String
+        /// The check and the message.
         public var description: String { "\(check): \(message)" }
     }
 

@@ -14,12 +14,16 @@ public import Foundation
 /// A bearer request carries no ambient credential: a browser never adds it on its own,
 /// so cross-origin checks do not apply to it.
 public struct BearerSessionCarrier: SessionCarrier {
+    /// The bearer carrier.
     public init() {}
 
+    /// This carrier's kind (``SessionCarrier/kind``).
     public var kind: SessionCarrierKind { .bearer }
 
+    /// Whether a response can hand the client a new token (``SessionCarrier/deliversNewTokens``).
     public var deliversNewTokens: Bool { false }
 
+    /// What the request presents through this carrier (``SessionCarrier/credential(in:configuration:)``).
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
         var found: SessionCredential = .absent
         for field in request.headerValues(.authorization) {
@@ -46,6 +50,7 @@ public struct BearerSessionCarrier: SessionCarrier {
         return Substring(bytes[start..<end])
     }
 
+    /// The response header fields that deliver an effect (``SessionCarrier/responseFields(for:configuration:now:)``).
     public func responseFields(
         for effect: SessionCarrierEffect,
         configuration: SessionConfiguration,

@@ -8,12 +8,16 @@ public import Foundation
 /// token is delivered with `Set-Cookie` (persistent, with `Max-Age` up to the absolute
 /// deadline, for remember-me), and an ended session's cookie is expired.
 public struct CookieSessionCarrier: SessionCarrier {
+    /// The cookie carrier.
     public init() {}
 
+    /// This carrier's kind (``SessionCarrier/kind``).
     public var kind: SessionCarrierKind { .cookie }
 
+    /// Whether a response can hand the client a new token (``SessionCarrier/deliversNewTokens``).
     public var deliversNewTokens: Bool { true }
 
+    /// What the request presents through this carrier (``SessionCarrier/credential(in:configuration:)``).
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
         switch CookieHeader.onlyValue(named: configuration.cookie.name, in: request.headerValues(.cookie), SessionToken.init(utf8:)) {
         case .absent: .absent
@@ -22,6 +26,7 @@ public struct CookieSessionCarrier: SessionCarrier {
         }
     }
 
+    /// The response header fields that deliver an effect (``SessionCarrier/responseFields(for:configuration:now:)``).
     public func responseFields(
         for effect: SessionCarrierEffect,
         configuration: SessionConfiguration,

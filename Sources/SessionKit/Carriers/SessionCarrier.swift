@@ -50,6 +50,7 @@ public struct SessionCarrierKind: Sendable, Hashable, CustomStringConvertible {
     /// The identifier, such as `cookie` or `bearer`.
     public let rawValue: String
 
+    /// A kind named `rawValue`.
     public init(_ rawValue: String) { self.rawValue = rawValue }
 
     /// The session cookie.
@@ -57,6 +58,7 @@ public struct SessionCarrierKind: Sendable, Hashable, CustomStringConvertible {
     /// An `Authorization: Bearer` token.
     public static let bearer = SessionCarrierKind("bearer")
 
+    /// The raw value.
     public var description: String { rawValue }
 }
 
@@ -72,6 +74,7 @@ public struct SessionCredential: Sendable {
     /// carriers whose sessions live in the store.
     public var sealedSession: StoredSession?
 
+    /// A credential: whether one was presented, its token if well-formed, and the session it holds (sealed cookies).
     public init(isPresented: Bool, token: SessionToken?, sealedSession: StoredSession? = nil) {
         self.isPresented = isPresented
         self.token = token
@@ -96,9 +99,12 @@ public enum SessionCarrierEffect: Sendable {
 /// A response header field a carrier asks for. `Set-Cookie` fields are appended, never
 /// replacing others; any other field replaces one of the same name.
 public struct SessionHeaderField: Sendable, Hashable {
+    /// The field's name.
     public var name: SessionHeaderName
+    /// The field's value.
     public var value: String
 
+    /// A field named `name` with `value`.
     public init(name: SessionHeaderName, value: String) {
         self.name = name
         self.value = value
@@ -107,15 +113,20 @@ public struct SessionHeaderField: Sendable, Hashable {
 
 /// An HTTP header field name, lowercase.
 public struct SessionHeaderName: Sendable, Hashable, CustomStringConvertible {
+    /// The lowercase field name.
     public let rawValue: String
 
     /// - Parameter rawValue: The field name; stored lowercase.
     public init(_ rawValue: String) { self.rawValue = rawValue.lowercased() }
 
+    /// `Cookie`.
     public static let cookie = SessionHeaderName("cookie")
+    /// `Set-Cookie`.
     public static let setCookie = SessionHeaderName("set-cookie")
+    /// `Authorization`.
     public static let authorization = SessionHeaderName("authorization")
 
+    /// The lowercase field name.
     public var description: String { rawValue }
 }
 

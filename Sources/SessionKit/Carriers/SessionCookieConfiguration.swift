@@ -26,6 +26,7 @@ public struct SessionCookieConfiguration: Sendable, Hashable {
     /// at 400 days (rfc6265bis), which is the default and the most allowed.
     public var maxAgeCap: Duration = .seconds(400 * 86_400)
 
+    /// The strict defaults: `__Host-session`, `Secure`, `SameSite=Lax`, `Path=/`.
     public init() {}
 
     /// A cookie without `Secure` (and so without the `__Host-` prefix), for plain-HTTP

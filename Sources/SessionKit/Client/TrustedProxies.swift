@@ -10,6 +10,7 @@ public struct TrustedProxies: Sendable, Hashable {
     /// The header proxies append the client's address to. The default is `X-Forwarded-For`.
     public var header: String
 
+    /// Proxies at `addresses` whose `header` names the client.
     public init(addresses: Set<String>, header: String = "X-Forwarded-For") {
         self.addresses = addresses
         self.header = header

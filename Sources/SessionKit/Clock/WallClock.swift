@@ -12,7 +12,9 @@ public protocol WallClock: Sendable {
 
 /// The system's wall clock.
 public struct SystemWallClock: WallClock {
+    /// The system clock.
     public init() {}
+    /// The system time.
     public func now() -> Date { Date() }
 }
 

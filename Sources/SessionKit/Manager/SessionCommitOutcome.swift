@@ -10,6 +10,7 @@ public struct SessionCommitOutcome: Sendable {
     /// Whether the request looked a session up, so the response depends on who asked.
     public var sessionRead: Bool
 
+    /// An outcome as given.
     public init(headerFields: [SessionHeaderField] = [], error: SessionError? = nil, sessionRead: Bool = false) {
         self.headerFields = headerFields
         self.error = error

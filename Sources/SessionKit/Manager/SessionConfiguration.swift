@@ -38,6 +38,7 @@ public struct SessionConfiguration: Sendable {
     /// The session cookie.
     public var cookie = SessionCookieConfiguration()
 
+    /// The secure defaults.
     public init() {}
 
     /// Refuses settings that cannot work, naming the setting.

@@ -2,6 +2,7 @@
 ///
 /// Adapters render it as `{"error": identifier, "message": message}` with ``status``.
 public struct SessionError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure: it decides the HTTP status and the JSON `error` field.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case storeUnavailable = "store_unavailable"
@@ -60,12 +61,16 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         /// The machine-readable name sent in error bodies (`session_changed`).
         public var identifier: String { base.rawValue }
 
+        /// The code as it appears in JSON error bodies.
         public var description: String { base.rawValue }
     }
 
+    /// What kind of failure.
     public var code: Code
+    /// What happened, in words a client may show (never a token or a value).
     public var message: String
 
+    /// An error of `code`, saying `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
@@ -85,6 +90,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The code and the message.
     public var description: String { "SessionError(\(code)): \(message)" }
 
     static let sessionChanged = SessionError(

@@ -3,6 +3,7 @@ import Synchronization
 
 /// Something that happened to a session.
 public struct SessionEvent: Sendable, Hashable {
+    /// What happened.
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         /// A session was stored for the first time.
         case created
@@ -20,12 +21,16 @@ public struct SessionEvent: Sendable, Hashable {
         case revoked
     }
 
+    /// What happened.
     public var kind: Kind
     /// The session's handle (never its token). For `authenticated` and `rotated`, the new one.
     public var handle: String
+    /// The session's user, if one was signed in (or is named by the event).
     public var userID: String?
+    /// When it happened, by the manager's clock.
     public var at: Date
 
+    /// An event as given.
     public init(kind: Kind, handle: String, userID: String?, at: Date) {
         self.kind = kind
         self.handle = handle

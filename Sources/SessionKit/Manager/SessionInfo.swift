@@ -4,13 +4,21 @@ public import Foundation
 public struct SessionInfo: Sendable, Hashable {
     /// The session's public name (``SessionStorageKey/handle``), never its token.
     public var handle: String
+    /// When the session started.
     public var createdAt: Date
+    /// When the session was last used (to within the touch interval).
     public var lastSeenAt: Date
+    /// When the session ends if unused.
     public var idleDeadline: Date
+    /// When the session ends however active.
     public var absoluteDeadline: Date
+    /// Who is signed in, if anyone.
     public var userID: String?
+    /// When they signed in.
     public var authenticatedAt: Date?
+    /// Whether the session is remembered (remember-me).
     public var isPersistent: Bool
+    /// The client the session started on or signed in from.
     public var client: SessionClient
     /// The carrier the session was made for: the cookie, or a bearer token.
     public var carrier: SessionCarrierKind
@@ -23,6 +31,7 @@ public struct SessionInfo: Sendable, Hashable {
         return DeviceLabel.describe(userAgent: client.userAgent)
     }
 
+    /// What `session` may show its user.
     public init(_ session: StoredSession) {
         handle = session.key.handle
         createdAt = session.createdAt

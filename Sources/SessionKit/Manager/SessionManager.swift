@@ -11,6 +11,7 @@ public final class SessionManager: Sendable {
     /// Where sessions live. For a sealed manager: the revocations' store, or an empty
     /// memory store when there is none (nothing is ever written to it).
     public let store: any SessionStore
+    /// Timeouts, cookie, limits: validated when the manager is made.
     public let configuration: SessionConfiguration
     let wallClock: any WallClock
     let clock: any Clock<Duration>

@@ -10,16 +10,21 @@ public import Foundation
 ///
 /// A sealed manager makes its own (``SessionManager/carriers``); a route never names it.
 public struct SealedCookieCarrier: SessionCarrier {
+    /// The keys that seal and open the cookie.
     public let sealing: SessionSealing
 
     init(sealing: SessionSealing) { self.sealing = sealing }
 
+    /// This carrier's kind (``SessionCarrier/kind``).
     public var kind: SessionCarrierKind { .sealedCookie }
 
+    /// Whether a response can hand the client a new token (``SessionCarrier/deliversNewTokens``).
     public var deliversNewTokens: Bool { true }
 
+    /// Whether the client holds the session itself (``SessionCarrier/holdsSessions``).
     public var holdsSessions: Bool { true }
 
+    /// What the request presents through this carrier (``SessionCarrier/credential(in:configuration:)``).
     public func credential(in request: some SessionCarrierRequest, configuration: SessionConfiguration) -> SessionCredential {
         let name = configuration.cookie.name
         return switch CookieHeader.onlyValue(named: name, in: request.headerValues(.cookie), { sealing.open($0, cookieName: name) }) {
@@ -29,6 +34,7 @@ public struct SealedCookieCarrier: SessionCarrier {
         }
     }
 
+    /// The response header fields that deliver an effect (``SessionCarrier/responseFields(for:configuration:now:)``).
     public func responseFields(
         for effect: SessionCarrierEffect,
         configuration: SessionConfiguration,

@@ -14,8 +14,10 @@ public import Foundation
 /// - ``endedAt(_:now:)`` says whether, and since when, a session is ended: one lookup for
 ///   an anonymous session, two concurrent ones for a signed-in session, so one round trip.
 public struct SessionRevocations: Sendable {
+    /// Where revocations are kept.
     public let store: any SessionStore
 
+    /// Revocations kept in `store`, as expiring records.
     public init(store: any SessionStore) {
         self.store = store
     }

@@ -33,6 +33,7 @@ public struct CrossOriginProtection: Sendable, Hashable {
 
     private var normalizedOrigins: Set<String> = []
 
+    /// The protection with the defaults: no trusted origins, no exempt paths.
     public init() {}
 
     /// Whether a request passes.

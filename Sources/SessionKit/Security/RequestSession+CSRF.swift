@@ -46,6 +46,7 @@ extension RequestSession {
 /// CSRF secrets and masked tokens: base64url without padding, of fixed lengths only.
 /// Exposed to the fuzzers as SPI, not API.
 @_spi(Parsers) public enum CSRFCoding {
+    /// The length of a session's CSRF secret in bytes.
     public static let secretBytes = 32
 
     /// Whether `token` is `secret` masked: `mask ‖ mask ⊕ secret`, compared in constant time.
@@ -61,6 +62,7 @@ extension RequestSession {
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
+    /// `bytes` in unpadded base64url, as tokens appear in forms.
     public static func encode(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")

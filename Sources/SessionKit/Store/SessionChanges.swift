@@ -7,11 +7,14 @@ public import Foundation
 public struct SessionChanges: Sendable {
     /// A user signing in on this session.
     public struct Authentication: Sendable {
+        /// Who signs in.
         public var userID: String
+        /// When they sign in.
         public var authenticatedAt: Date
         /// The client that signed in; replaces the recorded one.
         public var client: SessionClient
 
+        /// A sign-in of `userID` at `authenticatedAt` from `client`.
         public init(userID: String, authenticatedAt: Date, client: SessionClient) {
             self.userID = userID
             self.authenticatedAt = authenticatedAt
@@ -21,12 +24,18 @@ public struct SessionChanges: Sendable {
 
     /// Values to set (`.some(value)`) or remove (`.some(nil)`), by key name.
     public var values: [String: SessionValue?]
+    /// The new last-seen time, if it moves.
     public var lastSeenAt: Date?
+    /// The new idle deadline, if it moves.
     public var idleDeadline: Date?
+    /// The new absolute deadline, if it moves (on sign-in).
     public var absoluteDeadline: Date?
+    /// Whether the session is remembered (remember-me), if it changes.
     public var isPersistent: Bool?
+    /// A sign-in that the change records, if any.
     public var authentication: Authentication?
 
+    /// Changes as given; `nil` leaves a field as stored.
     public init(
         values: [String: SessionValue?] = [:],
         lastSeenAt: Date? = nil,
@@ -83,8 +92,10 @@ public struct SessionLimits: Sendable, Hashable {
     /// The largest encoded session, all values together. The default is 256 KiB.
     public var maxSessionBytes: Int = 256 * 1024
 
+    /// The default limits.
     public init() {}
 
+    /// At most `maxValueBytes` per encoded value and `maxSessionBytes` for all of a session's values.
     public init(maxValueBytes: Int, maxSessionBytes: Int) {
         self.maxValueBytes = maxValueBytes
         self.maxSessionBytes = maxSessionBytes

@@ -11,7 +11,10 @@ public struct SessionPurgeService: Service {
     private let logger: Logger
 
     /// - Parameters:
+    ///   - manager: The manager whose store is purged.
     ///   - interval: Time between purges. The default is one minute.
+    ///   - clock: Measures the interval.
+    ///   - logger: For purge counts (debug) and failures (warning).
     public init(
         manager: SessionManager,
         interval: Duration = .seconds(60),
@@ -24,6 +27,8 @@ public struct SessionPurgeService: Service {
         self.logger = logger
     }
 
+    /// Purges every interval until the service group shuts down; a failed purge is logged
+    /// and tried again at the next.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

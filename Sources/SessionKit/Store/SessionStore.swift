@@ -77,6 +77,7 @@ public protocol SessionStore: Sendable {
 }
 
 extension SessionStore {
+    /// The type's name: a store of your own should name a short fixed kind instead.
     public var kind: String { String(describing: Self.self) }
 
     /// The live session under `key` as of `now`, or `nil` (absent, expired or ended).
@@ -141,10 +142,13 @@ public protocol AdministeredSessionStore: SessionStore {
 }
 
 extension AdministeredSessionStore {
+    /// Does nothing: a store with nothing to create.
     public func migrate() async throws {}
 
+    /// `nil`: the store cannot count its sessions cheaply.
     public func liveSessionCount(now: Date) async throws -> Int? { nil }
 
+    /// Purges in one batch and reports its count once.
     public func purgeExpired(now: Date, progress: @Sendable (Int) -> Void) async throws -> [SessionReference] {
         let purged = try await purgeExpired(now: now)
         progress(purged.count)
@@ -185,6 +189,7 @@ public enum SessionApplyResult: Sendable {
 
 /// What ``UserIndexedSessionStore/signIn(_:now:)`` does.
 public struct SessionSignIn: Sendable {
+    /// Where the signed-in session comes from.
     public enum Source: Sendable {
         /// Move the session stored under this key, applying these changes.
         case rotate(from: SessionStorageKey, applying: SessionChanges)
@@ -192,6 +197,7 @@ public struct SessionSignIn: Sendable {
         case insert(StoredSession)
     }
 
+    /// Where the signed-in session comes from.
     public var source: Source
     /// Where the signed-in session is stored afterwards.
     public var newKey: SessionStorageKey
@@ -202,6 +208,7 @@ public struct SessionSignIn: Sendable {
     /// Until when a moved session's old key is remembered as ended.
     public var rememberEndedUntil: Date
 
+    /// A sign-in of `userID` that stores its session under `newKey`.
     public init(source: Source, newKey: SessionStorageKey, userID: String, limit: UserSessionLimit?, rememberEndedUntil: Date) {
         self.source = source
         self.newKey = newKey
@@ -221,9 +228,12 @@ public enum SessionSignInResult: Sendable {
 
 /// A session named by its key and user, as purges and events report it.
 public struct SessionReference: Sendable, Hashable {
+    /// Where the session is (was) stored.
     public var key: SessionStorageKey
+    /// Its user, if one was signed in.
     public var userID: String?
 
+    /// A reference to the session under `key` of `userID`.
     public init(key: SessionStorageKey, userID: String?) {
         self.key = key
         self.userID = userID
@@ -241,6 +251,7 @@ public struct SessionStatistics: Sendable, Hashable {
     /// Unexpired sessions that end within the window asked for.
     public var expiringSoon: Int
 
+    /// Counts as given.
     public init(total: Int, byUser: [String: Int], oldestCreatedAt: Date?, expiringSoon: Int) {
         self.total = total
         self.byUser = byUser

@@ -1,5 +1,6 @@
 /// A failure reported by a ``SessionStore``.
 public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case duplicateKey
@@ -26,16 +27,21 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
         /// administration).
         public static let unsupported = Code(base: .unsupported)
 
+        /// The code, for logs.
         public var description: String { base.rawValue }
     }
 
+    /// What kind of failure.
     public var code: Code
+    /// What happened, for logs (never a token or a value).
     public var message: String
 
+    /// An error of `code`, saying `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The code and the message.
     public var description: String { "SessionStoreError(\(code)): \(message)" }
 }

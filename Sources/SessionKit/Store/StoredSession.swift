@@ -12,6 +12,7 @@ public struct SessionClient: Sendable, Hashable {
     /// boundary.
     public static let maxUserAgentLength = 256
 
+    /// A client at `ipAddress` using `userAgent`.
     public init(ipAddress: String? = nil, userAgent: String? = nil) {
         self.ipAddress = ipAddress
         self.userAgent = userAgent.map(Self.truncated)
@@ -126,6 +127,7 @@ public struct StoredSession: Sendable {
         _modify { yield &fields.version }
     }
 
+    /// A session record as given.
     public init(
         key: SessionStorageKey,
         values: [String: SessionValue] = [:],

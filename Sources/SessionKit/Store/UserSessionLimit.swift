@@ -2,6 +2,7 @@ public import Foundation
 
 /// A cap on one user's concurrent sessions.
 public struct UserSessionLimit: Sendable, Hashable {
+    /// What a sign-in does when the user holds as many sessions as the limit allows.
     public enum Policy: String, Sendable, Hashable {
         /// Sign the least recently active session out to make room.
         case evictLeastRecentlyActive = "evict-oldest"
@@ -11,8 +12,10 @@ public struct UserSessionLimit: Sendable, Hashable {
 
     /// The most sessions a user may hold; at least 1.
     public var maxSessions: Int
+    /// What a sign-in at the limit does.
     public var policy: Policy
 
+    /// At most `maxSessions` sessions per user (at least 1), enforced by `policy`.
     public init(maxSessions: Int, policy: Policy) {
         self.maxSessions = maxSessions
         self.policy = policy

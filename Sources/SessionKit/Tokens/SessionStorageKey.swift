@@ -66,13 +66,16 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     /// A well-mixed 64-bit value for choosing a shard.
     var shardSeed: UInt64 { words.0 }
 
+    /// A short hash, safe for logs.
     public var description: String { "SessionStorageKey(\(shortHash))" }
 
+    /// Whether two keys are the same.
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2
             && lhs.words.3 == rhs.words.3
     }
 
+    /// Hashes the same parts that equality compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(words.0)
         hasher.combine(words.1)

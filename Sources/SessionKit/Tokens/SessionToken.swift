@@ -57,10 +57,12 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     /// Never the token itself: a short hash of the storage key, safe for logs.
     public var description: String { "SessionToken(\(storageKey.shortHash))" }
 
+    /// Whether two tokens are the same, comparing every byte.
     public static func == (left: SessionToken, right: SessionToken) -> Bool {
         left.words == right.words
     }
 
+    /// Hashes the same parts that equality compares.
     public func hash(into hasher: inout Hasher) {
         withBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }

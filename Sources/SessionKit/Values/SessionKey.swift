@@ -15,6 +15,7 @@ public struct SessionKey<Value: Codable & Sendable>: Sendable, Hashable, CustomS
     /// The name the value is stored under.
     public let name: String
 
+    /// The key stored under `name`.
     public init(_ name: String) {
         self.name = name
     }
@@ -22,5 +23,6 @@ public struct SessionKey<Value: Codable & Sendable>: Sendable, Hashable, CustomS
     /// The name a flash value of this key is stored under.
     var flashName: String { "flash:" + name }
 
+    /// The key's name and value type.
     public var description: String { "SessionKey<\(Value.self)>(\(name))" }
 }

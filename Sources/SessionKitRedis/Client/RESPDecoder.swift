@@ -3,18 +3,23 @@ public import NIOCore
 
 /// Decodes RESP2 and RESP3 values from a byte stream that may arrive in pieces of any size.
 public struct RESPDecoder: Sendable {
+    /// Malformed or oversized input; the connection that read it is closed.
     public struct Error: Swift.Error, Hashable, CustomStringConvertible {
+        /// What was wrong with the input.
         public var message: String
+        /// The message, prefixed with the protocol name.
         public var description: String { "RESP: \(message)" }
     }
 
     /// The largest bulk string or aggregate accepted, so a bad server cannot make the
     /// client allocate without bound. The default is 64 MiB (and 1 Mi elements).
     public var maxBulkLength: Int
+    /// The most elements an array, map or set may hold.
     public var maxAggregateCount: Int
     /// How deep aggregates may nest.
     public var maxDepth: Int
 
+    /// A decoder with limits on a bulk string's length, an aggregate's count and nesting depth.
     public init(maxBulkLength: Int = 64 << 20, maxAggregateCount: Int = 1 << 20, maxDepth: Int = 64) {
         self.maxBulkLength = maxBulkLength
         self.maxAggregateCount = maxAggregateCount
@@ -132,6 +137,7 @@ public struct RESPDecoder: Sendable {
 
 /// Encodes commands as RESP arrays of bulk strings.
 public enum RESPEncoder {
+    /// Appends `arguments` to `buffer` as one RESP command (an array of bulk strings).
     public static func command(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
         buffer.writeString("*\(arguments.count)\r\n")
         for argument in arguments {
@@ -153,5 +159,6 @@ public enum RESPArgument: Sendable, Hashable, ExpressibleByStringLiteral {
     case text(String)
     case bytes(ByteBuffer)
 
+    /// A text argument from a string literal.
     public init(stringLiteral value: String) { self = .text(value) }
 }

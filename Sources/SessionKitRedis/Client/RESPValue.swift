@@ -33,6 +33,7 @@ public enum RESPValue: Sendable, Hashable {
         }
     }
 
+    /// The value as an integer, when it is one.
     public var int: Int64? {
         switch self {
         case .integer(let value): value
@@ -50,6 +51,7 @@ public enum RESPValue: Sendable, Hashable {
         }
     }
 
+    /// Whether the value is a null (RESP2 null bulk string or array, or RESP3 null).
     public var isNull: Bool {
         switch self {
         case .null, .bulkString(nil), .array(nil): true

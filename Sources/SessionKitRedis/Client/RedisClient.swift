@@ -7,14 +7,19 @@ import Synchronization
 /// connect and command timeouts, reconnection with back-off after a dropped connection,
 /// and scripts run by `EVALSHA` (loaded on `NOSCRIPT`).
 public final class RedisClient: Sendable {
+    /// Where a Redis server is and how to reach it.
     public struct Configuration: Sendable {
+        /// The server's host name or address.
         public var host: String
+        /// The server's port.
         public var port: Int
         /// ACL user; `nil` with a password authenticates as `default`.
         public var username: String?
+        /// The password (`AUTH`), if the server asks for one.
         public var password: String?
         /// Connections kept; commands are spread over them and pipelined on each. The default is 4.
         public var connections: Int = 4
+        /// How long a connection attempt may take.
         public var connectTimeout: Duration = .seconds(2)
         /// A command without a reply by then fails, and its connection is closed (its
         /// other in-flight replies can no longer be matched). The default is 2 seconds.
@@ -22,10 +27,12 @@ public final class RedisClient: Sendable {
         /// After a failed connect, further connects wait at least this long, doubling up
         /// to ``maxBackoff``. The default is 50 milliseconds.
         public var initialBackoff: Duration = .milliseconds(50)
+        /// The longest wait between reconnection attempts.
         public var maxBackoff: Duration = .seconds(2)
         /// Limits on what the server may send.
         public var decoder = RESPDecoder()
 
+        /// A server at `host` and `port`, with credentials if it needs them.
         public init(host: String, port: Int = 6379, username: String? = nil, password: String? = nil) {
             self.host = host
             self.port = port
@@ -54,10 +61,12 @@ public final class RedisClient: Sendable {
         case connected(RedisConnection)
     }
 
+    /// Where the server is.
     public let configuration: Configuration
     private let slots: Mutex<[Slot]>
     private let next = Atomic<Int>(0)
 
+    /// A client for the server `configuration` names; it connects on first use.
     public init(configuration: Configuration) {
         self.configuration = configuration
         self.slots = Mutex(Array(repeating: .idle(failures: 0, retryAt: .now), count: max(1, configuration.connections)))
@@ -173,9 +182,12 @@ public final class RedisClient: Sendable {
 
 /// A Lua script, run by its SHA-1.
 public struct RedisScript: Sendable, Hashable {
+    /// The script's Lua source.
     public let source: String
+    /// The SHA-1 of the source, which `EVALSHA` names it by.
     public let sha1: String
 
+    /// A script from its Lua source.
     public init(_ source: String) {
         self.source = source
         self.sha1 = Insecure.SHA1.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()

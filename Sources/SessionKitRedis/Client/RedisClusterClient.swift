@@ -7,6 +7,7 @@ import Synchronization
 /// `TRYAGAIN` and `CLUSTERDOWN` a bounded number of times. Each primary gets its own
 /// ``RedisClient`` pool.
 public final class RedisClusterClient: RedisCommands {
+    /// Where a Redis Cluster is and how to reach its nodes.
     public struct Configuration: Sendable {
         /// Nodes to ask for the slot map; one reachable node is enough.
         public var seeds: [RedisNodeAddress]
@@ -18,8 +19,10 @@ public final class RedisClusterClient: RedisCommands {
         /// Attempts after `TRYAGAIN` or `CLUSTERDOWN` before the command fails, pausing
         /// ``retryDelay`` times the attempt number. The defaults are 5 and 50 milliseconds.
         public var maxRetries = 5
+        /// How long to wait before retrying a command during a failover or resharding.
         public var retryDelay: Duration = .milliseconds(50)
 
+        /// A cluster found through `seeds`, with `node` as the settings for every node.
         public init(seeds: [RedisNodeAddress], node: RedisClient.Configuration) {
             self.seeds = seeds
             self.node = node
@@ -51,8 +54,11 @@ public final class RedisClusterClient: RedisCommands {
 
     /// How often commands were redirected or retried, for tests and monitoring.
     public struct Redirections: Sendable, Hashable {
+        /// `MOVED` redirections followed.
         public var moved: Int
+        /// `ASK` redirections followed.
         public var asked: Int
+        /// Commands retried after `TRYAGAIN`, `CLUSTERDOWN` or a lost connection.
         public var retried: Int
     }
 
@@ -63,29 +69,35 @@ public final class RedisClusterClient: RedisCommands {
         var refreshing: Task<Void, any Error>?
     }
 
+    /// Where the cluster is.
     public let configuration: Configuration
     private let state = Mutex(State())
     private let moved = Atomic<Int>(0)
     private let asked = Atomic<Int>(0)
     private let retried = Atomic<Int>(0)
 
+    /// A client for the cluster `configuration` names; it reads the slot map on first use.
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
 
+    /// Always `true`.
     public var isCluster: Bool { true }
 
+    /// How many redirections and retries the client has made so far.
     public var redirections: Redirections {
         Redirections(
             moved: moved.load(ordering: .relaxed), asked: asked.load(ordering: .relaxed), retried: retried.load(ordering: .relaxed))
     }
 
+    /// Sends one command to the node that serves its first key, following redirections.
     @discardableResult
     public func send(_ arguments: [RESPArgument], routedBy key: String) async throws -> RESPValue {
         try RedisClient.checked(
             try await execute(slot: RedisHashSlot.of(key)) { node, asking in try await node.sendRaw(arguments, asking: asking) })
     }
 
+    /// Runs `script` on the node that serves `keys` (which must share a slot), loading it there if needed.
     public func run(_ script: RedisScript, keys: [String], arguments: [RESPArgument]) async throws -> RESPValue {
         let slot = keys.first.map(RedisHashSlot.of) ?? 0
         return try RedisClient.checked(
@@ -94,6 +106,7 @@ public final class RedisClusterClient: RedisCommands {
             })
     }
 
+    /// Every key matching `pattern`, by `SCAN` on each master.
     public func scan(match pattern: String) async throws -> [String] {
         try await refreshIfEmpty()
         let primaries = state.withLock { state in Set(state.owners.compactMap { $0 }).map { pool(at: $0, in: &state) } }
@@ -234,9 +247,12 @@ public final class RedisClusterClient: RedisCommands {
 
 /// A node's address as Redis reports it: `HOST:PORT`.
 public struct RedisNodeAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The node's host name or address.
     public var host: String
+    /// The node's port.
     public var port: Int
 
+    /// A node at `host` and `port`.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
@@ -252,5 +268,6 @@ public struct RedisNodeAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host, port: port)
     }
 
+    /// `host:port`, with an IPv6 host in brackets.
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -29,11 +29,13 @@ public func redisCommands(url: String) throws -> any RedisCommands {
 }
 
 extension RedisClient: RedisCommands {
+    /// Sends one command and returns its reply; a Redis error reply is thrown.
     @discardableResult
     public func send(_ arguments: [RESPArgument], routedBy key: String) async throws -> RESPValue {
         try await send(arguments)
     }
 
+    /// Every key matching `pattern`, by `SCAN` (on each master in a cluster).
     public func scan(match pattern: String) async throws -> [String] {
         var cursor = "0"
         var found = [String]()
@@ -48,5 +50,6 @@ extension RedisClient: RedisCommands {
         return found
     }
 
+    /// Whether the client talks to a Redis Cluster.
     public var isCluster: Bool { false }
 }

@@ -3,6 +3,7 @@ import NIOPosix
 
 /// A command failed: an error reply, or the connection could not carry it.
 public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case reply, connectionClosed, timeout, protocolViolation, unavailable
@@ -19,17 +20,22 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let protocolViolation = Code(base: .protocolViolation)
         /// The server could not be reached.
         public static let unavailable = Code(base: .unavailable)
+        /// The code as it appears in JSON error bodies and logs.
         public var description: String { base.rawValue }
     }
 
+    /// What kind of failure.
     public var code: Code
+    /// What happened, for logs.
     public var message: String
 
+    /// An error of `code`, saying `message`.
     public init(code: Code, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// The code and the message.
     public var description: String { "Redis \(code): \(message)" }
 }
 

@@ -2,8 +2,10 @@
 /// modulo 16 384. The hash tag is the text between the first `{` and the first `}` after
 /// it, when that text is not empty; keys with the same tag share a slot.
 public enum RedisHashSlot {
+    /// The number of hash slots in a Redis Cluster.
     public static let count = 16_384
 
+    /// The hash slot of `key`: CRC16 of the key, or of its `{hash tag}`, modulo 16 384.
     public static func of(_ key: String) -> Int {
         var utf8 = Array(key.utf8)
         if let open = utf8.firstIndex(of: UInt8(ascii: "{")),

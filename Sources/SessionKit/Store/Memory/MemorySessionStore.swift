@@ -15,6 +15,7 @@ import Synchronization
 /// by a rotation or deletion are remembered beside the table of their shard until their
 /// time passes (see ``SessionStore``).
 public final class MemorySessionStore: InProcessSessionStore, UserIndexedSessionStore, AdministeredSessionStore {
+    /// How the memory store is laid out and bounded.
     public struct Configuration: Sendable {
         /// Independently locked parts of the table, rounded up to a power of two.
         /// The default is 64.
@@ -30,6 +31,8 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         /// every session decoded, 0 keeps every session encoded between uses.
         public var decodedCapacity: Int = 1_024
 
+        /// A layout of `shardCount` locks, at most `capacity` sessions, and at most
+        /// `decodedCapacity` kept decoded (see each property).
         public init(shardCount: Int = 64, capacity: Int? = nil, decodedCapacity: Int = 1_024) {
             self.shardCount = shardCount
             self.capacity = capacity
@@ -41,6 +44,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
     private let users: [UserShard]
     private let shardMask: UInt64
 
+    /// An empty store.
     public init(configuration: Configuration = Configuration()) {
         var count = 1
         while count < max(1, configuration.shardCount) { count <<= 1 }
@@ -61,6 +65,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         shards.reduce(0) { total, shard in total + shard.state.withLock { $0.count } }
     }
 
+    /// The session stored under `key` as of `now`: live, ended recently, or absent (``SessionStore/lookUp(_:now:)``).
     public func lookUp(_ key: SessionStorageKey, now: Date) -> SessionLoadResult {
         shard(for: key).state.withLock { state in
             if let session = state.live(key, now: now, markUsed: true) { return .live(session) }
@@ -73,12 +78,14 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         shard(for: key).state.withLock { $0.live(key, now: now, markUsed: true) }
     }
 
+    /// Stores a new session; throws `duplicateKey` when anything is stored under its key (``SessionStore/insert(_:now:)``).
     public func insert(_ session: StoredSession, now: Date) throws {
         let evicted = try shard(for: session.key).state.withLock { try $0.add(session) }
         if let userID = session.userID { userIndex(userID).add(session.key, for: userID) }
         unindex(evicted)
     }
 
+    /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (``SessionStore/apply(_:to:ifVersion:now:)``).
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -94,6 +101,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         return result
     }
 
+    /// Moves a session to a new key in one atomic step, remembering the old key as ended (``SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)``).
     public func rotate(
         from oldKey: SessionStorageKey,
         to newKey: SessionStorageKey,
@@ -110,6 +118,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         return result
     }
 
+    /// Signs a user in in one atomic step, within the per-user limit (``UserIndexedSessionStore/signIn(_:now:)``).
     public func signIn(_ signIn: SessionSignIn, now: Date) throws -> SessionSignInResult {
         let userID = signIn.userID
         let oldKey: SessionStorageKey? = if case .rotate(let key, _) = signIn.source { key } else { nil }
@@ -202,6 +211,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         }
     }
 
+    /// Removes a session and remembers its key as ended (``SessionStore/delete(_:now:rememberEndedUntil:)``).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) {
         let removed = shard(for: key).state.withLock { state in
             let removed = state.remove(key)
@@ -211,6 +221,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         if let removed { unindex([removed]) }
     }
 
+    /// The user's unexpired sessions, most recently seen first (``UserIndexedSessionStore/sessions(ofUser:now:)``).
     public func sessions(ofUser userID: String, now: Date) -> [StoredSession] {
         let index = userIndex(userID)
         var found = [StoredSession]()
@@ -223,6 +234,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         return found.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
+    /// Deletes every session of a user but one, and returns their keys (``UserIndexedSessionStore/deleteSessions(ofUser:except:now:)``).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) -> [SessionStorageKey] {
         let index = userIndex(userID)
         var deleted = [SessionStorageKey]()
@@ -236,6 +248,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         return deleted
     }
 
+    /// Removes expired sessions and returns them (``SessionStore/purgeExpired(now:)``).
     public func purgeExpired(now: Date) -> [SessionReference] {
         var purged = [SessionReference]()
         for shard in shards {
@@ -265,6 +278,7 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
     /// Every session held, expired or not: right after a purge, the live ones.
     public func liveSessionCount(now: Date) -> Int? { count }
 
+    /// Counts for administration (``AdministeredSessionStore/statistics(now:expiringWithin:)``).
     public func statistics(now: Date, expiringWithin window: TimeInterval) -> SessionStatistics {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for shard in shards {
