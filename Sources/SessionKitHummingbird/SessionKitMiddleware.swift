@@ -100,7 +100,7 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
                 host: request.head.authority
             )
         {
-            context.logger.debug("cross-origin request refused", metadata: ["origin": "\(headers[.origin] ?? "none")"])
+            context.logger.debug("cross-origin request refused", metadata: ["sessionkit.origin": "\(headers[.origin] ?? "none")"])
             throw SessionHTTPError(.crossOriginRequest)
         }
         context.session = session

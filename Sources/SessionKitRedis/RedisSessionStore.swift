@@ -129,7 +129,8 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
                 do {
                     try await refresh(IndexEntry(session: session), of: user, now: now)
                 } catch {
-                    logger.warning("session index refresh failed", metadata: ["session": "\(key.shortHash)", "error": "\(error)"])
+                    logger.warning(
+                        "session index refresh failed", metadata: ["sessionkit.session": "\(key.shortHash)", "error": "\(error)"])
                 }
             }
             return .applied(session)

@@ -88,7 +88,9 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
             try? await store.close()
             throw error
         }
-        logger.debug("SQLite session store open", metadata: ["path": "\(configuration.path)", "readers": "\(configuration.readers)"])
+        logger.debug(
+            "SQLite session store open",
+            metadata: ["sessionkit.sqlite.path": "\(configuration.path)", "sessionkit.sqlite.readers": "\(configuration.readers)"])
         return store
     }
 

@@ -250,3 +250,72 @@ private struct Browser {
         #expect(spans.first?.errors.isEmpty == true)
     }
 }
+
+/// Every log record, at every level.
+private final class CapturedLogs: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    let records = Mutex<[Record]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "test") { _ in Handler(logs: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let logs: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let metadata = self.metadata.merging(event.metadata ?? [:]) { $1 }.mapValues { "\($0)" }
+            logs.records.withLock { $0.append(Record(level: event.level, message: "\(event.message)", metadata: metadata)) }
+        }
+    }
+}
+
+@Suite struct LogEtiquetteTests {
+    @Test func logsNameNoTokenNoValueAndUseTheirOwnKeys() async throws {
+        let logs = CapturedLogs()
+        let store = FaultyStore()
+        let manager = try SessionManager(store: store, logger: logs.logger)
+        let secret = "card-4111-1111"
+        func send(_ cookie: String?, _ body: (RequestSession) async throws -> Void) async -> SessionCommitOutcome {
+            let session = manager.session(cookieHeaders: cookie.map { [$0] } ?? [], client: SessionClient(), logger: logs.logger)
+            try? await body(session)
+            return await manager.commit(session)
+        }
+        let first = await send(nil) { try $0.set(.visits, 1) }
+        let cookie = try #require(first.cookiePair)
+        let token = String(cookie.split(separator: "=")[1])
+        let key = try #require(SessionToken(parsing: token)).storageKey
+        // A value stored under `visits` that does not decode as an Int.
+        _ = await send(cookie) { try $0.set(SessionKey<String>("visits"), secret) }
+        _ = await send(cookie) { _ = try await $0.get(.visits) }
+        let signedIn = await send(cookie) { try await $0.authenticate(userID: "ada") }
+        _ = await send(cookie) { try $0.set(.visits, 2) }  // the old token, after the sign-in
+        _ = await send("__Host-session=\(token)x") { _ = try await $0.get(.visits) }  // malformed
+        store.faults.value.withLock { $0[.load] = .fail }
+        _ = await send(signedIn.cookiePair) { _ = try await $0.get(.visits) }
+
+        let records = logs.records.withLock { $0 }
+        #expect(records.contains { $0.message.contains("does not decode") && $0.level == .warning })
+        #expect(records.contains { $0.message == "session store failed" && $0.level == .warning })
+        for record in records {
+            let text = record.message + record.metadata.map { "\($0.key)=\($0.value)" }.joined()
+            #expect(!text.contains(token) && !text.contains(key.hex) && !text.contains(secret), "\(record.message)")
+            for name in record.metadata.keys {
+                #expect(name.hasPrefix("sessionkit.") || name == "error", "metadata key \(name)")
+            }
+        }
+    }
+}

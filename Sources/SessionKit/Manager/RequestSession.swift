@@ -192,7 +192,7 @@ public final class RequestSession: Sendable {
                     }
                 }
             }
-            logger.warning("session update gave up after repeated conflicts", metadata: ["session": "\(current.key.shortHash)"])
+            logger.debug("session update gave up after repeated conflicts", metadata: ["sessionkit.session": "\(current.key.shortHash)"])
             throw SessionError(code: .updateConflict, message: "the session kept changing; the update was not written")
         }
     }
@@ -238,7 +238,7 @@ public final class RequestSession: Sendable {
             state.changes.rotate = false
             for name in pending.keys { state.changes.values[name] = nil }
         }
-        logger.debug("session authenticated", metadata: ["session": "\(token.storageKey.shortHash)"])
+        logger.debug("session authenticated", metadata: ["sessionkit.session": "\(token.storageKey.shortHash)"])
     }
 
     /// Moves the session to a new token when the response is committed; the old token
@@ -384,6 +384,18 @@ public final class RequestSession: Sendable {
         return value
     }
 
+    /// A decoding failure's kind (`typeMismatch`, `dataCorrupted`, ...), without the message.
+    private static func kind(of error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(type(of: error))" }
+        return switch error {
+        case .typeMismatch: "typeMismatch"
+        case .valueNotFound: "valueNotFound"
+        case .keyNotFound: "keyNotFound"
+        case .dataCorrupted: "dataCorrupted"
+        @unknown default: "DecodingError"
+        }
+    }
+
     private func decode<Value: Codable & Sendable>(_ stored: SessionValue?, named name: String, as type: Value.Type) -> Value? {
         guard let stored else { return nil }
         do {
@@ -391,7 +403,8 @@ public final class RequestSession: Sendable {
         } catch {
             logger.warning(
                 "session value does not decode as its key's type; read as absent",
-                metadata: ["key": "\(name)", "type": "\(Value.self)", "error": "\(error)"]
+                // The error's kind only: a decoder's message can quote the stored value.
+                metadata: ["sessionkit.key": "\(name)", "sessionkit.type": "\(Value.self)", "error": "\(Self.kind(of: error))"]
             )
             return nil
         }

@@ -148,7 +148,7 @@ public final class SessionManager: Sendable {
         var chosen: (carrier: any SessionCarrier, credential: SessionCredential)?
         for carrier in carriers {
             guard carrier.holdsSessions == (sealed != nil) else {
-                logger.error("session carrier does not fit the manager", metadata: ["carrier": "\(carrier.kind)"])
+                logger.error("session carrier does not fit the manager", metadata: ["sessionkit.carrier": "\(carrier.kind)"])
                 throw SessionError.misconfiguredCarrier(carrier.kind, sealed: sealed != nil)
             }
             let credential = carrier.credential(in: request, configuration: configuration)
@@ -161,7 +161,8 @@ public final class SessionManager: Sendable {
         }
         if let chosen, chosen.credential.token == nil {
             logger.debug(
-                "session credential is malformed or repeated; treated as no session", metadata: ["carrier": "\(chosen.carrier.kind)"])
+                "session credential is malformed or repeated; treated as no session",
+                metadata: ["sessionkit.carrier": "\(chosen.carrier.kind)"])
         }
         return RequestSession(
             manager: self,
@@ -217,9 +218,9 @@ public final class SessionManager: Sendable {
             case .done, .lookUp: break
             case .refuse(let error):
                 if error.code == .sessionChanged { instruments.count(.ended) }
-                logger.warning(
+                logger.debug(
                     "session changes not written: \(error.message)",
-                    metadata: ["session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+                    metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
                 )
                 throw error
             case .write(let operation):
@@ -229,9 +230,9 @@ public final class SessionManager: Sendable {
                     // A client-held session that could not be refreshed keeps the cookie it has.
                     written = session ?? (sealed == nil ? written : nil)
                 case .missing, .conflict:
-                    logger.warning(
+                    logger.debug(
                         "session changes not written: the session was ended or replaced by another request",
-                        metadata: ["session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+                        metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
                     )
                     throw SessionError.sessionChanged
                 }
@@ -366,7 +367,7 @@ public final class SessionManager: Sendable {
         let until = endedUntil(now)
         try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
         events.emit(.revoked, key, userID: userID, at: now)
-        logger.debug("session revoked", metadata: ["session": "\(key.shortHash)"])
+        logger.debug("session revoked", metadata: ["sessionkit.session": "\(key.shortHash)"])
     }
 
     func revokeAll(ofUser userID: String, except kept: SessionStorageKey?) async throws -> Int {
@@ -447,7 +448,7 @@ public final class SessionManager: Sendable {
         switch operation {
         case .insert(let session):
             try await storeCall(.insert, key: session.key, logger: logger) { try await $0.insert(session, now: now) }
-            logger.debug("session created", metadata: ["session": "\(session.key.shortHash)"])
+            logger.debug("session created", metadata: ["sessionkit.session": "\(session.key.shortHash)"])
             events.emit(.created, session.key, userID: session.userID, at: now)
             return .written(session)
         case .apply(let changes, let key, let version):
@@ -464,7 +465,7 @@ public final class SessionManager: Sendable {
                 }
                 return .written(result.session)
             } catch {
-                logger.warning("session touch failed", metadata: ["session": "\(key.shortHash)"])
+                logger.debug("session touch failed", metadata: ["sessionkit.session": "\(key.shortHash)"])
                 return .written(nil)
             }
         case .rotate(let from, let to, let changes):
@@ -489,7 +490,7 @@ public final class SessionManager: Sendable {
             }
             let until = endedUntil(now)
             try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
-            logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
+            logger.debug("session destroyed", metadata: ["sessionkit.session": "\(key.shortHash)"])
             events.emit(.destroyed, key, userID: userID, at: now)
             return .written(nil)
         }
@@ -551,19 +552,31 @@ public final class SessionManager: Sendable {
                 return try await deadline.run { try await body(store) }
             }
         } catch let error as SessionStoreError where error.code == .tooLarge {
-            logger.debug("session store refused a value", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            logger.debug(
+                "session store refused a value",
+                metadata: [
+                    "sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)", "error": "\(error)",
+                ])
             throw SessionError(code: .tooLarge, message: error.message)
         } catch let error as SessionStoreError where error.code == .sessionLimitReached {
             instruments.countSignInRefused()
-            logger.debug("sign-in refused at the session limit", metadata: ["operation": "\(operation)"])
+            logger.debug(
+                "sign-in refused at the session limit",
+                metadata: ["sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)"])
             throw SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
         } catch is Deadline.Exceeded {
             instruments.count(.timeout, in: operation)
-            logger.error("session store did not answer in time", metadata: ["operation": "\(operation)"])
+            logger.warning(
+                "session store did not answer in time",
+                metadata: ["sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)"])
             throw SessionError(code: .storeUnavailable, message: "the session store did not answer in time")
         } catch {
             instruments.count(.failure, in: operation)
-            logger.error("session store failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            logger.warning(
+                "session store failed",
+                metadata: [
+                    "sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)", "error": "\(error)",
+                ])
             throw SessionError(code: .storeUnavailable, message: "the session store is unavailable")
         }
     }

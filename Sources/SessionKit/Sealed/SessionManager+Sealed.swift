@@ -119,7 +119,7 @@ extension SessionManager {
             return .written(next)
         case .delete(let key, let userID):
             if let held, held.key == key { try await revoke(held) }
-            logger.debug("session destroyed", metadata: ["session": "\(key.shortHash)"])
+            logger.debug("session destroyed", metadata: ["sessionkit.session": "\(key.shortHash)"])
             events.emit(.destroyed, key, userID: userID ?? held?.userID, at: now)
             return .written(nil)
         }

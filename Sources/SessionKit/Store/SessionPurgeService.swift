@@ -39,7 +39,7 @@ public struct SessionPurgeService: Service {
                 }
                 do {
                     let purged = try await manager.purgeExpired()
-                    if purged > 0 { logger.debug("purged expired sessions", metadata: ["count": "\(purged)"]) }
+                    if purged > 0 { logger.debug("purged expired sessions", metadata: ["sessionkit.purged": "\(purged)"]) }
                 } catch {
                     logger.warning("session purge failed", metadata: ["error": "\(error)"])
                 }
