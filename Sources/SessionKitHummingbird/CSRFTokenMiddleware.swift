@@ -8,18 +8,18 @@ import NIOCore
 /// session cookie whose body is `application/x-www-form-urlencoded` or
 /// `multipart/form-data` must carry a token of its session in the field ``fieldName``, or
 /// it is refused with 403 `csrf_token_invalid` before the handler runs. Put the token in
-/// every form with ``RequestSession/csrfToken()``.
+/// every form with `RequestSession/csrfToken()`.
 ///
 /// Add it after ``SessionKitMiddleware``, which gives it the session:
 ///
-/// ```swift
+/// `swift
 /// pages.add(middleware: SessionKitMiddleware(manager: manager))
 /// pages.add(middleware: CSRFTokenMiddleware())
-/// ```
+/// `
 ///
 /// Requests without a session (a login form, a first "add to cart") and requests carried
 /// by a bearer token pass: there is no ambient session to abuse. JSON and other bodies
-/// pass too; they rely on ``CrossOriginProtection`` and on a cross-site page being unable
+/// pass too; they rely on `CrossOriginProtection` and on a cross-site page being unable
 /// to send `application/json` without a CORS preflight. The body is read (up to
 /// ``maxBodySize``) and handed on, so the handler reads it as usual.
 public struct CSRFTokenMiddleware<Context: SessionKitRequestContext>: RouterMiddleware {

@@ -3,7 +3,7 @@ public import Hummingbird
 import NIOCore
 public import SessionKit
 
-/// A ``SessionError`` as Hummingbird renders it: its status and a JSON body
+/// A `SessionError` as Hummingbird renders it: its status and a JSON body
 /// `{"error": identifier, "message": message}`.
 public struct SessionHTTPError: HTTPResponseError {
     /// The session error to render.

@@ -12,25 +12,25 @@ public import SessionKit
 /// The session travels by the carriers given, the session cookie by default. A route group
 /// that serves API clients as well accepts bearer tokens too:
 ///
-/// ```swift
+/// `swift
 /// api.add(middleware: SessionKitMiddleware(manager: manager, carriers: [.cookie, .bearer]))
-/// ```
+/// `
 ///
 /// A request that presents both a session cookie and an `Authorization: Bearer` value
 /// there is refused with 400 `ambiguous_credentials`. Where only the cookie is accepted,
 /// the `Authorization` header is the application's business and is ignored.
 ///
 /// State-changing requests a browser sends from another origin are refused with 403
-/// `cross_origin_request` before the handler runs (``CrossOriginProtection``; on by
+/// `cross_origin_request` before the handler runs (`CrossOriginProtection`; on by
 /// default, `crossOrigin: nil` turns it off). Requests carried by a bearer token are exempt.
 ///
 /// Hummingbird applies middleware only to routes added after it, so add this first:
 ///
-/// ```swift
+/// `swift
 /// let router = Router(context: BasicSessionKitRequestContext.self)
 /// router.add(middleware: SessionKitMiddleware(manager: manager))
 /// router.get("/") { request, context in ... }
-/// ```
+/// `
 ///
 /// Session failures answer JSON `{"error": "...", "message": "..."}`: 503 when the store
 /// fails or times out, 409 `session_changed` when the session was ended by another
@@ -48,9 +48,11 @@ public struct SessionKitMiddleware<Context: SessionKitRequestContext>: RouterMid
     public let crossOrigin: CrossOriginProtection?
     private let forwardedHeader: HTTPField.Name?
 
+    /// The session middleware for a route group.
     /// - Parameters:
+    ///   - manager: The manager that gives each request its session.
     ///   - carriers: How tokens travel: `[.cookie]`, `[.cookie, .bearer]` or `[.bearer]`.
-    ///     The default is the manager's own (``SessionManager/carriers``): the session
+    ///     The default is the manager's own (`SessionManager/carriers`): the session
     ///     cookie, or the sealed cookie of a sealed manager.
     ///   - crossOrigin: How state-changing requests from other origins are refused; on by
     ///     default. Pass `nil` only where nothing after this middleware acts on the session.

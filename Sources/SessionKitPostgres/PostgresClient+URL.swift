@@ -5,7 +5,7 @@ import SessionKit
 extension PostgresClient.Configuration {
     /// A configuration from `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. TLS is used when
     /// the server offers it unless `?sslmode=disable`; `?sslmode=require` insists on it.
-    /// Throws a ``SessionConfigurationError`` naming `setting` for anything else.
+    /// Throws a `SessionConfigurationError` naming `setting` for anything else.
     public init(sessionKitURL url: String, setting: String = "--store") throws {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
             let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty

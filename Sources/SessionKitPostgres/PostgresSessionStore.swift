@@ -39,8 +39,11 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     private let configuration: Configuration
     private let logger: Logger
 
+    /// A store on `client`. Call ``migrate()`` once before use (it is safe to run twice).
     /// - Parameters:
     ///   - client: A client whose `run()` the application runs.
+    ///   - configuration: How the store names its tables and bounds its records.
+    ///   - logger: For the store's own work (migration).
     public init(client: PostgresClient, configuration: Configuration = Configuration(), logger: Logger) {
         self.client = client
         self.configuration = configuration

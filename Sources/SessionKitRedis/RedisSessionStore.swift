@@ -29,7 +29,7 @@ public import SessionKit
 /// *marked* revoked (score `-1`), then their sessions are deleted, then the entries removed.
 /// A session written after its entry was marked deletes itself when it confirms its claim,
 /// so no session escapes a revocation that started before it was confirmed. The limit
-/// itself is decided in Swift (``UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)``)
+/// itself is decided in Swift (`UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)`)
 /// on the index as read; the claim lands only if the user's other live entries are still
 /// those it saw, and the sign-in reads the index again otherwise.
 ///
@@ -241,7 +241,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// gauge.
     public var kind: String { "redis" }
 
-    /// Counts for administration, from a scan of the session keys (``AdministeredSessionStore``-style, not for the request path).
+    /// Counts for administration, from a scan of the session keys (`AdministeredSessionStore`-style, not for the request path).
     public func statistics(now: Date, expiringWithin window: TimeInterval) async throws -> SessionStatistics {
         var statistics = SessionStatistics(total: 0, byUser: [:], oldestCreatedAt: nil, expiringSoon: 0)
         for name in try await scan(match: configuration.keyPrefix + "s:*") {

@@ -8,7 +8,7 @@ public import SessionKit
 /// connection and a few reader connections on a WAL journal (`synchronous=NORMAL`: a
 /// power loss may drop the last transactions, a crashed process loses nothing), each
 /// keeping its statements prepared. Concurrent writes commit together (see
-/// ``SQLiteWriter``). Every change is one SQL statement on one row: per-key changes are
+/// `SQLiteWriter`). Every change is one SQL statement on one row: per-key changes are
 /// applied inside SQLite with `json_set`/`json_remove`, compare-and-set is a `version`
 /// condition, and expiry is judged against the `now` each call receives. Writes say
 /// `OR FAIL`: on one row it fails exactly as the default `ABORT` would (constraints are
@@ -16,7 +16,7 @@ public import SessionKit
 /// write of a group, which cost an allocation and a release of memory back to the system
 /// per statement. An update reads its row back with a second statement for the same
 /// reason (`RETURNING` needs that journal too). A rotation or deletion records the ended
-/// key in `sessionkit_ended` in the same transaction. Run a ``SessionPurgeService`` to
+/// key in `sessionkit_ended` in the same transaction. Run a `SessionPurgeService` to
 /// delete expired rows.
 public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     /// Where the database is and how the store uses it.

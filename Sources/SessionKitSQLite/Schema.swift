@@ -1,7 +1,7 @@
 import Foundation
 import SessionKit
 
-/// The table, its columns, and conversions between rows and ``StoredSession``.
+/// The table, its columns, and conversions between rows and `StoredSession`.
 ///
 /// Times are Unix seconds (`REAL`); `expires_at` is derived from the two deadlines and
 /// indexed, so expired rows are skipped by every read and found cheaply by the purge.
@@ -36,7 +36,7 @@ enum Schema {
         persistent, client_ip, user_agent, version
         """
 
-    /// Reads a row selected as ``columns``.
+    /// Reads a row selected as `columns`.
     static func session(_ row: SQLiteColumns) throws -> StoredSession {
         func date(_ column: Int32, _ name: String) throws -> Date {
             guard let date = row.date(column) else { throw corrupt("\(name) is not a time") }
@@ -59,7 +59,7 @@ enum Schema {
         )
     }
 
-    /// Reads the storage key in `column` (the first, in ``columns``).
+    /// Reads the storage key in `column` (the first, in `columns`).
     static func key(_ row: SQLiteColumns, column: Int32 = 0) throws -> SessionStorageKey {
         guard let bytes = row.blob(column), let key = SessionStorageKey(bytes: bytes) else {
             throw corrupt("key is not a storage key")

@@ -19,7 +19,7 @@ public enum SessionStoreOperation: String, Sendable, CaseIterable {
 /// that hangs): one wrapper for the test doubles a session library needs.
 ///
 /// It adopts the per-user index and administration protocols; their calls throw
-/// ``SessionStoreError/Code/unsupported`` when the base store does not adopt them. Its
+/// `SessionStoreError/Code/unsupported` when the base store does not adopt them. Its
 /// calls are never in-process, so the manager gives them its store timeout.
 public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     /// The store every call is forwarded to.
@@ -135,7 +135,7 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
 }
 
 extension SessionStore {
-    /// This store as a per-user index, or an ``SessionStoreError/Code/unsupported`` error.
+    /// This store as a per-user index, or an `SessionStoreError/Code/unsupported` error.
     func asUserIndexed() throws -> any UserIndexedSessionStore {
         guard let indexed = self as? any UserIndexedSessionStore else {
             throw SessionStoreError(code: .unsupported, message: "\(type(of: self)) keeps no per-user index")
@@ -143,7 +143,7 @@ extension SessionStore {
         return indexed
     }
 
-    /// This store as an administered one, or an ``SessionStoreError/Code/unsupported`` error.
+    /// This store as an administered one, or an `SessionStoreError/Code/unsupported` error.
     func asAdministered() throws -> any AdministeredSessionStore {
         guard let administered = self as? any AdministeredSessionStore else {
             throw SessionStoreError(code: .unsupported, message: "\(type(of: self)) does not answer administrators")
@@ -154,7 +154,7 @@ extension SessionStore {
 
 /// A store that is another store seen through a wrapper: every call goes to ``wrapped``.
 /// Conform and provide `wrapped` to get the whole protocol forwarded; index and
-/// administration calls throw ``SessionStoreError/Code/unsupported`` when `wrapped` does
+/// administration calls throw `SessionStoreError/Code/unsupported` when `wrapped` does
 /// not adopt them.
 public protocol ForwardingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     var wrapped: any SessionStore { get }

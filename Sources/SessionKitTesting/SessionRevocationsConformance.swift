@@ -2,8 +2,8 @@ import Foundation
 public import SessionKit
 
 extension SessionStoreConformance {
-    /// What a store owes as the backing of ``SessionRevocations`` (the revocation store of
-    /// sealed-cookie sessions). Every store passes these through ``SessionStore`` alone.
+    /// What a store owes as the backing of `SessionRevocations` (the revocation store of
+    /// sealed-cookie sessions). Every store passes these through `SessionStore` alone.
     public enum RevocationCheck: String, CaseIterable, Sendable, CustomStringConvertible {
         case revokedUntilItsTime
         case revokedTwice

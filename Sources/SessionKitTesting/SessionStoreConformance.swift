@@ -2,22 +2,22 @@ import Foundation
 public import SessionKit
 
 /// The behaviour every store must show, one set of checks per protocol a store adopts:
-/// ``Check`` for ``SessionStore``, ``UserIndexCheck`` for ``UserIndexedSessionStore``,
-/// ``AdministrationCheck`` for ``AdministeredSessionStore``. A store's own test target
+/// ``Check`` for `SessionStore`, ``UserIndexCheck`` for `UserIndexedSessionStore`,
+/// ``AdministrationCheck`` for `AdministeredSessionStore`. A store's own test target
 /// runs each check it owes, typically as
 ///
-/// ```swift
+/// `swift
 /// @Test(arguments: SessionStoreConformance.Check.allCases)
 /// func conformance(_ check: SessionStoreConformance.Check) async throws {
 ///     try await SessionStoreConformance.run(check, on: makeStore())
 /// }
-/// ```
+/// `
 ///
 /// Checks use their own ``ManualWallClock`` (starting at the real current time) and
 /// random user IDs, so they can share one database and run in parallel. A failed
 /// check throws ``Failure`` saying what was expected.
 public enum SessionStoreConformance {
-    /// What every ``SessionStore`` does.
+    /// What every `SessionStore` does.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         case roundTrip
         case idleExpiry
@@ -36,7 +36,7 @@ public enum SessionStoreConformance {
         public var description: String { rawValue }
     }
 
-    /// What a ``UserIndexedSessionStore`` does beyond that.
+    /// What a `UserIndexedSessionStore` does beyond that.
     public enum UserIndexCheck: String, CaseIterable, Sendable, CustomStringConvertible {
         case perUserIndex
         case signInMovesAndIndexes
@@ -49,7 +49,7 @@ public enum SessionStoreConformance {
         public var description: String { rawValue }
     }
 
-    /// What an ``AdministeredSessionStore`` does beyond that.
+    /// What an `AdministeredSessionStore` does beyond that.
     public enum AdministrationCheck: String, CaseIterable, Sendable, CustomStringConvertible {
         case sessionByHandle
         case statistics
@@ -80,9 +80,12 @@ public enum SessionStoreConformance {
     }
 
     /// Runs one check.
-    /// - Parameter expiresNatively: The store leaves removing expired sessions to its
-    ///   backend (Redis TTLs), so `purgeExpired` only tidies indexes: the purge check then
-    ///   does not demand that expired records are physically gone.
+    /// - Parameters:
+    ///   - check: The check to run.
+    ///   - store: The store under test.
+    ///   - expiresNatively: The store leaves removing expired sessions to its backend
+    ///     (Redis TTLs), so `purgeExpired` only tidies indexes: the purge check then does
+    ///     not demand that expired records are physically gone.
     public static func run(_ check: Check, on store: any SessionStore, expiresNatively: Bool = false) async throws {
         let context = Context(check: check.rawValue, store: store, expiresNatively: expiresNatively)
         switch check {

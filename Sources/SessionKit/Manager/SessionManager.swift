@@ -43,7 +43,10 @@ public final class SessionManager: Sendable {
         if let sealed { [sealed.carrier] } else { [.cookie] }
     }
 
+    /// A manager of sessions kept in `store`.
     /// - Parameters:
+    ///   - store: Where sessions live.
+    ///   - configuration: Timeouts, cookie, limits; validated here.
     ///   - wallClock: The source of `now` for every deadline. Tests pass a manual one.
     ///   - clock: Measures store timeouts and `update` back-off.
     ///   - logger: For work outside a request (listing and revoking sessions); requests
@@ -174,8 +177,8 @@ public final class SessionManager: Sendable {
         )
     }
 
-    /// Writes what the request changed (at most one store write, as
-    /// ``SessionCommitPlan`` decides) and says what the response needs. After this, the
+    /// Writes what the request changed (at most one store write, as the commit plan
+    /// decides) and says what the response needs. After this, the
     /// session throws on every use.
     public func commit(_ session: RequestSession) async -> SessionCommitOutcome {
         guard let snapshot = session.closeForCommit() else { return SessionCommitOutcome() }

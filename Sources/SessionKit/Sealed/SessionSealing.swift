@@ -2,7 +2,7 @@ import Crypto
 public import Foundation
 
 /// The keys that seal whole sessions into cookies (AES-256-GCM), for
-/// ``SessionManager/init(sealing:revocations:configuration:wallClock:clock:logger:)``.
+/// ``SessionManager/init(sealing:revocations:configuration:wallClock:clock:logger:telemetry:)``.
 ///
 /// Each key is derived with HKDF-SHA256 from a secret of at least 32 bytes, the key's id
 /// and the purpose label, so one secret used for two purposes (or two apps) yields unrelated

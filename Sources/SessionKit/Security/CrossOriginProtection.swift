@@ -39,6 +39,9 @@ public struct CrossOriginProtection: Sendable, Hashable {
     /// Whether a request passes.
     /// - Parameters:
     ///   - method: The request method, upper-case.
+    ///   - path: The request's path, for ``exemptPaths``.
+    ///   - origin: The `Origin` header, if any.
+    ///   - secFetchSite: The `Sec-Fetch-Site` header, if any.
     ///   - host: The request's `Host` (its authority: host and port).
     public func allows(method: String, path: String, origin: String?, secFetchSite: String?, host: String?) -> Bool {
         if Self.isSafe(method: method) { return true }

@@ -1,7 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 
-/// Calls ``SessionManager/purgeExpired()`` at an interval until graceful shutdown, so
+/// Calls ``SessionManager/purgeExpired(progress:)`` at an interval until graceful shutdown, so
 /// expired sessions are removed (and reported as `expired` events). Add it to the
 /// application's service group.
 public struct SessionPurgeService: Service {
