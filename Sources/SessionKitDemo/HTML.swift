@@ -108,18 +108,23 @@ enum HTML {
         return #"<time datetime="\#(date.formatted(.iso8601))" title="\#(exact) UTC">\#(relative(date, now: now))</time>"#
     }
 
-    /// How far `date` is from `now`, in the largest whole unit: "just now", "3 hours ago",
-    /// "in 29 minutes", "in 2 days".
+    /// How far `date` is from `now`, rounded to the largest unit a person would say: "just
+    /// now", "3 hours ago", "in 30 minutes" (for 29 minutes 50 seconds), "in 2 days".
     static func relative(_ date: Date, now: Date) -> String {
         let seconds = Int(date.timeIntervalSince(now).rounded())
         let distance = abs(seconds)
         guard distance >= 5 else { return "just now" }
+        let minutes = (distance + 30) / 60
+        let hours = (distance + 1_800) / 3_600
         let (count, unit) =
-            switch distance {
-            case ..<60: (distance, "second")
-            case ..<3_600: (distance / 60, "minute")
-            case ..<86_400: (distance / 3_600, "hour")
-            default: (distance / 86_400, "day")
+            if distance < 60 {
+                (distance, "second")
+            } else if minutes < 60 {
+                (minutes, "minute")
+            } else if hours < 24 {
+                (hours, "hour")
+            } else {
+                ((distance + 43_200) / 86_400, "day")
             }
         let amount = "\(count) \(unit)\(count == 1 ? "" : "s")"
         return seconds < 0 ? "\(amount) ago" : "in \(amount)"

@@ -485,15 +485,16 @@ final class Browser: @unchecked Sendable {
     @Test func timesReadAsAPersonSaysThem() {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let cases: [(TimeInterval, String)] = [
-            (0, "just now"), (-4, "just now"), (-30, "30 seconds ago"), (-60, "1 minute ago"), (-150, "2 minutes ago"),
-            (1_790, "in 29 minutes"), (3_600, "in 1 hour"), (-7_300, "2 hours ago"), (43_200, "in 12 hours"),
+            (0, "just now"), (-4, "just now"), (-30, "30 seconds ago"), (-60, "1 minute ago"), (-130, "2 minutes ago"),
+            (-150, "3 minutes ago"), (1_790, "in 30 minutes"), (3_570, "in 1 hour"), (3_600, "in 1 hour"), (-7_300, "2 hours ago"),
+            (43_200, "in 12 hours"),
             (2 * 86_400 + 5, "in 2 days"),
         ]
         for (offset, expected) in cases {
             #expect(HTML.relative(now + offset, now: now) == expected, "\(offset) s")
         }
         let markup = HTML.time(now + 1_790, now: now)
-        #expect(markup == #"<time datetime="2027-01-15T08:29:50Z" title="2027-01-15 08:29:50 UTC">in 29 minutes</time>"#)
+        #expect(markup == #"<time datetime="2027-01-15T08:29:50Z" title="2027-01-15 08:29:50 UTC">in 30 minutes</time>"#)
     }
 
     @Test func pagesRenderAndFormsWork() async throws {
