@@ -57,6 +57,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         let logger = self.logger
         do {
             try await withDeadline(configuration.migrationTimeout) {
+                // Replicas starting together need not queue on the lock once the schema is in place.
+                guard try await Self.schemaVersion(client, logger: logger) < PostgresStatements.schemaVersion else { return }
                 try await client.withTransaction(logger: logger) { connection in
                     try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresStatements.lockID))", logger: logger)
                     for statement in PostgresStatements.schema {
@@ -64,8 +66,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
                     }
                     try await connection.query(
                         """
-                        INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', 2)
-                        ON CONFLICT (name) DO UPDATE SET value = GREATEST(sessionkit_meta.value, 2)
+                        INSERT INTO sessionkit_meta (name, value) VALUES ('schema_version', \(PostgresStatements.schemaVersion))
+                        ON CONFLICT (name) DO UPDATE SET value = GREATEST(sessionkit_meta.value, \(PostgresStatements.schemaVersion))
                         """,
                         logger: logger
                     )
@@ -339,6 +341,17 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     }
 
     /// The error a transaction's closure threw, with PostgreSQL's errors as store errors.
+    /// The schema version recorded by the last migration; 0 before the first.
+    private static func schemaVersion(_ client: PostgresClient, logger: Logger) async throws -> Int64 {
+        do {
+            let rows = try await client.query("SELECT value FROM sessionkit_meta WHERE name = 'schema_version'", logger: logger)
+            for try await (value, ) in rows.decode((Int64,).self) { return value }
+            return 0
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {  // undefined_table
+            return 0
+        }
+    }
+
     private static func unwrapped(_ error: any Error) -> any Error {
         if let transaction = error as? PostgresTransactionError {
             if let closure = transaction.closureError { return unwrapped(closure) }

@@ -6,6 +6,9 @@ import SessionKit
 /// The store's SQL: static, so every statement is prepared once per connection.
 /// Times are `timestamptz`; `expires_at` is derived from the two deadlines and indexed.
 enum PostgresStatements {
+    /// The schema ``PostgresSessionStore/migrate()`` creates; recorded in `sessionkit_meta`.
+    static let schemaVersion: Int64 = 2
+
     static let lockID: Int64 = 0x5345_5353_4B49_5431  // "SESSKIT1": serialises migrations
 
     static let schema = [

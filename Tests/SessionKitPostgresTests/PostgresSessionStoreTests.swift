@@ -8,10 +8,12 @@ import SessionKitTesting
 import Testing
 
 /// Runs `body` with a store on the test server (or `url`), its client running meanwhile.
-/// With `schema`, the store works in that schema of its own (via `search_path`).
+/// With `schema`, the store works in that schema of its own (via `search_path`); with
+/// `migrated: false`, `body` gets it before its first migration.
 func withPostgresStore<Result: Sendable>(
     url: String? = nil,
     schema: String? = nil,
+    migrated: Bool = true,
     _ body: @escaping @Sendable (PostgresSessionStore, PostgresClient) async throws -> Result
 ) async throws -> Result {
     var configuration = try PostgresClient.Configuration(sessionKitURL: try url ?? TestServices.value("SESSIONKIT_POSTGRES_URL"))
@@ -22,7 +24,7 @@ func withPostgresStore<Result: Sendable>(
         defer { group.cancelAll() }
         if let schema { try await client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)")) }
         let store = PostgresSessionStore(client: client, logger: Logger(label: "store"))
-        try await store.migrate()
+        if migrated { try await store.migrate() }
         return try await body(store, client)
     }
 }
@@ -51,7 +53,8 @@ struct PostgresSessionStoreTests {
 
     @Test func migrateIsSafeToRunConcurrentlyAndTwice() async throws {
         let schema = "migrate_\(UUID().uuidString.prefix(8).lowercased())"
-        try await withPostgresStore(schema: schema) { store, _ in
+        try await withPostgresStore(schema: schema, migrated: false) { store, _ in
+            // Four at once on an empty schema: they queue on the lock, and all succeed.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 { group.addTask { try await store.migrate() } }
                 try await group.waitForAll()

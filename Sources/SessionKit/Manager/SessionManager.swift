@@ -540,6 +540,13 @@ public final class SessionManager: Sendable {
 
     /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
     /// failure turned into a ``SessionError``.
+    /// One store call, within the time limit unless the store answers in-process.
+    private func call<Value: Sendable>(_ body: @escaping @Sendable (any SessionStore) async throws -> Value) async throws -> Value {
+        let store = self.store
+        if callsInProcess { return try await body(store) }
+        return try await deadline.run { try await body(store) }
+    }
+
     /// Measured and traced as `operation` (``SessionTelemetry``); `key` names the session
     /// for a span that carries its handle.
     func storeCall<Value: Sendable>(
@@ -548,12 +555,10 @@ public final class SessionManager: Sendable {
         logger: Logger,
         _ body: @escaping @Sendable (any SessionStore) async throws -> Value
     ) async throws -> Value {
-        let store = self.store
         do {
-            return try await instruments.measure(operation, key: key) {
-                if callsInProcess { return try await body(store) }
-                return try await deadline.run { try await body(store) }
-            }
+            // With nothing bootstrapped, the call is made as if there were no instruments.
+            guard instruments.isOn else { return try await call(body) }
+            return try await instruments.measure(operation, key: key) { try await call(body) }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug(
                 "session store refused a value",

@@ -5,7 +5,7 @@ import Tracing
 /// A manager's metrics, made once so that a request never asks the factory for one, and
 /// its tracer. With the no-op backends (nothing bootstrapped) it is off and a request
 /// pays one branch for it.
-struct SessionInstruments: Sendable {
+final class SessionInstruments: Sendable {
     /// The metric and span names, listed in the Observability article.
     enum Name {
         static let events = "sessionkit_session_events_total"
@@ -35,6 +35,8 @@ struct SessionInstruments: Sendable {
 
     let metricsOn: Bool
     let tracer: (any Tracer)?
+    /// Whether anything is measured or traced at all.
+    let isOn: Bool
     let tracesSessionHandle: Bool
     /// What the store is (``SessionStore/kind``), as every store metric and span says.
     let storeKind: String
@@ -52,6 +54,7 @@ struct SessionInstruments: Sendable {
         metricsOn = !(factory is NOOPMetricsHandler)
         tracer = telemetry.tracer is NoOpTracer ? nil : telemetry.tracer
         tracesSessionHandle = telemetry.tracesSessionHandle
+        isOn = metricsOn || tracer != nil
         self.storeKind = storeKind
         let store = ("store", storeKind)
         events = SessionEvent.Kind.allCases.map { Counter(label: Name.events, dimensions: [("event", $0.rawValue)], factory: factory) }
@@ -108,7 +111,7 @@ struct SessionInstruments: Sendable {
         key: SessionStorageKey?,
         _ body: () async throws -> Value
     ) async throws -> Value {
-        guard metricsOn || tracer != nil else { return try await body() }
+        guard isOn else { return try await body() }
         let started = ContinuousClock.now
         let span = tracer.map { startSpan(operation, key: key, tracer: $0) }
         defer {
