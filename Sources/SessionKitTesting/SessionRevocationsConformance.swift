@@ -98,20 +98,23 @@ private struct RevocationContext {
         try expect(try await endedAt(later) == nil, "a sign-in after the sign-out is not ended")
     }
 
-    func signOutKeepsOneSession() async throws {
+    /// Two signed-in sessions of the user, signed out everywhere now but for `kept`.
+    private func signedOutButOne() async throws -> (kept: StoredSession, other: StoredSession, now: Date) {
         let kept = session(signedInAgo: 60)
         let other = session(signedInAgo: 30)
         let now = clock.now()
         try await revocations.signOut(userID: userID, before: now, except: kept.key.handle, until: now + 3600, now: now)
+        return (kept, other, now)
+    }
+
+    func signOutKeepsOneSession() async throws {
+        let (kept, other, _) = try await signedOutButOne()
         try expect(try await endedAt(kept) == nil, "the kept session is not ended")
         try expect(try await endedAt(other) != nil, "the user's other session is ended")
     }
 
     func exceptionFollowsARotation() async throws {
-        let kept = session(signedInAgo: 60)
-        let other = session(signedInAgo: 30)
-        let now = clock.now()
-        try await revocations.signOut(userID: userID, before: now, except: kept.key.handle, until: now + 3600, now: now)
+        let (kept, other, now) = try await signedOutButOne()
         var rotated = kept
         rotated.key = SessionToken.generate().storageKey
         try await revocations.keepAfterRotation(of: kept, to: rotated.key, now: now)

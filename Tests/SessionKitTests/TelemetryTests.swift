@@ -33,6 +33,10 @@ private final class FaultyStore: ForwardingSessionStore {
     }
 }
 
+/// The client every test request comes from: its address and agent must never reach a
+/// metric, a span or a log line.
+private let testClient = SessionClient(ipAddress: "203.0.113.7", userAgent: "Mozilla/5.0 Firefox/140.0")
+
 /// One browser's requests to a manager, carrying its cookie along.
 private struct Browser {
     let manager: SessionManager
@@ -40,7 +44,7 @@ private struct Browser {
 
     @discardableResult
     mutating func send(_ body: (RequestSession) async throws -> Void) async throws -> SessionCommitOutcome {
-        let session = manager.session(cookieHeaders: cookie.map { [$0] } ?? [], client: SessionClient(), logger: Logger(label: "test"))
+        let session = manager.session(cookieHeaders: cookie.map { [$0] } ?? [], client: testClient, logger: Logger(label: "test"))
         try await body(session)
         let outcome = await manager.commit(session)
         if let pair = outcome.cookiePair { cookie = pair }
@@ -194,7 +198,7 @@ private struct Browser {
             metrics.counters.flatMap { $0.dimensions.map(\.1) } + metrics.timers.flatMap { $0.dimensions.map(\.1) }
             + metrics.recorders.flatMap { $0.dimensions.map(\.1) }
         for value in values {
-            #expect(!value.contains(user) && !value.contains(token) && !value.contains("127.0.0.1"))
+            #expect(!value.contains(user) && !value.contains(token) && !value.contains(testClient.ipAddress!) && !value.contains("Firefox"))
         }
     }
 
@@ -224,7 +228,7 @@ private struct Browser {
             #expect(span.attributes["sessionkit.session.handle"] == nil, "the handle is opt-in")
             var text = ""
             span.attributes.forEach { name, value in text += "\(name)=\(value);" }
-            #expect(!text.contains(token) && !text.contains(key.hex) && !text.contains(user))
+            #expect(!text.contains(token) && !text.contains(key.hex) && !text.contains(user) && !text.contains(testClient.ipAddress!))
         }
     }
 
@@ -290,7 +294,7 @@ private final class CapturedLogs: Sendable {
         let manager = try SessionManager(store: store, logger: logs.logger)
         let secret = "card-4111-1111"
         func send(_ cookie: String?, _ body: (RequestSession) async throws -> Void) async -> SessionCommitOutcome {
-            let session = manager.session(cookieHeaders: cookie.map { [$0] } ?? [], client: SessionClient(), logger: logs.logger)
+            let session = manager.session(cookieHeaders: cookie.map { [$0] } ?? [], client: testClient, logger: logs.logger)
             try? await body(session)
             return await manager.commit(session)
         }

@@ -106,12 +106,12 @@ final class SessionInstruments: Sendable {
     }
 
     /// Runs one store call inside its span (when tracing) and its timer (when measuring).
+    /// Callers check ``isOn`` first, so that nothing is made for a call that is not measured.
     func measure<Value>(
         _ operation: SessionStoreCall,
         key: SessionStorageKey?,
         _ body: () async throws -> Value
     ) async throws -> Value {
-        guard isOn else { return try await body() }
         let started = ContinuousClock.now
         let span = tracer.map { startSpan(operation, key: key, tracer: $0) }
         defer {
