@@ -66,7 +66,11 @@ final class AlwaysConflictingStore: ForwardingSessionStore {
             if operation == .load { await gate.wait() }
         }
         let counting = CountingSessionStore(gated)
-        let manager = try SessionManager(store: counting)
+        // The gated load may wait while parallel suites hold both cores: this test is about
+        // sharing one load, not about the store timeout.
+        var configuration = SessionConfiguration()
+        configuration.storeTimeout = .seconds(120)
+        let manager = try SessionManager(store: counting, configuration: configuration)
         let cookie = try await seed(manager)
         counting.reset()
         let session = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
