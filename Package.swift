@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "SessionKit", targets: ["SessionKit"]),
         .library(name: "SessionKitHummingbird", targets: ["SessionKitHummingbird"]),
+        .library(name: "SessionKitVapor", targets: ["SessionKitVapor"]),
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
         .library(name: "SessionKitRedis", targets: ["SessionKitRedis"]),
@@ -25,12 +26,20 @@ let package = Package(
         .executable(name: "sessionkit-demo", targets: ["SessionKitDemo"]),
         .executable(name: "sessionkit", targets: ["SessionKitCLI"]),
     ],
+    // What an application names to build only what it uses: a framework adapter and its stores.
+    // A module whose trait is off builds empty and its package is neither resolved nor built.
     traits: [
+        .trait(name: "Hummingbird", description: "SessionKitHummingbird: the Hummingbird 2 adapter"),
+        .trait(name: "Vapor", description: "SessionKitVapor: the Vapor 4 adapter"),
+        .trait(name: "SQLite", description: "SessionKitSQLite: the embedded SQLite store (sqlite-nio)"),
+        .trait(name: "PostgreSQL", description: "SessionKitPostgres: the PostgreSQL store (postgres-nio)"),
+        .trait(name: "Redis", description: "SessionKitRedis: the Redis and Redis Cluster store (no other package)"),
         .trait(
             name: "Prometheus",
             description: "The demo's GET /metrics in Prometheus text format (swift-prometheus); the demo's only, off by default"
         ),
-        .default(enabledTraits: []),
+        // `swift run sessionkit-demo` on a fresh clone builds the embedded default and no more.
+        .default(enabledTraits: ["Hummingbird", "SQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
@@ -44,6 +53,7 @@ let package = Package(
         // 1.13.x only: SessionKitSQLite calls the SQLite copy inside it (module VaporCSQLite), not its API.
         .package(url: "https://github.com/vapor/sqlite-nio", .upToNextMinor(from: "1.13.2")),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // `swift package generate-documentation` (Scripts/docs); no target depends on it.
@@ -65,7 +75,7 @@ let package = Package(
             name: "SessionKitHummingbird",
             dependencies: [
                 "SessionKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -73,10 +83,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "SessionKitVapor",
+            dependencies: [
+                "SessionKit",
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "SessionKitSQLite",
             dependencies: [
                 "SessionKit",
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),  // for its copy of SQLite (VaporCSQLite)
+                // For its copy of SQLite (VaporCSQLite).
+                .product(name: "SQLiteNIO", package: "sqlite-nio", condition: .when(traits: ["SQLite"])),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,6 +112,14 @@ let package = Package(
         // The repository's own test plumbing (servers, built executables, gates): not a product.
         .target(
             name: "SessionKitTestSupport",
+            dependencies: [
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "VaporTesting", package: "vapor", condition: .when(traits: ["Vapor"])),
+            ],
             path: "Tests/SessionKitTestSupport",
             swiftSettings: strictSettings
         ),
@@ -109,7 +139,7 @@ let package = Package(
             name: "SessionKitPostgres",
             dependencies: [
                 "SessionKit",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,10 +161,10 @@ let package = Package(
             name: "SessionKitStores",
             dependencies: [
                 "SessionKit",
-                "SessionKitPostgres",
-                "SessionKitRedis",
-                "SessionKitSQLite",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .target(name: "SessionKitPostgres", condition: .when(traits: ["PostgreSQL"])),
+                .target(name: "SessionKitRedis", condition: .when(traits: ["Redis"])),
+                .target(name: "SessionKitSQLite", condition: .when(traits: ["SQLite"])),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -154,18 +184,21 @@ let package = Package(
             name: "SessionKitDemo",
             dependencies: [
                 "SessionKit",
-                "SessionKitHummingbird",
-                "SessionKitSQLite",
+                .target(name: "SessionKitHummingbird", condition: .when(traits: ["Hummingbird"])),
+                .target(name: "SessionKitVapor", condition: .when(traits: ["Vapor"])),
                 "SessionKitStores",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Prometheus"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -192,8 +225,8 @@ let package = Package(
                 "SessionKit",
                 "SessionKitSQLite",
                 "SessionKitTesting",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -207,10 +240,10 @@ let package = Package(
                 "SessionKitPostgres",
                 "SessionKitTesting",
                 "SessionKitTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -223,8 +256,8 @@ let package = Package(
                 "SessionKitRedis",
                 "SessionKitTesting",
                 "SessionKitTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -239,28 +272,32 @@ let package = Package(
                 "SessionKitStores",
                 "SessionKitTesting",
                 "SessionKitTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "SessionKitHummingbirdTests",
+            // One suite of cases run against both adapters (a harness drives either framework).
+            name: "SessionKitAdapterTests",
             dependencies: [
                 "SessionKit",
                 "SessionKitHummingbird",
+                "SessionKitVapor",
                 "SessionKitPostgres",
                 "SessionKitRedis",
                 "SessionKitSQLite",
                 "SessionKitTesting",
                 "SessionKitTestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "VaporTesting", package: "vapor", condition: .when(traits: ["Vapor"])),
             ],
             swiftSettings: strictSettings
         ),

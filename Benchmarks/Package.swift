@@ -18,7 +18,8 @@ let package = Package(
         .executable(name: "bench-requests", targets: ["BenchRequests"]),
     ],
     dependencies: [
-        .package(path: ".."),
+        // Every trait: the benchmarks compare both adapters and every store.
+        .package(path: "..", traits: ["Hummingbird", "Vapor", "SQLite", "PostgreSQL", "Redis"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
@@ -72,7 +73,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "BenchVapor",
-            dependencies: [.product(name: "Vapor", package: "vapor")],
+            dependencies: [
+                .product(name: "SessionKit", package: root),
+                .product(name: "SessionKitVapor", package: root),
+                .product(name: "Vapor", package: "vapor"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Micro benchmarks on ordo-one/benchmark: `swift package --package-path Benchmarks benchmark`.

@@ -1,14 +1,16 @@
 import ArgumentParser
 import Crypto
 import Foundation
-import Hummingbird
 import Logging
 import Metrics
 import SessionKit
 import SessionKitStores
 
+#if Hummingbird
+import Hummingbird
+#endif
 #if Prometheus
-    import Prometheus
+import Prometheus
 #endif
 
 @main
@@ -76,7 +78,47 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var metrics = false
 
+    @Option(help: "The web framework that serves the shop: hummingbird or vapor (the same pages, API and cookies on either).")
+    var framework = Framework.defaultValue
+
+    /// The frameworks the shop runs on, each behind the package trait of the same name.
+    enum Framework: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case hummingbird, vapor
+
+        static var defaultValue: Framework {
+            #if Hummingbird
+            .hummingbird
+            #else
+            .vapor
+            #endif
+        }
+
+        /// Whether this build has the framework (its trait was on).
+        var isBuilt: Bool {
+            switch self {
+            case .hummingbird:
+                #if Hummingbird
+                true
+                #else
+                false
+                #endif
+            case .vapor:
+                #if Vapor
+                true
+                #else
+                false
+                #endif
+            }
+        }
+    }
+
     func validate() throws {
+        guard framework.isBuilt else {
+            let trait = framework == .vapor ? "Vapor" : "Hummingbird"
+            throw ValidationError(
+                "--framework \(framework.rawValue) needs the demo built with the \(trait) trait: "
+                    + "swift run --traits \(trait) sessionkit-demo --framework \(framework.rawValue) (or --enable-all-traits)")
+        }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         guard absoluteLifetime > 0 else { throw ValidationError("--absolute-lifetime must be a positive number of seconds") }
@@ -115,13 +157,13 @@ struct DemoCommand: AsyncParsableCommand {
     /// `/metrics` page, or `nil` when the demo was built without the Prometheus trait.
     static var metricsExporter: (@Sendable () -> (@Sendable () -> [UInt8]))? {
         #if Prometheus
-            return {
-                let registry = PrometheusCollectorRegistry()
-                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-                return { registry.emitToBuffer() }
-            }
+        return {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            return { registry.emitToBuffer() }
+        }
         #else
-            return nil
+        return nil
         #endif
     }
 
@@ -190,18 +232,28 @@ struct DemoCommand: AsyncParsableCommand {
         var shop = Shop(manager: manager, accounts: accounts, storeDescription: kind, trustedProxies: trustedProxies)
         shop.logger = logger
         shop.metricsPage = metricsPage
-        let app = Application(
-            router: shop.router(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
-            services: [SessionPurgeService(manager: manager, logger: logger)],
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(description)")
-                for (username, password) in accounts.passwords { printLine("\(username) password: \(password)") }
-            },
-            logger: logger
-        )
-        try await app.runService()
+        let framework = self.framework
+        let banner: @Sendable (Int) -> Void = { port in
+            printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(description) — served by \(framework.rawValue)")
+            for (username, password) in accounts.passwords { printLine("\(username) password: \(password)") }
+        }
+        switch framework {
+        case .hummingbird:
+            #if Hummingbird
+            let app = Application(
+                router: shop.router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "sessionkit-demo"),
+                services: [SessionPurgeService(manager: manager, logger: logger)],
+                onServerRunning: { channel in banner(channel.localAddress?.port ?? 0) },
+                logger: logger
+            )
+            try await app.runService()
+            #endif
+        case .vapor:
+            #if Vapor
+            try await VaporShopServer(shop: shop, host: host, port: port, logger: logger, banner: banner).run()
+            #endif
+        }
     }
 
     /// The sealing keys: from `--secret`, or from the secret file, made on first use with

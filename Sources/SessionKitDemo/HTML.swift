@@ -1,7 +1,5 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import NIOCore
 import SessionKit
 
 /// Server-rendered pages from plain Swift strings; every interpolated value goes through
@@ -43,7 +41,7 @@ enum HTML {
         }
     }
 
-    static func page(_ title: String, frame: Frame, status: HTTPResponse.Status = .ok, body: String) -> Response {
+    static func page(_ title: String, frame: Frame, status: HTTPResponse.Status = .ok, body: String) -> ShopResponse {
         let dark = frame.preferences.theme == .dark
         let account =
             frame.user.map { user in
@@ -87,7 +85,7 @@ enum HTML {
             <footer>\(footer) Sessions are kept in \(escape(frame.storeDescription)).</footer>
             </body></html>
             """
-        return Response(
+        return ShopResponse(
             status: status,
             headers: [
                 .contentType: "text/html; charset=utf-8",
@@ -96,7 +94,7 @@ enum HTML {
                 .cacheControl: "no-store",
                 .contentSecurityPolicy: "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
             ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: html))
+            body: Array(html.utf8)
         )
     }
 
@@ -130,8 +128,8 @@ enum HTML {
         return seconds < 0 ? "\(amount) ago" : "in \(amount)"
     }
 
-    static func redirect(_ location: String) -> Response {
-        Response(status: .seeOther, headers: [.location: location])
+    static func redirect(_ location: String) -> ShopResponse {
+        ShopResponse(status: .seeOther, headers: [.location: location])
     }
 }
 

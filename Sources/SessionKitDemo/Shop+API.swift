@@ -1,11 +1,10 @@
 import Foundation
-import Hummingbird
+import HTTPTypes
 import SessionKit
-import SessionKitHummingbird
 
 /// The JSON API under `/api`. Times are ISO 8601; prices are US dollars.
 extension Shop {
-    struct SessionJSON: ResponseEncodable {
+    struct SessionJSON: Encodable {
         var authenticated: Bool
         var user: String?
         var createdAt: Date?
@@ -27,13 +26,13 @@ extension Shop {
         }
     }
 
-    struct ProductJSON: ResponseEncodable {
+    struct ProductJSON: Encodable {
         var sku: String
         var name: String
         var price: Decimal
     }
 
-    struct CartJSON: ResponseEncodable {
+    struct CartJSON: Encodable {
         struct Item: Codable {
             var sku: String
             var name: String
@@ -67,11 +66,11 @@ extension Shop {
         var password: String
     }
 
-    struct UserJSON: ResponseEncodable {
+    struct UserJSON: Encodable {
         var user: String
     }
 
-    struct DeviceJSON: ResponseEncodable {
+    struct DeviceJSON: Encodable {
         var handle: String
         var current: Bool
         var createdAt: Date
@@ -96,125 +95,122 @@ extension Shop {
         }
     }
 
-    struct TokenJSON: ResponseEncodable {
+    struct TokenJSON: Encodable {
         var token: String
         var expiresAt: Date
     }
 
     /// The API's routes, under `/api`; they accept the session cookie or a bearer token.
-    func addAPI(to api: RouterGroup<ShopContext>) {
-        api.get("session") { _, context -> EditedResponse<SessionJSON> in
-            let info = try await context.session.info()
-            let json = SessionJSON(
-                authenticated: info?.userID != nil,
-                user: info?.userID,
-                createdAt: info?.createdAt,
-                idleExpiresAt: info?.idleDeadline,
-                absoluteExpiresAt: info?.absoluteDeadline
-            )
-            return EditedResponse(headers: Self.noStore, response: json)
+    func apiRoutes() -> [ShopRoute] {
+        func api(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (ShopRequest) async throws -> ShopResponse)
+            -> ShopRoute
+        {
+            ShopRoute(group: .api, method: method, path: "/api/" + path, handler: handler)
         }
-        api.get("products") { _, _ -> [ProductJSON] in
-            Catalog.products.map { ProductJSON(sku: $0.sku, name: $0.name, price: dollars($0.priceCents)) }
-        }
-        api.get("cart") { _, context -> CartJSON in
-            CartJSON(try await cart(context.session))
-        }
-        api.post("cart/items") { request, context -> CartJSON in
-            var request = request
-            let item = try await request.decodeJSON(AddItemJSON.self)
-            return CartJSON(try await addToCart(context.session, sku: item.sku, quantity: item.quantity))
-        }
-        api.delete("cart/items/:sku") { _, context -> CartJSON in
-            CartJSON(try await setQuantity(context.session, sku: try context.parameters.require("sku"), quantity: 0))
-        }
-        api.post("login") { request, context -> UserJSON in
-            var request = request
-            let login = try await request.decodeJSON(LoginJSON.self)
-            guard try await logIn(context.session, username: login.username, password: login.password, remember: login.remember ?? false)
-            else {
-                throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
-            }
-            return UserJSON(user: login.username)
-        }
-        // A signed-in bearer session for an API client; its token is shown this once.
-        // `remember` gives it the remember-me limits, as for a browser.
-        api.post("tokens") { request, context -> EditedResponse<TokenJSON> in
-            var request = request
-            let login = try await request.decodeJSON(LoginJSON.self)
-            guard try checkPassword(username: login.username, password: login.password, client: context.session.client) else {
-                throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
-            }
-            let issued = try await manager.issueBearerToken(
-                userID: login.username,
-                client: context.session.client,
-                rememberMe: login.remember ?? false
-            )
-            return EditedResponse(
-                status: .created,
-                headers: [.cacheControl: "no-store"],
-                response: TokenJSON(token: issued.token, expiresAt: issued.expiresAt)
-            )
-        }
-        api.post("logout") { _, context -> Response in
-            try context.session.destroy()
-            return Response(status: .noContent, headers: [.clearSiteData: Self.clearSiteData])
-        }
-        api.get("preferences") { _, context -> Preferences in
-            try await preferences(context.session)
-        }
-        api.put("preferences") { request, context -> Preferences in
-            var request = request
-            let preferences = try await request.decodeJSON(Preferences.self)
-            try context.session.set(.preferences, preferences)
-            return preferences
-        }
-        api.get("sessions") { _, context -> EditedResponse<[DeviceJSON]> in
-            let user = try await requireUser(context.session)
-            let current = try await context.session.info()?.handle
-            let devices = try await manager.sessions(ofUser: user).map { info in
-                DeviceJSON(
-                    handle: info.handle,
-                    current: info.handle == current,
-                    createdAt: info.createdAt,
-                    lastSeenAt: info.lastSeenAt,
-                    ip: info.client.ipAddress,
-                    userAgent: info.client.userAgent,
-                    device: info.device
+        return [
+            api(.get, "session") { request in
+                let info = try await request.session.info()
+                let json = SessionJSON(
+                    authenticated: info?.userID != nil,
+                    user: info?.userID,
+                    createdAt: info?.createdAt,
+                    idleExpiresAt: info?.idleDeadline,
+                    absoluteExpiresAt: info?.absoluteDeadline
                 )
-            }
-            return EditedResponse(headers: Self.noStore, response: devices)
-        }
-        // Proving one's identity again, for the sensitive actions below; with a cookie or a
-        // bearer token (a bearer session keeps its token).
-        api.post("reauthenticate") { request, context -> HTTPResponse.Status in
-            var request = request
-            let body = try await request.decodeJSON(PasswordJSON.self)
-            let user = try await requireUser(context.session)
-            guard try checkPassword(username: user, password: body.password, client: context.session.client) else {
-                throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong password")
-            }
-            try await context.session.reauthenticate()
-            return .noContent
-        }
-        api.delete("sessions/:handle") { _, context -> HTTPResponse.Status in
-            let user = try await requireUser(context.session)
-            try await requireRecentProof(context.session, user: user)
-            guard try await manager.revoke(handle: try context.parameters.require("handle"), ofUser: user) else {
-                throw DemoError.notFound("no session of yours has that handle")
-            }
-            return .noContent
-        }
-        api.post("sessions/revoke-others") { _, context -> HTTPResponse.Status in
-            let user = try await requireUser(context.session)
-            try await requireRecentProof(context.session, user: user)
-            try await context.session.revokeOtherSessions()
-            return .noContent
-        }
+                return try .json(json, headers: Self.noStore)
+            },
+            api(.get, "products") { _ in
+                try .json(Catalog.products.map { ProductJSON(sku: $0.sku, name: $0.name, price: dollars($0.priceCents)) })
+            },
+            api(.get, "cart") { request in
+                try .json(CartJSON(try await cart(request.session)))
+            },
+            api(.post, "cart/items") { request in
+                let item = try request.decodeJSON(AddItemJSON.self)
+                return try .json(CartJSON(try await addToCart(request.session, sku: item.sku, quantity: item.quantity)))
+            },
+            api(.delete, "cart/items/:sku") { request in
+                try .json(CartJSON(try await setQuantity(request.session, sku: try request.parameter("sku"), quantity: 0)))
+            },
+            api(.post, "login") { request in
+                let login = try request.decodeJSON(LoginJSON.self)
+                guard
+                    try await logIn(request.session, username: login.username, password: login.password, remember: login.remember ?? false)
+                else {
+                    throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
+                }
+                return try .json(UserJSON(user: login.username))
+            },
+            // A signed-in bearer session for an API client; its token is shown this once.
+            // `remember` gives it the remember-me limits, as for a browser.
+            api(.post, "tokens") { request in
+                let login = try request.decodeJSON(LoginJSON.self)
+                guard try checkPassword(username: login.username, password: login.password, client: request.session.client) else {
+                    throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
+                }
+                let issued = try await manager.issueBearerToken(
+                    userID: login.username,
+                    client: request.session.client,
+                    rememberMe: login.remember ?? false
+                )
+                return try .json(TokenJSON(token: issued.token, expiresAt: issued.expiresAt), status: .created, headers: Self.noStore)
+            },
+            api(.post, "logout") { request in
+                try request.session.destroy()
+                return .empty(.noContent, headers: [.clearSiteData: Self.clearSiteData])
+            },
+            api(.get, "preferences") { request in
+                try .json(try await preferences(request.session))
+            },
+            api(.put, "preferences") { request in
+                let preferences = try request.decodeJSON(Preferences.self)
+                try request.session.set(.preferences, preferences)
+                return try .json(preferences)
+            },
+            api(.get, "sessions") { request in
+                let user = try await requireUser(request.session)
+                let current = try await request.session.info()?.handle
+                let devices = try await manager.sessions(ofUser: user).map { info in
+                    DeviceJSON(
+                        handle: info.handle,
+                        current: info.handle == current,
+                        createdAt: info.createdAt,
+                        lastSeenAt: info.lastSeenAt,
+                        ip: info.client.ipAddress,
+                        userAgent: info.client.userAgent,
+                        device: info.device
+                    )
+                }
+                return try .json(devices, headers: Self.noStore)
+            },
+            // Proving one's identity again, for the sensitive actions below; with a cookie or a
+            // bearer token (a bearer session keeps its token).
+            api(.post, "reauthenticate") { request in
+                let body = try request.decodeJSON(PasswordJSON.self)
+                let user = try await requireUser(request.session)
+                guard try checkPassword(username: user, password: body.password, client: request.session.client) else {
+                    throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong password")
+                }
+                try await request.session.reauthenticate()
+                return .empty(.noContent)
+            },
+            api(.delete, "sessions/:handle") { request in
+                let user = try await requireUser(request.session)
+                try await requireRecentProof(request.session, user: user)
+                guard try await manager.revoke(handle: try request.parameter("handle"), ofUser: user) else {
+                    throw DemoError.notFound("no session of yours has that handle")
+                }
+                return .empty(.noContent)
+            },
+            api(.post, "sessions/revoke-others") { request in
+                let user = try await requireUser(request.session)
+                try await requireRecentProof(request.session, user: user)
+                try await request.session.revokeOtherSessions()
+                return .empty(.noContent)
+            },
+        ]
     }
 }
-
-extension Preferences: ResponseEncodable {}
 
 extension Shop {
     /// A 403 `reauthentication_required` unless the user proved who they are recently

@@ -1,7 +1,6 @@
 import Foundation
-import Hummingbird
+import HTTPTypes
 import SessionKit
-import SessionKitHummingbird
 
 /// The HTML pages a person uses. Forms post and redirect (303), so reloading is safe.
 extension Shop {
@@ -19,9 +18,14 @@ extension Shop {
         )
     }
 
-    func addPages(to router: RouterGroup<ShopContext>) {
-        router.get("/") { _, context -> Response in
-            let frame = try await frame(context.session)
+    /// The HTML pages' routes; forms carry a CSRF token of the session that rendered them.
+    func pageRoutes() -> [ShopRoute] {
+        var routes = [ShopRoute]()
+        func page(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (ShopRequest) async throws -> ShopResponse) {
+            routes.append(ShopRoute(group: .pages, method: method, path: path, handler: handler))
+        }
+        page(.get, "/") { request in
+            let frame = try await frame(request.session)
             let rows = Catalog.products.map { product in
                 """
                 <tr><td>\(HTML.escape(product.name))</td><td>\(frame.preferences.currency.format(cents: product.priceCents))</td>
@@ -35,20 +39,19 @@ extension Shop {
                 body: "<table><tr><th>Product</th><th>Price</th><th></th></tr>\(rows.joined())</table>"
             )
         }
-        router.post("/cart/add") { request, context -> Response in
-            var request = request
-            let fields = try await request.formFields()
+        page(.post, "/cart/add") { request in
+            let fields = try request.formFields()
             let sku = fields["sku"] ?? ""
             guard let product = Catalog.product(sku), let quantity = Int(fields["quantity"] ?? "1"), quantity > 0, quantity < 100 else {
                 throw DemoError.badRequest("choose a product and a quantity from 1 to 99")
             }
-            try await addToCart(context.session, sku: sku, quantity: quantity)
-            try context.session.setFlash(.notice, "Added \(quantity) × \(product.name) to your cart.")
+            try await addToCart(request.session, sku: sku, quantity: quantity)
+            try request.session.setFlash(.notice, "Added \(quantity) × \(product.name) to your cart.")
             return HTML.redirect("/")
         }
-        router.get("/cart") { _, context -> Response in
-            let frame = try await frame(context.session)
-            let cart = try await cart(context.session)
+        page(.get, "/cart") { request in
+            let frame = try await frame(request.session)
+            let cart = try await cart(request.session)
             let currency = frame.preferences.currency
             let rows = cart.lines.compactMap { line -> String? in
                 guard let product = Catalog.product(line.sku) else { return nil }
@@ -69,61 +72,59 @@ extension Shop {
                 """
             return HTML.page("Your cart", frame: frame, body: body)
         }
-        router.post("/cart/:sku/quantity") { request, context -> Response in
-            var request = request
-            let fields = try await request.formFields()
+        page(.post, "/cart/:sku/quantity") { request in
+            let fields = try request.formFields()
             guard let quantity = Int(fields["quantity"] ?? ""), (0..<100).contains(quantity) else {
                 throw DemoError.badRequest("quantity must be from 0 to 99")
             }
-            try await setQuantity(context.session, sku: try context.parameters.require("sku"), quantity: quantity)
-            try context.session.setFlash(.notice, "Cart updated.")
+            try await setQuantity(request.session, sku: try request.parameter("sku"), quantity: quantity)
+            try request.session.setFlash(.notice, "Cart updated.")
             return HTML.redirect("/cart")
         }
-        router.post("/cart/:sku/remove") { _, context -> Response in
-            try await setQuantity(context.session, sku: try context.parameters.require("sku"), quantity: 0)
-            try context.session.setFlash(.notice, "Removed from your cart.")
+        page(.post, "/cart/:sku/remove") { request in
+            try await setQuantity(request.session, sku: try request.parameter("sku"), quantity: 0)
+            try request.session.setFlash(.notice, "Removed from your cart.")
             return HTML.redirect("/cart")
         }
-        router.get("/login") { request, context -> Response in
+        page(.get, "/login") { request in
             // A notice for a visitor without a session comes in the redirect's query, from a
             // fixed list: no session is stored just to say it, and no text is echoed.
-            var frame = try await frame(context.session)
-            if frame.notice == nil, let notice = request.uri.queryParameters["notice"].flatMap({ Self.loginNotices[String($0)] }) {
+            var frame = try await frame(request.session)
+            if frame.notice == nil, let notice = request.query["notice"].flatMap({ Self.loginNotices[$0] }) {
                 frame.notice = notice
             }
             return HTML.page("Log in", frame: frame, body: loginForm(error: nil, frame: frame))
         }
-        router.post("/login") { request, context -> Response in
-            var request = request
-            let fields = try await request.formFields()
+        page(.post, "/login") { request in
+            let fields = try request.formFields()
             let username = fields["username"] ?? ""
             let remember = fields["remember"] != nil
             let loggedIn: Bool
             do {
-                loggedIn = try await logIn(context.session, username: username, password: fields["password"] ?? "", remember: remember)
+                loggedIn = try await logIn(request.session, username: username, password: fields["password"] ?? "", remember: remember)
             } catch let error as DemoError where error.status == .tooManyRequests {
-                let frame = try await frame(context.session)
+                let frame = try await frame(request.session)
                 var response = HTML.page(
                     "Log in", frame: frame, status: .tooManyRequests, body: loginForm(error: error.message, frame: frame))
                 response.headers[.retryAfter] = error.headers[.retryAfter]
                 return response
             }
             guard loggedIn else {
-                let frame = try await frame(context.session)
+                let frame = try await frame(request.session)
                 return HTML.page(
                     "Log in", frame: frame, status: .unauthorized, body: loginForm(error: "Wrong username or password.", frame: frame))
             }
-            try context.session.setFlash(.notice, "Welcome, \(username). Your cart came with you.")
+            try request.session.setFlash(.notice, "Welcome, \(username). Your cart came with you.")
             return HTML.redirect("/")
         }
-        router.post("/logout") { _, context -> Response in
-            try context.session.destroy()
+        page(.post, "/logout") { request in
+            try request.session.destroy()
             var response = HTML.redirect("/")
             response.headers[.clearSiteData] = Self.clearSiteData
             return response
         }
-        router.get("/preferences") { _, context -> Response in
-            let frame = try await frame(context.session)
+        page(.get, "/preferences") { request in
+            let frame = try await frame(request.session)
             func options<Option: RawRepresentable & CaseIterable & Equatable>(_ current: Option) -> String where Option.RawValue == String {
                 Option.allCases.map { option in
                     #"<option value="\#(option.rawValue)"\#(option == current ? " selected" : "")>\#(option.rawValue)</option>"#
@@ -137,24 +138,23 @@ extension Shop {
                 """
             return HTML.page("Preferences", frame: frame, body: body)
         }
-        router.post("/preferences") { request, context -> Response in
-            var request = request
-            let fields = try await request.formFields()
+        page(.post, "/preferences") { request in
+            let fields = try request.formFields()
             guard let theme = Preferences.Theme(rawValue: fields["theme"] ?? ""),
                 let currency = Currency(rawValue: fields["currency"] ?? "")
             else { throw DemoError.badRequest("choose a theme and a currency from the lists") }
-            try context.session.set(.preferences, Preferences(theme: theme, currency: currency))
-            try context.session.setFlash(.notice, "Preferences saved.")
+            try request.session.set(.preferences, Preferences(theme: theme, currency: currency))
+            try request.session.setFlash(.notice, "Preferences saved.")
             return HTML.redirect("/preferences")
         }
-        router.get("/sessions") { _, context -> Response in
-            let frame = try await frame(context.session)
+        page(.get, "/sessions") { request in
+            let frame = try await frame(request.session)
             guard let user = frame.user else { return HTML.redirect("/login?notice=sessions") }
             guard !manager.sealsSessions else { return HTML.page("Your sessions", frame: frame, body: sealedSessionsBody(frame)) }
             let sessions = try await manager.sessions(ofUser: user)
             // Revoking needs a recent proof of identity: without one, each form asks for the password.
             let password =
-                try await context.session.provedIdentity(within: Self.reauthenticationWindow)
+                try await request.session.provedIdentity(within: Self.reauthenticationWindow)
                 ? ""
                 : #"<input type="password" name="password" required autocomplete="current-password" placeholder="Your password" aria-label="your password"> "#
             let rows = sessions.map { info in
@@ -174,29 +174,28 @@ extension Shop {
                 """
             return HTML.page("Your sessions", frame: frame, body: body)
         }
-        router.post("/sessions/:handle/revoke") { request, context -> Response in
-            var request = request
-            let user = try await requireUser(context.session)
-            guard try await confirmIdentity(context.session, user: user, password: try await request.formFields()["password"]) else {
-                return try await askForPassword(context.session)
+        page(.post, "/sessions/:handle/revoke") { request in
+            let user = try await requireUser(request.session)
+            guard try await confirmIdentity(request.session, user: user, password: try request.formFields()["password"]) else {
+                return try await askForPassword(request.session)
             }
-            let revoked = try await manager.revoke(handle: try context.parameters.require("handle"), ofUser: user)
-            try context.session.setFlash(.notice, revoked ? "That session has been signed out." : "That session had already ended.")
+            let revoked = try await manager.revoke(handle: try request.parameter("handle"), ofUser: user)
+            try request.session.setFlash(.notice, revoked ? "That session has been signed out." : "That session had already ended.")
             return HTML.redirect("/sessions")
         }
-        router.post("/sessions/revoke-others") { request, context -> Response in
-            var request = request
-            let user = try await requireUser(context.session)
-            guard try await confirmIdentity(context.session, user: user, password: try await request.formFields()["password"]) else {
-                return try await askForPassword(context.session)
+        page(.post, "/sessions/revoke-others") { request in
+            let user = try await requireUser(request.session)
+            guard try await confirmIdentity(request.session, user: user, password: try request.formFields()["password"]) else {
+                return try await askForPassword(request.session)
             }
-            let count = try await context.session.revokeOtherSessions()
+            let count = try await request.session.revokeOtherSessions()
             // Sealed sessions are not counted: the server never saw the others.
             let notice =
                 manager.sealsSessions ? "Signed out everywhere else." : "Signed out \(count) other session\(count == 1 ? "" : "s")."
-            try context.session.setFlash(.notice, notice)
+            try request.session.setFlash(.notice, notice)
             return HTML.redirect("/sessions")
         }
+        return routes
     }
 
     /// "Your sessions" when sessions are sealed in cookies: the server keeps no list of them,
@@ -211,7 +210,7 @@ extension Shop {
     }
 
     /// Back to "Your sessions", saying the password is needed (or was wrong).
-    private func askForPassword(_ session: RequestSession) async throws -> Response {
+    private func askForPassword(_ session: RequestSession) async throws -> ShopResponse {
         try session.setFlash(.notice, "Enter your password to do that.")
         return HTML.redirect("/sessions")
     }

@@ -1,13 +1,9 @@
 import Foundation
-import Hummingbird
 import Logging
 import SessionKit
-import SessionKitHummingbird
 
-typealias ShopContext = BasicSessionKitRequestContext
-
-/// The demo shop: its accounts, its session manager, and the router serving both the
-/// HTML pages and the JSON API.
+/// The demo shop: its accounts, its session manager, and the routes of both the HTML pages
+/// and the JSON API, which each framework's glue serves.
 struct Shop: Sendable {
     let manager: SessionManager
     let accounts: Accounts
@@ -21,32 +17,12 @@ struct Shop: Sendable {
     /// Renders `GET /metrics` (Prometheus text format) when the demo runs with `--metrics`.
     var metricsPage: (@Sendable () -> [UInt8])?
 
-    func router() -> Router<ShopContext> {
-        let router = Router(context: ShopContext.self)
-        if let metricsPage {
-            router.add(middleware: MetricsMiddleware())
-            // Outside the session middleware: a scrape has no session.
-            router.get("/metrics") { _, _ in
-                Response(
-                    status: .ok,
-                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: metricsPage()))
-                )
-            }
-        }
-        // The API serves API clients as well as the browser: it accepts bearer tokens too,
-        // unless sessions are sealed in cookies (a sealed manager issues no bearer tokens).
-        let api = router.group("api")
-        let apiCarriers: [any SessionCarrier]? = manager.sealsSessions ? nil : [.cookie, .bearer]
-        api.add(middleware: SessionKitMiddleware(manager: manager, carriers: apiCarriers, trustedProxies: trustedProxies))
-        addAPI(to: api)
-        let pages = router.group()
-        pages.add(middleware: SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies))
-        // Forms carry a token of the session that rendered them.
-        pages.add(middleware: CSRFTokenMiddleware())
-        addPages(to: pages)
-        return router
-    }
+    /// Every route of the shop, the API's and the pages'.
+    func routes() -> [ShopRoute] { apiRoutes() + pageRoutes() }
+
+    /// How the API's sessions travel: the cookie or a bearer token, unless sessions are
+    /// sealed in cookies (a sealed manager issues no bearer tokens), then the manager's own.
+    var apiCarriers: [any SessionCarrier]? { manager.sealsSessions ? nil : [.cookie, .bearer] }
 
     // MARK: Shared by the API and the pages
 

@@ -1,3 +1,4 @@
+#if Hummingbird
 import Foundation
 public import Hummingbird
 import Logging
@@ -50,3 +51,4 @@ public struct CSRFTokenMiddleware<Context: SessionKitRequestContext>: RouterMidd
         return try await next(request, context)
     }
 }
+#endif

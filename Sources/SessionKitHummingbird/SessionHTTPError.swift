@@ -1,3 +1,4 @@
+#if Hummingbird
 import Foundation
 public import Hummingbird
 import NIOCore
@@ -22,16 +23,10 @@ public struct SessionHTTPError: HTTPResponseError {
 
     /// The JSON body `{"error", "message"}` with the error's status.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try JSONEncoder().encode(ErrorBody(error: error.code.identifier, message: error.message))
         var headers = self.headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        headers[.contentType] = SessionError.jsonContentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: error.jsonBody)))
     }
-}
-
-private struct ErrorBody: Encodable {
-    var error: String
-    var message: String
 }
 
 /// A handler's error with the session's headers added to whatever response it becomes,
@@ -55,3 +50,4 @@ struct HeaderCarryingError: HTTPResponseError {
         return response
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Hummingbird
 import HTTPTypes
 public import Hummingbird
 import Logging
@@ -167,3 +168,4 @@ extension SessionCommitOutcome {
         if let cacheControl = cacheControl(merging: headers[.cacheControl]) { headers[.cacheControl] = cacheControl }
     }
 }
+#endif

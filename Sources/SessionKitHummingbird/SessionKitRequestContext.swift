@@ -1,3 +1,4 @@
+#if Hummingbird
 public import Hummingbird
 public import NIOCore
 public import SessionKit
@@ -26,3 +27,4 @@ public struct BasicSessionKitRequestContext: SessionKitRequestContext, RemoteAdd
         self.remoteAddress = source.channel.remoteAddress
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if PostgreSQL
 import Foundation
 public import PostgresNIO
 import SessionKit
@@ -31,3 +32,4 @@ extension PostgresClient.Configuration {
         )
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if PostgreSQL
 public import Foundation
 public import Logging
 import NIOCore
@@ -392,3 +393,4 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
 extension Data {
     fileprivate var utf8String: String { String(decoding: self, as: UTF8.self) }
 }
+#endif

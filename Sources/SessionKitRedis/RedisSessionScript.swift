@@ -1,3 +1,4 @@
+#if Redis
 /// The store's one Lua script. Every operation touches only the keys it is given, and
 /// those keys share one hash slot, so the same script serves a single node and a cluster.
 ///
@@ -256,3 +257,4 @@ enum RedisSessionScript {
         """#
     )
 }
+#endif

@@ -1,3 +1,4 @@
+#if Redis
 public import Foundation
 public import Logging
 import NIOCore
@@ -704,3 +705,4 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         SessionStoreError(code: .corrupt, message: "Redis: \(what)")
     }
 }
+#endif

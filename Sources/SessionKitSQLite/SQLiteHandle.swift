@@ -1,3 +1,4 @@
+#if SQLite
 import Foundation
 import SessionKit
 // SQLite's C API, from the copy sqlite-nio compiles (its functions carry a `sqlite_nio_`
@@ -194,3 +195,4 @@ struct SQLiteColumns {
 
 /// SQLite copies a value bound with this destructor before the bind call returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+#endif

@@ -1,3 +1,4 @@
+#if SQLite
 public import Foundation
 public import Logging
 public import SessionKit
@@ -458,3 +459,4 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         )
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if SQLite
 import NIOPosix
 import SessionKit
 import Synchronization
@@ -201,3 +202,4 @@ final class SQLiteReaders: Sendable {
         }
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if SQLite
 import Foundation
 import SessionKit
 
@@ -145,3 +146,4 @@ enum Schema {
         var binds: [SQLiteValue] { assignmentBinds + conditionBinds }
     }
 }
+#endif

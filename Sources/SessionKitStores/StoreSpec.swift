@@ -1,10 +1,17 @@
 import Foundation
 public import Logging
-import PostgresNIO
 public import SessionKit
+
+#if PostgreSQL
+import PostgresNIO
 import SessionKitPostgres
+#endif
+#if Redis
 import SessionKitRedis
+#endif
+#if SQLite
 import SessionKitSQLite
+#endif
 
 /// Where sessions live, as the demo's and the admin tool's `--store` name it:
 /// `memory`, `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
@@ -26,16 +33,23 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         if text == "memory" {
             self = .memory
         } else if text.hasPrefix("sqlite:"), text.count > "sqlite:".count {
+            try Self.requireTrait("SQLite", for: text)
             self = .sqlite(path: String(text.dropFirst("sqlite:".count)))
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            try Self.requireTrait("PostgreSQL", for: text)
+            #if PostgreSQL
             _ = try PostgresClient.Configuration(sessionKitURL: text)
+            #endif
             self = .postgres(url: text)
         } else if text.hasPrefix("redis://") || text.hasPrefix("redis-cluster://") {
+            try Self.requireTrait("Redis", for: text)
+            #if Redis
             do {
                 _ = try redisCommands(url: text)
             } catch let error as RedisError {
                 throw SessionConfigurationError(setting: "--store", message: error.message)
             }
+            #endif
             self = .redis(url: text)
         } else {
             throw SessionConfigurationError(setting: "--store", message: "'\(text)' is not one of: \(Self.forms)")
@@ -70,6 +84,7 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         case .memory:
             return try await body(MemorySessionStore())
         case .sqlite(let path):
+            #if SQLite
             let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: logger)
             do {
                 let result = try await body(store)
@@ -79,7 +94,11 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
                 try? await store.close()
                 throw error
             }
+            #else
+            throw Self.missingTrait("SQLite", for: "sqlite:\(path)")
+            #endif
         case .postgres(let url):
+            #if PostgreSQL
             let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
             return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
                 group.addTask { await client.run() }
@@ -88,7 +107,11 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
                 try await store.migrate()
                 return try await body(store)
             }
+            #else
+            throw Self.missingTrait("PostgreSQL", for: url)
+            #endif
         case .redis(let url):
+            #if Redis
             let client = try redisCommands(url: url)
             do {
                 let result = try await body(RedisSessionStore(client: client, logger: logger))
@@ -98,7 +121,38 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
                 await client.close()
                 throw error
             }
+            #else
+            throw Self.missingTrait("Redis", for: url)
+            #endif
         }
+    }
+
+    /// The store traits this build was made with.
+    private static let builtTraits: Set<String> = {
+        var traits: Set<String> = []
+        #if SQLite
+        traits.insert("SQLite")
+        #endif
+        #if PostgreSQL
+        traits.insert("PostgreSQL")
+        #endif
+        #if Redis
+        traits.insert("Redis")
+        #endif
+        return traits
+    }()
+
+    /// Refuses a store whose package trait this build was made without.
+    private static func requireTrait(_ trait: String, for text: String) throws {
+        if !builtTraits.contains(trait) { throw missingTrait(trait, for: text) }
+    }
+
+    private static func missingTrait(_ trait: String, for text: String) -> SessionConfigurationError {
+        SessionConfigurationError(
+            setting: "--store",
+            message: "'\(redacted(text))' needs SessionKit's \(trait) trait, which this build was made without: "
+                + "build with --traits \(trait) (or --enable-all-traits)"
+        )
     }
 
     /// The URL with its password (between `USER:` and `@`) replaced by `***`.

@@ -1,11 +1,10 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import Logging
 import NIOCore
 import SessionKit
 import SessionKitSQLite
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 
@@ -30,7 +29,7 @@ private func json(_ object: [String: Any]) -> ByteBuffer {
     ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object))
 }
 
-extension TestResponse {
+extension AdapterResponse {
     var sessionCookie: String? {
         guard let field = headers[values: .setCookie].first(where: { $0.hasPrefix("__Host-session=") }) else { return nil }
         let pair = String(field.split(separator: ";")[0])
@@ -50,20 +49,20 @@ extension TestResponse {
 
 /// A client that keeps the session cookie between requests, like a browser.
 final class Browser: @unchecked Sendable {
-    let client: any TestClientProtocol
+    let client: any AdapterClient
     var cookie: String?
     let userAgent: String
     /// The CSRF token of the last page shown, sent with forms as the page's forms would.
     var csrfToken: String?
 
-    init(_ client: any TestClientProtocol, userAgent: String = "DemoTests/1.0") {
+    init(_ client: any AdapterClient, userAgent: String = "DemoTests/1.0") {
         self.client = client
         self.userAgent = userAgent
     }
 
     @discardableResult
     func send(_ method: HTTPRequest.Method, _ uri: String, json body: [String: Any]? = nil, form: String? = nil) async throws
-        -> TestResponse
+        -> AdapterResponse
     {
         var headers: HTTPFields = [.userAgent: userAgent]
         if let cookie { headers[.cookie] = cookie }
@@ -87,9 +86,10 @@ final class Browser: @unchecked Sendable {
 }
 
 @Suite struct DemoAPITests {
-    @Test func anonymousSessionIsEmptyAndCostsNothing() async throws {
+    @Test(arguments: Framework.allCases)
+    func anonymousSessionIsEmptyAndCostsNothing(_ framework: Framework) async throws {
         let shop = try makeShop()
-        try await Application(router: shop.router()).test(.router) { client in
+        try await shop.test(framework) { client in
             let response = try await client.execute(uri: "/api/session", method: .get)
             #expect(response.status == .ok)
             let object = try #require(response.object)
@@ -100,8 +100,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func productsListTheCatalogue() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func productsListTheCatalogue(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let products = try #require(try await client.execute(uri: "/api/products", method: .get).array)
             #expect(products.count == 12)
             #expect(products.first?["sku"] as? String == "tea-green")
@@ -109,8 +110,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func cartAddRemoveAndTotals() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func cartAddRemoveAndTotals(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 2])
             let added = try await browser.send(.post, "/api/cart/items", json: ["sku": "tea-green", "quantity": 1])
@@ -127,16 +129,19 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test(arguments: [
-        (#"{"sku": "mug"}"#, HTTPResponse.Status.badRequest),
-        (#"{"sku": "mug", "quantity": 0}"#, .badRequest),
-        (#"{"sku": "mug", "quantity": -3}"#, .badRequest),
-        (#"{"sku": "mug", "quantity": "two"}"#, .badRequest),
-        ("not json", .badRequest),
-        (#"{"sku": "unicorn", "quantity": 1}"#, .notFound),
-    ])
-    func badCartBodiesGetJSONErrors(_ body: String, _ status: HTTPResponse.Status) async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(
+        arguments: Framework.allCases,
+        [
+            (#"{"sku": "mug"}"#, HTTPResponse.Status.badRequest),
+            (#"{"sku": "mug", "quantity": 0}"#, .badRequest),
+            (#"{"sku": "mug", "quantity": -3}"#, .badRequest),
+            (#"{"sku": "mug", "quantity": "two"}"#, .badRequest),
+            ("not json", .badRequest),
+            (#"{"sku": "unicorn", "quantity": 1}"#, .notFound),
+        ])
+    func badCartBodiesGetJSONErrors(_ framework: Framework, _ bodyAndStatus: (String, HTTPResponse.Status)) async throws {
+        let (body, status) = bodyAndStatus
+        try await makeShop().test(framework) { client in
             let response = try await client.execute(
                 uri: "/api/cart/items",
                 method: .post,
@@ -150,8 +155,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func loginKeepsTheCartAndRotatesTheToken() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func loginKeepsTheCartAndRotatesTheToken(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/cart/items", json: ["sku": "kettle", "quantity": 1])
             let anonymous = try #require(browser.cookie)
@@ -176,8 +182,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func logoutEndsTheSessionAndTheOldCookieIsAnonymous() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func logoutEndsTheSessionAndTheOldCookieIsAnonymous(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/login", json: ["username": "bob", "password": password])
             let cookie = try #require(browser.cookie)
@@ -190,8 +197,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func preferencesRoundTripAndValidate() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func preferencesRoundTripAndValidate(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             #expect(try await browser.send(.get, "/api/preferences").object?["theme"] as? String == "light")
             let saved = try await browser.send(.put, "/api/preferences", json: ["theme": "dark", "currency": "EUR"])
@@ -205,8 +213,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func sessionsListRevokeOneAndRevokeOthers() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func sessionsListRevokeOneAndRevokeOthers(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let laptop = Browser(client, userAgent: "Firefox on Linux")
             let phone = Browser(client, userAgent: "Safari on iPhone")
             let tablet = Browser(client, userAgent: "Chrome on Android")
@@ -244,10 +253,11 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func apiClientsUseBearerTokens() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func apiClientsUseBearerTokens(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             func send(_ method: HTTPRequest.Method, _ uri: String, token: String?, json body: [String: Any]? = nil) async throws
-                -> TestResponse
+                -> AdapterResponse
             {
                 var headers: HTTPFields = [:]
                 if let token { headers[.authorization] = "Bearer \(token)" }
@@ -287,9 +297,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test(arguments: [Int.max, 1_000_000_000_000, 1 << 31, 100, Int.min])
-    func hugeQuantitiesAreRefusedAndTheShopKeepsAnswering(_ quantity: Int) async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases, [Int.max, 1_000_000_000_000, 1 << 31, 100, Int.min])
+    func hugeQuantitiesAreRefusedAndTheShopKeepsAnswering(_ framework: Framework, _ quantity: Int) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             let response = try await browser.send(.post, "/api/cart/items", json: ["sku": "tea-green", "quantity": quantity])
             #expect(response.status == .badRequest)
@@ -300,8 +310,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func aLineHoldsAtMost99HoweverItIsReached() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func aLineHoldsAtMost99HoweverItIsReached(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             #expect(try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 99]).status == .ok)
             let more = try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 1])
@@ -311,8 +322,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func unknownProductsAre404OnEveryRoute() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func unknownProductsAre404OnEveryRoute(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             let added = try await browser.send(.post, "/api/cart/items", json: ["sku": "unicorn", "quantity": 1])
             #expect(added.status == .notFound)
@@ -324,8 +336,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func bodiesMeanWhatTheySay() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func bodiesMeanWhatTheySay(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let json = #"{"sku": "mug", "quantity": 1}"#
             for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
                 let response = try await client.execute(
@@ -352,10 +365,11 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func failedLoginsAreThrottledAndRecover() async throws {
+    @Test(arguments: Framework.allCases)
+    func failedLoginsAreThrottledAndRecover(_ framework: Framework) async throws {
         let clock = ManualWallClock()
         let throttle = LoginThrottle(burst: 3, refillInterval: 30, wallClock: clock)
-        try await Application(router: try makeShop(throttle: throttle).router()).test(.router) { client in
+        try await makeShop(throttle: throttle).test(framework) { client in
             let browser = Browser(client)
             for _ in 0..<3 {
                 #expect(
@@ -376,9 +390,10 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func sensitiveActionsNeedARecentProofOfIdentity() async throws {
+    @Test(arguments: Framework.allCases)
+    func sensitiveActionsNeedARecentProofOfIdentity(_ framework: Framework) async throws {
         let clock = ManualWallClock()
-        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+        try await makeShop(wallClock: clock).test(framework) { client in
             let laptop = Browser(client)
             let phone = Browser(client)
             try await phone.send(.post, "/api/login", json: ["username": "alice", "password": password])
@@ -405,9 +420,10 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func bearerClientsReauthenticateWithoutANewToken() async throws {
+    @Test(arguments: Framework.allCases)
+    func bearerClientsReauthenticateWithoutANewToken(_ framework: Framework) async throws {
         let clock = ManualWallClock()
-        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+        try await makeShop(wallClock: clock).test(framework) { client in
             let issued = try await client.execute(
                 uri: "/api/tokens", method: .post, headers: [.contentType: "application/json"],
                 body: json(["username": "bob", "password": password]))
@@ -423,8 +439,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func concurrentCartAddsAllLand() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func concurrentCartAddsAllLand(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/cart/items", json: ["sku": "filter", "quantity": 1])
             let cookie = try #require(browser.cookie)
@@ -448,15 +465,16 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func cartSurvivesARestartOnSQLite() async throws {
+    @Test(arguments: Framework.allCases)
+    func cartSurvivesARestartOnSQLite(_ framework: Framework) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sessionkit-demo-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("demo.sqlite").path
-        let cookie = try await withShop(at: path) { browser in
+        let cookie = try await withShop(at: path, framework) { browser in
             try await browser.send(.post, "/api/cart/items", json: ["sku": "honey", "quantity": 4])
             return try #require(browser.cookie)
         }
-        try await withShop(at: path) { browser in
+        try await withShop(at: path, framework) { browser in
             browser.cookie = cookie
             let cart = try #require(try await browser.send(.get, "/api/cart").object)
             #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 4)
@@ -464,12 +482,14 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Runs `body` against a shop on the SQLite file at `path`, closing the store afterwards.
-    private func withShop<Result: Sendable>(at path: String, _ body: @escaping @Sendable (Browser) async throws -> Result) async throws
+    private func withShop<Result: Sendable>(
+        at path: String, _ framework: Framework, _ body: @escaping @Sendable (Browser) async throws -> Result
+    ) async throws
         -> Result
     {
         let store = try await SQLiteSessionStore.open(configuration: .init(path: path), logger: Logger(label: "test"))
         do {
-            let result = try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+            let result = try await makeShop(store: store).test(framework) { client in
                 try await body(Browser(client))
             }
             try await store.close()
@@ -497,8 +517,9 @@ final class Browser: @unchecked Sendable {
         #expect(markup == #"<time datetime="2027-01-15T08:29:50Z" title="2027-01-15 08:29:50 UTC">in 30 minutes</time>"#)
     }
 
-    @Test func pagesRenderAndFormsWork() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func pagesRenderAndFormsWork(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             let home = try await browser.send(.get, "/")
             #expect(home.status == .ok)
@@ -564,9 +585,10 @@ final class Browser: @unchecked Sendable {
             escaped.unicodeScalars.filter { $0 == "&" }.count == text.unicodeScalars.filter { "<>\"'&".unicodeScalars.contains($0) }.count)
     }
 
-    @Test func anonymousPageViewsStoreNothing() async throws {
+    @Test(arguments: Framework.allCases)
+    func anonymousPageViewsStoreNothing(_ framework: Framework) async throws {
         let store = MemorySessionStore()
-        try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+        try await makeShop(store: store).test(framework) { client in
             for page in ["/", "/cart", "/login", "/preferences", "/sessions", "/login?notice=sessions"] {
                 let response = try await client.execute(uri: page, method: .get)
                 #expect(response.headers[values: .setCookie].isEmpty, "\(page) set a cookie")
@@ -580,8 +602,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func accountPagesAreNeverCachedAndLogoutClearsTheBrowser() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func accountPagesAreNeverCachedAndLogoutClearsTheBrowser(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/login", form: "username=alice&password=correct+horse")
             #expect(try await browser.send(.get, "/sessions").headers[.cacheControl] == "no-store")
@@ -594,16 +617,18 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func theFooterNamesTheStoreKindOnly() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func theFooterNamesTheStoreKindOnly(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let home = try await client.execute(uri: "/", method: .get)
             #expect(home.text.contains("Sessions are kept in test."))
         }
     }
 
-    @Test func revokingFromThePagesAsksForThePasswordWhenTheProofIsOld() async throws {
+    @Test(arguments: Framework.allCases)
+    func revokingFromThePagesAsksForThePasswordWhenTheProofIsOld(_ framework: Framework) async throws {
         let clock = ManualWallClock()
-        try await Application(router: try makeShop(wallClock: clock).router()).test(.router) { client in
+        try await makeShop(wallClock: clock).test(framework) { client in
             let browser = Browser(client)
             _ = try await browser.send(.get, "/login")
             #expect(try await browser.send(.post, "/login", form: "username=alice&password=correct+horse").status == .seeOther)
@@ -617,8 +642,9 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func formPostsOfASessionNeedItsToken() async throws {
-        try await Application(router: try makeShop().router()).test(.router) { client in
+    @Test(arguments: Framework.allCases)
+    func formPostsOfASessionNeedItsToken(_ framework: Framework) async throws {
+        try await makeShop().test(framework) { client in
             let browser = Browser(client)
             // A first form post has no session to protect: no token needed, none created.
             #expect(try await browser.send(.post, "/cart/add", form: "sku=mug&quantity=1").status == .seeOther)
@@ -653,9 +679,10 @@ final class Browser: @unchecked Sendable {
         }
     }
 
-    @Test func crossSiteFormPostsAreRefused() async throws {
+    @Test(arguments: Framework.allCases)
+    func crossSiteFormPostsAreRefused(_ framework: Framework) async throws {
         let store = MemorySessionStore()
-        try await Application(router: try makeShop(store: store).router()).test(.router) { client in
+        try await makeShop(store: store).test(framework) { client in
             let crossSite: HTTPFields = [
                 .contentType: "application/x-www-form-urlencoded", .secFetchSite: "cross-site", .origin: "http://localhost:9999",
             ]
@@ -681,4 +708,43 @@ final class Browser: @unchecked Sendable {
 
 extension HTTPField.Name {
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+}
+
+/// The shop's answers do not depend on the framework serving it.
+@Suite struct DemoParityTests {
+    /// One scripted visit: each answer as `status content-type body`, and each session
+    /// cookie's attributes with the token left out.
+    private func visit(_ framework: Framework) async throws -> [String] {
+        try await makeShop().test(framework) { client in
+            let browser = Browser(client)
+            var answers = [String]()
+            func record(_ response: AdapterResponse) {
+                let cookie = response.headers[values: .setCookie].map { $0.split(separator: ";").dropFirst().joined(separator: ";") }
+                answers.append("\(response.status.code) \(response.headers[.contentType] ?? "-") \(response.text) \(cookie)")
+            }
+            record(try await browser.send(.get, "/api/products"))
+            record(try await browser.send(.get, "/api/cart"))
+            record(try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 2]))
+            record(try await browser.send(.post, "/api/cart/items", json: ["sku": "unicorn", "quantity": 1]))
+            record(try await browser.send(.post, "/api/cart/items", json: ["sku": "mug"]))
+            record(try await browser.send(.post, "/api/login", form: "username=alice"))
+            record(try await browser.send(.post, "/api/login", json: ["username": "alice", "password": "wrong"]))
+            record(try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password, "remember": true]))
+            record(try await browser.send(.get, "/api/cart"))
+            record(try await browser.send(.put, "/api/preferences", json: ["theme": "dark", "currency": "EUR"]))
+            record(try await browser.send(.get, "/api/no-such-route"))
+            record(try await browser.send(.delete, "/api/sessions/not-a-handle"))
+            record(try await browser.send(.post, "/api/logout"))
+            record(try await browser.send(.get, "/api/sessions"))
+            return answers
+        }
+    }
+
+    @Test func theAPIAnswersTheSameOnEveryFramework() async throws {
+        let hummingbird = try await visit(.hummingbird)
+        let vapor = try await visit(.vapor)
+        #expect(hummingbird.count == 14)
+        #expect(hummingbird[2].hasPrefix("200 application/json; charset=utf-8 {\"items\":[{\"name\":"))
+        for (one, other) in zip(hummingbird, vapor) { #expect(one == other) }
+    }
 }

@@ -1,8 +1,7 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import SessionKit
+import SessionKitTestSupport
 import Testing
 
 @testable import SessionKitDemo
@@ -27,9 +26,10 @@ private func sealedShop(
 /// The demo shop served over real HTTP with sessions sealed in cookies: the same pages and
 /// API, no server-side session state but the revocations.
 @Suite struct SealedShopTests {
-    @Test func theShopRunsOnSealedCookiesAndLogoutHoldsAgainstAReplayedCookie() async throws {
+    @Test(arguments: Framework.allCases)
+    func theShopRunsOnSealedCookiesAndLogoutHoldsAgainstAReplayedCookie(_ framework: Framework) async throws {
         let revocations = MemorySessionStore()
-        try await Application(router: try sealedShop(revocations: revocations).router()).test(.live) { client in
+        try await sealedShop(revocations: revocations).test(framework, live: true) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/cart/items", json: ["sku": "mug", "quantity": 2])
             let login = try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
@@ -55,8 +55,9 @@ private func sealedShop(
         }
     }
 
-    @Test func signingOutEverywhereElseEndsTheOtherBrowsers() async throws {
-        try await Application(router: try sealedShop().router()).test(.live) { client in
+    @Test(arguments: Framework.allCases)
+    func signingOutEverywhereElseEndsTheOtherBrowsers(_ framework: Framework) async throws {
+        try await sealedShop().test(framework, live: true) { client in
             let laptop = Browser(client, userAgent: "Laptop/1.0")
             let phone = Browser(client, userAgent: "Phone/1.0")
             for browser in [laptop, phone] {
@@ -69,8 +70,9 @@ private func sealedShop(
         }
     }
 
-    @Test func listingAndBearerTokensAnswerAClearError() async throws {
-        try await Application(router: try sealedShop().router()).test(.live) { client in
+    @Test(arguments: Framework.allCases)
+    func listingAndBearerTokensAnswerAClearError(_ framework: Framework) async throws {
+        try await sealedShop().test(framework, live: true) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
             for (method, uri, body) in [
@@ -87,8 +89,9 @@ private func sealedShop(
         }
     }
 
-    @Test func thePagesWorkWithFormsAndTheirTokensInTheSeal() async throws {
-        try await Application(router: try sealedShop().router()).test(.live) { client in
+    @Test(arguments: Framework.allCases)
+    func thePagesWorkWithFormsAndTheirTokensInTheSeal(_ framework: Framework) async throws {
+        try await sealedShop().test(framework, live: true) { client in
             let browser = Browser(client)
             try await browser.send(.get, "/login")
             let login = try await browser.send(.post, "/login", form: "username=alice&password=correct+horse&remember=1")
@@ -109,17 +112,16 @@ private func sealedShop(
         }
     }
 
-    @Test func rotatingTheSealingKeyLogsNobodyOut() async throws {
+    @Test(arguments: Framework.allCases)
+    func rotatingTheSealingKeyLogsNobodyOut(_ framework: Framework) async throws {
         let revocations = MemorySessionStore()
-        let cookie = try await Application(router: try sealedShop(keys: [("k1", oldSecret)], revocations: revocations).router()).test(
-            .live
-        ) { client in
+        let cookie = try await sealedShop(keys: [("k1", oldSecret)], revocations: revocations).test(framework, live: true) { client in
             let browser = Browser(client)
             try await browser.send(.post, "/api/login", json: ["username": "alice", "password": password])
             return browser.cookie
         }
         let rotated = try sealedShop(keys: [("k2", newSecret), ("k1", oldSecret)], revocations: revocations)
-        try await Application(router: rotated.router()).test(.live) { client in
+        try await rotated.test(framework, live: true) { client in
             let browser = Browser(client)
             browser.cookie = cookie
             #expect(try await browser.send(.get, "/api/session").object?["user"] as? String == "alice")

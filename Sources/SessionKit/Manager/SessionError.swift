@@ -1,3 +1,5 @@
+import Foundation
+
 /// A failure a handler or the commit after it can meet, with the HTTP status it answers.
 ///
 /// Adapters render it as `{"error": identifier, "message": message}` with ``status``.
@@ -92,6 +94,25 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
 
     /// The code and the message.
     public var description: String { "SessionError(\(code)): \(message)" }
+
+    /// The body every adapter answers with, `{"error": identifier, "message": message}`
+    /// (UTF-8 JSON, in that order), so that the same failure reads the same bytes on every
+    /// framework.
+    public var jsonBody: [UInt8] {
+        let encoder = JSONEncoder()
+        // Foundation on Linux orders keys differently from run to run unless asked.
+        encoder.outputFormatting = .sortedKeys
+        // Two strings always encode; the fallback only satisfies the type checker.
+        return (try? Array(encoder.encode(JSONBody(error: code.identifier, message: message)))) ?? Array(#"{"error":"internal"}"#.utf8)
+    }
+
+    /// The `Content-Type` of ``jsonBody``.
+    public static let jsonContentType = "application/json; charset=utf-8"
+
+    private struct JSONBody: Encodable {
+        var error: String
+        var message: String
+    }
 
     static let sessionChanged = SessionError(
         code: .sessionChanged,

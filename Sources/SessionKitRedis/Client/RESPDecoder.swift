@@ -1,3 +1,4 @@
+#if Redis
 import Foundation
 public import NIOCore
 
@@ -162,3 +163,4 @@ public enum RESPArgument: Sendable, Hashable, ExpressibleByStringLiteral {
     /// A text argument from a string literal.
     public init(stringLiteral value: String) { self = .text(value) }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Redis
 public import NIOCore
 
 /// A value of the Redis serialisation protocol, RESP2 and RESP3.
@@ -67,3 +68,4 @@ public enum RESPValue: Sendable, Hashable {
         }
     }
 }
+#endif

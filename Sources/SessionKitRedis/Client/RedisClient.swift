@@ -1,3 +1,4 @@
+#if Redis
 import Crypto
 import Foundation
 import NIOCore
@@ -193,3 +194,4 @@ public struct RedisScript: Sendable, Hashable {
         self.sha1 = Insecure.SHA1.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Redis
 import Foundation
 import Synchronization
 
@@ -271,3 +272,4 @@ public struct RedisNodeAddress: Sendable, Hashable, CustomStringConvertible {
     /// `host:port`, with an IPv6 host in brackets.
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Redis
 /// Where a store's commands go: one server (``RedisClient``) or a cluster
 /// (``RedisClusterClient``), which routes each command by its key's hash slot.
 public protocol RedisCommands: Sendable {
@@ -53,3 +54,4 @@ extension RedisClient: RedisCommands {
     /// Whether the client talks to a Redis Cluster.
     public var isCluster: Bool { false }
 }
+#endif

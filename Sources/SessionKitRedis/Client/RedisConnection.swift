@@ -1,3 +1,4 @@
+#if Redis
 import NIOCore
 import NIOPosix
 
@@ -190,3 +191,4 @@ final class RedisConnection: Sendable {
         try? await channel.close()
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Redis
 /// The Redis Cluster hash slot of a key: CRC16 (XMODEM) of the key, or of its hash tag,
 /// modulo 16 384. The hash tag is the text between the first `{` and the first `}` after
 /// it, when that text is not empty; keys with the same tag share a slot.
@@ -32,3 +33,4 @@ public enum RedisHashSlot {
         return crc
     }
 }
+#endif

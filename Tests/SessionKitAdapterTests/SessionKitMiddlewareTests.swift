@@ -1,9 +1,6 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import SessionKit
-import SessionKitHummingbird
 import SessionKitTestSupport
 import SessionKitTesting
 import Synchronization
@@ -12,9 +9,10 @@ import Testing
 @Suite struct SessionKitMiddlewareTests {
     // MARK: Cookies
 
-    @Test func newSessionCookieHasExactlyTheSecureAttributes() async throws {
+    @Test(arguments: Framework.allCases)
+    func newSessionCookieHasExactlyTheSecureAttributes(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let response = try await client.execute(uri: "/cart/tea", method: .post)
             #expect(response.status == .ok)
             let field = try #require(response.sessionSetCookie)
@@ -28,9 +26,10 @@ import Testing
         }
     }
 
-    @Test func sessionCookieIsAppendedBesideTheHandlersCookies() async throws {
+    @Test(arguments: Framework.allCases)
+    func sessionCookieIsAppendedBesideTheHandlersCookies(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let response = try await client.execute(uri: "/other-cookie", method: .post)
             let cookies = response.headers[values: .setCookie]
             #expect(cookies.count == 2)
@@ -40,9 +39,10 @@ import Testing
         }
     }
 
-    @Test func readingASessionMakesTheResponsePrivate() async throws {
+    @Test(arguments: Framework.allCases)
+    func readingASessionMakesTheResponsePrivate(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try await client.execute(uri: "/theme/dark", method: .post).sessionCookie
             let read = try await client.execute(uri: "/public", method: .get, headers: .cookie(cookie))
             #expect(read.headers[.cacheControl] == "private, max-age=600")
@@ -55,9 +55,10 @@ import Testing
 
     // MARK: Cost
 
-    @Test func untouchedSessionCostsNoStoreCall() async throws {
+    @Test(arguments: Framework.allCases)
+    func untouchedSessionCostsNoStoreCall(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try await client.execute(uri: "/cart/tea", method: .post).sessionCookie
             app.store.reset()
             let response = try await client.execute(uri: "/untouched", method: .get, headers: .cookie(cookie))
@@ -68,9 +69,10 @@ import Testing
         }
     }
 
-    @Test func readOnlyRequestWritesNothingUntilATouchIsDue() async throws {
+    @Test(arguments: Framework.allCases)
+    func readOnlyRequestWritesNothingUntilATouchIsDue(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try await client.execute(uri: "/cart/tea", method: .post).sessionCookie
             let key = try #require(SessionToken(parsing: cookie!.dropFirst("__Host-session=".count))).storageKey
             let created = try #require(try await app.store.load(key, now: app.clock.now()))
@@ -95,9 +97,10 @@ import Testing
         }
     }
 
-    @Test func anonymousRequestThatStoresNothingCreatesNoSession() async throws {
+    @Test(arguments: Framework.allCases)
+    func anonymousRequestThatStoresNothingCreatesNoSession(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let response = try await client.execute(uri: "/cart", method: .get)
             #expect(response.text == "")
             #expect(response.sessionSetCookie == nil)
@@ -107,17 +110,19 @@ import Testing
 
     // MARK: Tokens that are not a live session
 
-    @Test(arguments: [
-        "__Host-session=not-a-token",
-        "__Host-session=" + String(repeating: "A", count: 42),
-        "__Host-session=" + String(repeating: "A", count: 4000),
-        "__Host-session=" + String(repeating: "A", count: 42) + "=",
-        "__Host-session=\"" + String(repeating: "%", count: 43) + "\"",
-        "__Host-session=",
-    ])
-    func malformedTokensNeverReachTheStore(_ cookie: String) async throws {
+    @Test(
+        arguments: Framework.allCases,
+        [
+            "__Host-session=not-a-token",
+            "__Host-session=" + String(repeating: "A", count: 42),
+            "__Host-session=" + String(repeating: "A", count: 4000),
+            "__Host-session=" + String(repeating: "A", count: 42) + "=",
+            "__Host-session=\"" + String(repeating: "%", count: 43) + "\"",
+            "__Host-session=",
+        ])
+    func malformedTokensNeverReachTheStore(_ framework: Framework, _ cookie: String) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let read = try await client.execute(uri: "/cart", method: .get, headers: .cookie(cookie))
             #expect(read.status == .ok)
             #expect(read.text == "")
@@ -131,9 +136,10 @@ import Testing
         }
     }
 
-    @Test func unknownWellFormedTokenIsNotAdopted() async throws {
+    @Test(arguments: Framework.allCases)
+    func unknownWellFormedTokenIsNotAdopted(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let forged = "__Host-session=" + SessionToken.generate().text
             let write = try await client.execute(uri: "/cart/tea", method: .post, headers: .cookie(forged))
             #expect(write.status == .ok)
@@ -144,9 +150,10 @@ import Testing
         }
     }
 
-    @Test func duplicatedSessionCookieIsNoSession() async throws {
+    @Test(arguments: Framework.allCases)
+    func duplicatedSessionCookieIsNoSession(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
             app.store.reset()
             // Twice in one field, and once in each of two fields.
@@ -169,9 +176,10 @@ import Testing
 
     // MARK: Login and logout
 
-    @Test func loginRotatesTheTokenAndKeepsTheData() async throws {
+    @Test(arguments: Framework.allCases)
+    func loginRotatesTheTokenAndKeepsTheData(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let anonymous = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
             let login = try await client.execute(uri: "/login/alice", method: .post, headers: .cookie(anonymous))
             #expect(login.status == .ok)
@@ -189,9 +197,10 @@ import Testing
         }
     }
 
-    @Test func loginWithoutASessionCreatesOne() async throws {
+    @Test(arguments: Framework.allCases)
+    func loginWithoutASessionCreatesOne(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let login = try await client.execute(uri: "/login/bob", method: .post)
             let cookie = try #require(login.sessionCookie)
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie)).text == "bob")
@@ -201,9 +210,10 @@ import Testing
         }
     }
 
-    @Test func explicitRotateIssuesANewTokenAndKillsTheOld() async throws {
+    @Test(arguments: Framework.allCases)
+    func explicitRotateIssuesANewTokenAndKillsTheOld(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let first = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
             let rotated = try await client.execute(uri: "/rotate", method: .post, headers: .cookie(first))
             let second = try #require(rotated.sessionCookie)
@@ -213,9 +223,10 @@ import Testing
         }
     }
 
-    @Test func logoutEndsTheSessionServerSide() async throws {
+    @Test(arguments: Framework.allCases)
+    func logoutEndsTheSessionServerSide(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
             let logout = try await client.execute(uri: "/logout", method: .post, headers: .cookie(cookie))
             #expect(logout.status == .noContent)
@@ -232,9 +243,10 @@ import Testing
 
     // MARK: Expiry
 
-    @Test func idleTimeoutEndsTheSession() async throws {
+    @Test(arguments: Framework.allCases)
+    func idleTimeoutEndsTheSession(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
             app.clock.advance(by: .seconds(29 * 60))
             #expect(try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie)).text == "alice")
@@ -246,9 +258,10 @@ import Testing
         }
     }
 
-    @Test func absoluteLifetimeEndsAnActiveSession() async throws {
+    @Test(arguments: Framework.allCases)
+    func absoluteLifetimeEndsAnActiveSession(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
             for _ in 0..<47 {
                 app.clock.advance(by: .seconds(15 * 60))
@@ -259,9 +272,10 @@ import Testing
         }
     }
 
-    @Test func rememberMeGivesAPersistentCookieAndLongerLimits() async throws {
+    @Test(arguments: Framework.allCases)
+    func rememberMeGivesAPersistentCookieAndLongerLimits(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let login = try await client.execute(uri: "/login-remembered/alice", method: .post)
             let field = try #require(login.sessionSetCookie)
             #expect(field.contains("; Max-Age=\(30 * 86_400);"))
@@ -279,9 +293,10 @@ import Testing
         }
     }
 
-    @Test func rememberMeCookieLifetimeIsCappedAt400Days() async throws {
+    @Test(arguments: Framework.allCases)
+    func rememberMeCookieLifetimeIsCappedAt400Days(_ framework: Framework) async throws {
         let app = try TestApp { $0.rememberMeAbsoluteLifetime = .seconds(1000 * 86_400) }
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
             let remember = try await client.execute(uri: "/remember", method: .post, headers: .cookie(cookie))
             let field = try #require(remember.sessionSetCookie)
@@ -291,18 +306,20 @@ import Testing
 
     // MARK: Values
 
-    @Test func flashValuesAreReadOnce() async throws {
+    @Test(arguments: Framework.allCases)
+    func flashValuesAreReadOnce(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/flash/saved", method: .post).sessionCookie)
             #expect(try await client.execute(uri: "/flash", method: .get, headers: .cookie(cookie)).text == "saved")
             #expect(try await client.execute(uri: "/flash", method: .get, headers: .cookie(cookie)).text == "none")
         }
     }
 
-    @Test func valueThatNoLongerDecodesReadsAsAbsent() async throws {
+    @Test(arguments: Framework.allCases)
+    func valueThatNoLongerDecodesReadsAsAbsent(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
             let read = try await client.execute(uri: "/numbers", method: .get, headers: .cookie(cookie))
             #expect(read.status == .ok)
@@ -311,9 +328,10 @@ import Testing
         }
     }
 
-    @Test func changesAreCommittedWhenTheHandlerThrows() async throws {
+    @Test(arguments: Framework.allCases)
+    func changesAreCommittedWhenTheHandlerThrows(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let failed = try await client.execute(uri: "/fail-after-set", method: .post)
             #expect(failed.status == .badRequest)
             let cookie = try #require(failed.sessionCookie)
@@ -326,9 +344,10 @@ import Testing
 
     // MARK: Concurrency
 
-    @Test func concurrentUpdatesLoseNoItem() async throws {
+    @Test(arguments: Framework.allCases)
+    func concurrentUpdatesLoseNoItem(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/cart/first", method: .post).sessionCookie)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<64 {
@@ -345,9 +364,10 @@ import Testing
         }
     }
 
-    @Test func concurrentWritesToDifferentKeysMerge() async throws {
+    @Test(arguments: Framework.allCases)
+    func concurrentWritesToDifferentKeysMerge(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/cart/first", method: .post).sessionCookie)
             async let theme = client.execute(uri: "/theme/dark", method: .post, headers: .cookie(cookie))
             async let cart = client.execute(uri: "/cart-update/second", method: .post, headers: .cookie(cookie))
@@ -356,9 +376,10 @@ import Testing
         }
     }
 
-    @Test func changeRacingALogoutAnswers409AndTheSessionStaysGone() async throws {
+    @Test(arguments: Framework.allCases)
+    func changeRacingALogoutAnswers409AndTheSessionStaysGone(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = try #require(try await client.execute(uri: "/login/alice", method: .post).sessionCookie)
             async let late = client.execute(uri: "/slow-set", method: .post, headers: .cookie(cookie))
             await app.slowSetLoaded.wait()
@@ -377,9 +398,10 @@ import Testing
 
     // MARK: Store failures
 
-    @Test func failingStoreAnswers503() async throws {
+    @Test(arguments: Framework.allCases)
+    func failingStoreAnswers503(_ framework: Framework) async throws {
         let app = try TestApp(store: failingStore)
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = "__Host-session=" + SessionToken.generate().text
             let read = try await client.execute(uri: "/cart", method: .get, headers: .cookie(cookie))
             #expect(read.status == .serviceUnavailable)
@@ -392,9 +414,10 @@ import Testing
         }
     }
 
-    @Test func storeThatNeverAnswersTimesOutWith503() async throws {
+    @Test(arguments: Framework.allCases)
+    func storeThatNeverAnswersTimesOutWith503(_ framework: Framework) async throws {
         let app = try TestApp(store: silentStore) { $0.storeTimeout = .milliseconds(50) }
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let cookie = "__Host-session=" + SessionToken.generate().text
             let read = try await client.execute(uri: "/whoami", method: .get, headers: .cookie(cookie))
             #expect(read.status == .serviceUnavailable)
@@ -404,9 +427,10 @@ import Testing
 
     /// One ticker serves every call's time limit: many stuck calls at once are all
     /// answered, and once it has stopped for want of calls, the next call starts it again.
-    @Test func timeLimitsHoldForManyCallsAndAfterAnIdlePause() async throws {
+    @Test(arguments: Framework.allCases)
+    func timeLimitsHoldForManyCallsAndAfterAnIdlePause(_ framework: Framework) async throws {
         let app = try TestApp(store: silentStore) { $0.storeTimeout = .milliseconds(50) }
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             // The statuses of `count` concurrent requests, or none if they are not all
             // answered within 30 seconds: a broken ticker never answers, and this turns
             // that hang into a failure (the stuck requests are left behind).
@@ -434,9 +458,10 @@ import Testing
         }
     }
 
-    @Test func liveServerRecordsTheClientAddress() async throws {
+    @Test(arguments: Framework.allCases)
+    func liveServerRecordsTheClientAddress(_ framework: Framework) async throws {
         let app = try TestApp()
-        try await app.application().test(.live) { client in
+        try await app.test(framework, live: true) { client in
             let login = try await client.execute(uri: "/login/alice", method: .post, headers: [.userAgent: "Tests/1.0"])
             #expect(login.sessionCookie != nil)
             let session = try #require(try await app.store.sessions(ofUser: "alice", now: app.clock.now()).first)

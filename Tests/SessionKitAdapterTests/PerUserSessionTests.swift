@@ -1,11 +1,8 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import Logging
 import PostgresNIO
 import SessionKit
-import SessionKitHummingbird
 import SessionKitPostgres
 import SessionKitRedis
 import SessionKitSQLite
@@ -76,16 +73,16 @@ enum StoreKind: String, CaseIterable, Sendable {
 }
 
 @Suite struct PerUserSessionTests {
-    func login(_ client: some TestClientProtocol, _ user: String, agent: String) async throws -> TestResponse {
+    func login(_ client: any AdapterClient, _ user: String, agent: String) async throws -> AdapterResponse {
         try await client.execute(uri: "/login/\(user)", method: .post, headers: [.userAgent: agent])
     }
 
-    @Test(arguments: StoreKind.available)
-    func threeDevicesAreListedAndRevokeOthersLeavesOnlyThisOne(_ kind: StoreKind) async throws {
+    @Test(arguments: Framework.allCases, StoreKind.available)
+    func threeDevicesAreListedAndRevokeOthersLeavesOnlyThisOne(_ framework: Framework, _ kind: StoreKind) async throws {
         let alice = "alice-\(UUID().uuidString.prefix(8))"
         try await kind.withStore { store in
             let app = try TestApp(store: store)
-            try await app.application().test(.live) { client in
+            try await app.test(framework, live: true) { client in
                 var cookies = [String]()
                 for agent in ["Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "Mozilla/5.0 (iPhone) Safari/604.1", "curl/8.5.0"] {
                     cookies.append(try #require(try await login(client, alice, agent: agent).sessionCookie))
@@ -109,15 +106,15 @@ enum StoreKind: String, CaseIterable, Sendable {
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func limitEvictsTheLeastRecentlyActiveSession(_ kind: StoreKind) async throws {
+    @Test(arguments: Framework.allCases, StoreKind.available)
+    func limitEvictsTheLeastRecentlyActiveSession(_ framework: Framework, _ kind: StoreKind) async throws {
         let alice = "alice-\(UUID().uuidString.prefix(8))"
         try await kind.withStore { store in
             let app = try TestApp(store: store) {
                 $0.maxSessionsPerUser = UserSessionLimit(maxSessions: 2, policy: .evictLeastRecentlyActive)
             }
             let events = app.manager.events.subscribe()
-            try await app.application().test(.router) { client in
+            try await app.test(framework) { client in
                 let first = try #require(try await login(client, alice, agent: "one").sessionCookie)
                 app.clock.advance(by: .seconds(10))
                 let second = try #require(try await login(client, alice, agent: "two").sessionCookie)
@@ -137,13 +134,13 @@ enum StoreKind: String, CaseIterable, Sendable {
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func limitRefusesANewLoginWithAClearError(_ kind: StoreKind) async throws {
+    @Test(arguments: Framework.allCases, StoreKind.available)
+    func limitRefusesANewLoginWithAClearError(_ framework: Framework, _ kind: StoreKind) async throws {
         let alice = "alice-\(UUID().uuidString.prefix(8))"
         let bob = "bob-\(UUID().uuidString.prefix(8))"
         try await kind.withStore { store in
             let app = try TestApp(store: store) { $0.maxSessionsPerUser = UserSessionLimit(maxSessions: 2, policy: .refuse) }
-            try await app.application().test(.router) { client in
+            try await app.test(framework) { client in
                 let first = try #require(try await login(client, alice, agent: "one").sessionCookie)
                 let second = try #require(try await login(client, alice, agent: "two").sessionCookie)
                 let refused = try await login(client, alice, agent: "three")
@@ -159,8 +156,8 @@ enum StoreKind: String, CaseIterable, Sendable {
         }
     }
 
-    @Test(arguments: StoreKind.available)
-    func racingLoginsCannotPassTheLimit(_ kind: StoreKind) async throws {
+    @Test(arguments: Framework.allCases, StoreKind.available)
+    func racingLoginsCannotPassTheLimit(_ framework: Framework, _ kind: StoreKind) async throws {
         let alice = "alice-\(UUID().uuidString.prefix(8))"
         try await kind.withStore { store in
             // Both sign-ins reach the store only once both have arrived, so they are in
@@ -170,7 +167,7 @@ enum StoreKind: String, CaseIterable, Sendable {
                 if operation == .signIn { await barrier.wait() }
             }
             let app = try TestApp(store: gated) { $0.maxSessionsPerUser = UserSessionLimit(maxSessions: 1, policy: .refuse) }
-            try await app.application().test(.router) { client in
+            try await app.test(framework) { client in
                 async let one = login(client, alice, agent: "one")
                 async let two = login(client, alice, agent: "two")
                 let statuses = try await [one.status, two.status].sorted { $0.code < $1.code }
@@ -180,10 +177,11 @@ enum StoreKind: String, CaseIterable, Sendable {
         }
     }
 
-    @Test func eventsReportTheLifecycle() async throws {
+    @Test(arguments: Framework.allCases)
+    func eventsReportTheLifecycle(_ framework: Framework) async throws {
         let app = try TestApp()
         let events = app.manager.events.subscribe()
-        try await app.application().test(.router) { client in
+        try await app.test(framework) { client in
             let created = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
             let signedIn = try #require(
                 try await client.execute(uri: "/login/alice", method: .post, headers: .cookie(created)).sessionCookie)
@@ -205,13 +203,14 @@ enum StoreKind: String, CaseIterable, Sendable {
         #expect(seen.map(\.1) == [nil, "alice", "alice", "alice", "alice", nil, "alice", nil])
     }
 
-    @Test func eventsCostNothingWithoutSubscribersAndDropWhenASubscriberLags() async throws {
+    @Test(arguments: Framework.allCases)
+    func eventsCostNothingWithoutSubscribersAndDropWhenASubscriberLags(_ framework: Framework) async throws {
         let app = try TestApp()
         #expect(!app.manager.events.hasSubscribers)
         let events = app.manager.events.subscribe(bufferSize: 2)
         #expect(app.manager.events.hasSubscribers)
         // Five sessions created while nobody reads: a lagging subscriber keeps the newest two.
-        let handles = try await app.application().test(.router) { client in
+        let handles = try await app.test(framework) { client in
             var handles = [String]()
             for _ in 0..<5 {
                 let cookie = try #require(try await client.execute(uri: "/cart/tea", method: .post).sessionCookie)
