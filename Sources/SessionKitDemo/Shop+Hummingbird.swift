@@ -31,12 +31,18 @@ extension Shop {
                 var request = request
                 var parameters: [String: String] = [:]
                 for name in names { parameters[name] = context.parameters.get(name) }
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: ShopRequest.maxBodySize)
+                } catch is NIOTooManyBytesError {
+                    return Response(shop: DemoError.tooLarge.response)
+                }
                 let shopRequest = ShopRequest(
                     session: context.session,
                     headers: request.headers,
                     parameters: parameters,
                     query: ShopRequest.queryFields(request.uri.query),
-                    body: Array(buffer: try await request.collectBody(upTo: ShopRequest.maxBodySize))
+                    body: Array(buffer: body)
                 )
                 return Response(shop: try await Self.answer(route, shopRequest))
             }

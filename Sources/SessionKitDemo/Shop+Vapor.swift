@@ -28,7 +28,9 @@ extension Shop {
             (route.group == .api ? api : pages).on(method, route.path.pathComponents) { request async throws -> Vapor.Response in
                 var parameters: [String: String] = [:]
                 for name in names { parameters[name] = request.parameters.get(name) }
+                // Vapor refuses a larger streamed body itself; a body that arrived whole is checked here.
                 let body = request.body.data.map { Array(buffer: $0) } ?? []
+                guard body.count <= ShopRequest.maxBodySize else { return Vapor.Response(shop: DemoError.tooLarge.response) }
                 let shopRequest = ShopRequest(
                     session: request.sessionKit,
                     headers: HTTPFields(request.headers),
