@@ -37,10 +37,3 @@ extension TestApp {
         try await withVaporClient(try await vaporApplication(), live: live, body)
     }
 }
-
-extension HTTPHeaders {
-    init(_ fields: HTTPFields) {
-        self.init()
-        for field in fields { add(name: field.name.rawName, value: field.value) }
-    }
-}

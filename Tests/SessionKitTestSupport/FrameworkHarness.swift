@@ -97,13 +97,11 @@ private struct VaporClient: AdapterClient {
     let tester: any TestingApplicationTester
 
     func execute(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?) async throws -> AdapterResponse {
-        var vaporHeaders = HTTPHeaders()
-        for field in headers { vaporHeaders.add(name: field.name.rawName, value: field.value) }
         let response = try await tester.performTest(
             request: TestingHTTPRequest(
                 method: Vapor.HTTPMethod(rawValue: method.rawValue),
                 url: URI(string: uri),
-                headers: vaporHeaders,
+                headers: HTTPHeaders(headers),
                 body: body ?? ByteBuffer()
             )
         )
@@ -124,6 +122,13 @@ private struct LiveClient: AdapterClient {
         let response = try await client.execute(
             TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: headers, body: body))
         return AdapterResponse(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
+    }
+}
+extension HTTPHeaders {
+    /// Vapor's header fields for HTTPTypes' (what the frameworks' glue converts between).
+    public init(_ fields: HTTPFields) {
+        self.init()
+        for field in fields { add(name: field.name.rawName, value: field.value) }
     }
 }
 #endif
