@@ -31,7 +31,7 @@ public import Vapor
 /// the store fails or times out, 409 `session_changed` when the session was ended by
 /// another request while this one changed it, 413 when a value is too large. Changes are
 /// committed even when the handler throws.
-public struct SessionKitMiddleware: AsyncMiddleware {
+public struct SessionKitMiddleware: Middleware {
     /// The manager that gives each request its session.
     public let manager: SessionManager
     /// Proxies whose forwarding header names the client's address; `nil` trusts none.
@@ -68,7 +68,10 @@ public struct SessionKitMiddleware: AsyncMiddleware {
 
     /// Gives the request its session, runs the handler, commits the session and applies
     /// the outcome, also when the handler threw.
-    public func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+    ///
+    /// Future-based rather than `AsyncMiddleware`: a request whose commit needs no store
+    /// call (most reads) is answered on the event loop without starting a task.
+    public func respond(to request: Request, chainingTo next: any Responder) -> EventLoopFuture<Response> {
         let headers = request.headers
         let session: RequestSession
         do {
@@ -79,7 +82,7 @@ public struct SessionKitMiddleware: AsyncMiddleware {
                 logger: request.logger
             )
         } catch {
-            return Response(sessionError: error)
+            return request.eventLoop.makeSucceededFuture(Response(sessionError: error))
         }
         let method = request.method.rawValue
         // Safe methods always pass: skip reading the headers for them (most requests).
@@ -94,19 +97,28 @@ public struct SessionKitMiddleware: AsyncMiddleware {
         {
             request.logger.debug(
                 "cross-origin request refused", metadata: ["sessionkit.origin": "\(headers.first(name: .origin) ?? "none")"])
-            return Response(sessionError: .crossOriginRequest)
+            return request.eventLoop.makeSucceededFuture(Response(sessionError: .crossOriginRequest))
         }
         request.storage[RequestSessionKey.self] = session
 
-        let result: Result<Response, any Error>
-        do {
-            result = .success(try await next.respond(to: request))
-        } catch {
-            result = .failure(error)
-        }
-        let outcome = await manager.commit(session)
-        if let error = outcome.error { return Response(sessionError: error) }
+        let manager = self.manager
+        let eventLoop = request.eventLoop
+        return next.respond(to: request)
+            .map { Result<Response, any Error>.success($0) }
+            .recover { .failure($0) }
+            .flatMap { result in
+                if let outcome = manager.commitWithoutStore(session) {
+                    return eventLoop.makeCompletedFuture { try Self.finish(result, outcome) }
+                }
+                let promise = eventLoop.makePromise(of: Response.self)
+                promise.completeWithTask { try Self.finish(result, await manager.commit(session)) }
+                return promise.futureResult
+            }
+    }
 
+    /// The response for the handler's `result` once the session is committed with `outcome`.
+    private static func finish(_ result: Result<Response, any Error>, _ outcome: SessionCommitOutcome) throws -> Response {
+        if let error = outcome.error { return Response(sessionError: error) }
         switch result {
         case .success(let response):
             outcome.apply(to: &response.headers)

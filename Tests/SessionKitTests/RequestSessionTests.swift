@@ -52,6 +52,46 @@ final class AlwaysConflictingStore: ForwardingSessionStore {
         #expect(second.setCookie == nil && second.error == nil)
     }
 
+    /// The synchronous commit takes only what needs no store call, and what it takes is
+    /// closed as by `commit`.
+    @Test func commitWithoutStoreTakesOnlyWhatNeedsNoStoreCall() async throws {
+        let clock = ManualWallClock()
+        let store = CountingSessionStore(MemorySessionStore())
+        let manager = try SessionManager(store: store, wallClock: clock)
+        let cookie = try await seed(manager)
+        store.reset()
+
+        // Untouched: nothing read, nothing to do.
+        let untouched = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        let quiet = try #require(manager.commitWithoutStore(untouched))
+        #expect(!quiet.sessionRead && quiet.headerFields.isEmpty && quiet.error == nil)
+        #expect(store.total == 0)
+
+        // Read with no touch due: the response is private, and the session is closed.
+        let reader = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        #expect(try await reader.get(.counter) == Counter())
+        let read = try #require(manager.commitWithoutStore(reader))
+        #expect(read.sessionRead && read.headerFields.isEmpty)
+        #expect { try reader.set(.counter, Counter(hits: [1])) } throws: { ($0 as? SessionError)?.code == .committed }
+        #expect(store.writes == 0)
+
+        // A change, a touch that is due, a new session: declined and still open for `commit`.
+        let writer = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        try writer.set(.counter, Counter(hits: [2]))
+        #expect(manager.commitWithoutStore(writer) == nil)
+        #expect(await manager.commit(writer).error == nil)
+        clock.advance(by: .seconds(600))
+        let toucher = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
+        _ = try await toucher.get(.counter)
+        #expect(manager.commitWithoutStore(toucher) == nil)
+        _ = await manager.commit(toucher)
+        let fresh = manager.session(cookieHeaders: [], client: SessionClient(), logger: logger)
+        try fresh.set(.counter, Counter())
+        #expect(manager.commitWithoutStore(fresh) == nil)
+        #expect(await manager.commit(fresh).setCookie != nil)
+        #expect(store.count(.apply) == 2 && store.count(.insert) == 1)
+    }
+
     @Test func unattachedSessionSaysTheMiddlewareIsMissing() async throws {
         let session = RequestSession.unattached()
         await #expect { try await session.get(.counter) } throws: { error in

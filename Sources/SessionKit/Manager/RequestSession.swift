@@ -288,16 +288,37 @@ public final class RequestSession: Sendable {
     /// Closes the session to the handler and returns what the request did, once: a
     /// second call, or one on the placeholder, returns `nil`.
     package func closeForCommit() -> Snapshot? {
-        state.withLock { state -> Snapshot? in
-            guard state.phase == .open else { return nil }
-            state.phase = .committed
+        switch closeForCommit(if: { _ in true }) {
+        case .claimed(let snapshot): snapshot
+        case .alreadyCommitted, .declined: nil
+        }
+    }
+
+    /// What ``closeForCommit(if:)`` found.
+    package enum CommitClaim {
+        /// Another commit came first.
+        case alreadyCommitted
+        /// The check declined this snapshot; the session stays open.
+        case declined
+        /// The session is closed for commit with this snapshot.
+        case claimed(Snapshot)
+    }
+
+    /// Closes the session for commit only if `accepts` its snapshot, checked and closed
+    /// under one lock, so no change can slip in between. `accepts` must not use the session.
+    package func closeForCommit(if accepts: (Snapshot) -> Bool) -> CommitClaim {
+        state.withLock { state -> CommitClaim in
+            guard state.phase == .open else { return .alreadyCommitted }
             let lookup: Result<SessionLookup, SessionError>
             switch state.load {
             case .loaded(let found): lookup = .success(found)
             case .failed(let error): lookup = .failure(error)
             case .notLoaded, .loading: lookup = .success(state.token.map { .unread($0.storageKey) } ?? .noToken)
             }
-            return Snapshot(token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, lookup: lookup)
+            let snapshot = Snapshot(token: state.token, issued: state.issued, looked: state.looked, changes: state.changes, lookup: lookup)
+            guard accepts(snapshot) else { return .declined }
+            state.phase = .committed
+            return .claimed(snapshot)
         }
     }
 

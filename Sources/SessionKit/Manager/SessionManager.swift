@@ -194,20 +194,7 @@ public final class SessionManager: Sendable {
                 throw error
             }
             let now = now()
-            func planned(_ lookup: SessionLookup) -> SessionCommitPlan {
-                SessionCommitPlan.commit(
-                    snapshot.changes,
-                    token: snapshot.token,
-                    issued: snapshot.issued,
-                    lookup: lookup,
-                    deliversNewTokens: session.carrier.deliversNewTokens,
-                    holdsSession: session.carrier.holdsSessions,
-                    client: { session.client },
-                    configuration: configuration,
-                    now: now,
-                    newToken: SessionToken.generate
-                )
-            }
+            func planned(_ lookup: SessionLookup) -> SessionCommitPlan { commitPlan(snapshot, lookup, of: session, now: now) }
             var plan = planned(lookup)
             if case .lookUp(let key) = plan.step {
                 // A blind write: the session decides whether to change it or start anew.
@@ -258,6 +245,46 @@ public final class SessionManager: Sendable {
             outcome.headerFields = []
         }
         return outcome
+    }
+
+    /// Commits `session` at once when that needs no store call and no response field — the
+    /// session was not used, or only read with no touch due — and returns the outcome;
+    /// `nil` when ``commit(_:)`` must run. Adapters whose middleware can answer without
+    /// suspending (Vapor's future-based one) call it first, so most requests pay no task.
+    public func commitWithoutStore(_ session: RequestSession) -> SessionCommitOutcome? {
+        let now = now()
+        let claim = session.closeForCommit { snapshot in
+            switch snapshot.lookup {
+            case .failure: return !(snapshot.changes.writes || snapshot.changes.destroy)
+            case .success(let lookup):
+                let plan = commitPlan(snapshot, lookup, of: session, now: now)
+                guard case .done = plan.step, plan.effect == nil else { return false }
+                return true
+            }
+        }
+        switch claim {
+        case .alreadyCommitted: return SessionCommitOutcome()
+        case .declined: return nil
+        case .claimed(let snapshot): return SessionCommitOutcome(sessionRead: snapshot.looked)
+        }
+    }
+
+    /// What committing `snapshot` of `session` takes, given what is known of its stored session.
+    private func commitPlan(_ snapshot: RequestSession.Snapshot, _ lookup: SessionLookup, of session: RequestSession, now: Date)
+        -> SessionCommitPlan
+    {
+        SessionCommitPlan.commit(
+            snapshot.changes,
+            token: snapshot.token,
+            issued: snapshot.issued,
+            lookup: lookup,
+            deliversNewTokens: session.carrier.deliversNewTokens,
+            holdsSession: session.carrier.holdsSessions,
+            client: { session.client },
+            configuration: configuration,
+            now: now,
+            newToken: SessionToken.generate
+        )
     }
 
     /// Creates a signed-in session for `userID` carried by a bearer token, apart from the
