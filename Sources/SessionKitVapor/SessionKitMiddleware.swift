@@ -102,18 +102,15 @@ public struct SessionKitMiddleware: Middleware {
         request.storage[RequestSessionKey.self] = session
 
         let manager = self.manager
-        let eventLoop = request.eventLoop
-        return next.respond(to: request)
-            .map { Result<Response, any Error>.success($0) }
-            .recover { .failure($0) }
-            .flatMap { result in
-                if let outcome = manager.commitWithoutStore(session) {
-                    return eventLoop.makeCompletedFuture { try Self.finish(result, outcome) }
-                }
-                let promise = eventLoop.makePromise(of: Response.self)
+        let promise = request.eventLoop.makePromise(of: Response.self)
+        next.respond(to: request).whenComplete { result in
+            if let outcome = manager.commitWithoutStore(session) {
+                promise.completeWith(Result { try Self.finish(result, outcome) })
+            } else {
                 promise.completeWithTask { try Self.finish(result, await manager.commit(session)) }
-                return promise.futureResult
             }
+        }
+        return promise.futureResult
     }
 
     /// The response for the handler's `result` once the session is committed with `outcome`.
