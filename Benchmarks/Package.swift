@@ -1,6 +1,6 @@
 // swift-tools-version:6.2
 // Benchmarks live apart from the library so its build stays lean: this package alone
-// depends on the peers (hummingbird-auth and Vapor sessions) that SessionKit is compared with, and
+// depends on the peers (hummingbird-auth, Vapor's sessions and Fluent) that SessionKit is compared with, and
 // on ordo-one/benchmark for the micro benchmarks.
 import Foundation
 import PackageDescription
@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
+        .package(url: "https://github.com/vapor/fluent", from: "4.13.0"),
+        .package(url: "https://github.com/vapor/fluent-postgres-driver", from: "2.14.0"),
+        .package(url: "https://github.com/vapor/fluent-sqlite-driver", from: "4.9.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
@@ -76,7 +79,11 @@ let package = Package(
             dependencies: [
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitVapor", package: root),
+                .product(name: "_SessionKitTooling", package: root),
                 .product(name: "Vapor", package: "vapor"),
+                .product(name: "Fluent", package: "fluent"),
+                .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
+                .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

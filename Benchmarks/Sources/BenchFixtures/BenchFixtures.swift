@@ -101,3 +101,42 @@ public func sealedManager(revocations: (any SessionStore)?, logger: Logger) thro
     let sealing = try SessionSealing(keys: [.init(id: "bench", secret: Array("a benchmark's sealing secret, 32+ bytes".utf8))])
     return try SessionManager(sealing: sealing, revocations: revocations.map(SessionRevocations.init(store:)), logger: logger)
 }
+
+/// The order in which a site's traffic visits a pool of sessions: `count` draws of a session
+/// index in `0..<sessions` from a Zipf distribution with s = 1 (the k-th most popular
+/// session is visited 1/k as often as the first), as `Scripts/lib/session-pool.lua` draws
+/// for wrk. Drawn up front with a fixed seed, so a measured loop only looks an index up.
+public func zipfOrder(sessions: Int, count: Int, seed: UInt64 = 0x5E55_10B5) -> [Int] {
+    precondition(sessions > 0)
+    var cumulative = [Double]()
+    cumulative.reserveCapacity(sessions)
+    var total = 0.0
+    for rank in 1...sessions {
+        total += 1 / Double(rank)
+        cumulative.append(total)
+    }
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in
+        let target = Double.random(in: 0..<total, using: &generator)
+        var low = 0
+        var high = sessions - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] < target { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
+
+/// A small seeded generator (SplitMix64), so two configurations visit sessions in the same order.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}

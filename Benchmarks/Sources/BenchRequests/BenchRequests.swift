@@ -2,11 +2,15 @@
 // request, free of the network and of the hand-offs between threads that make HTTP runs
 // vary. Prints the process's CPU time (user + system) per request over COUNT requests, after
 // a warm-up; Scripts/bench-requests takes the least of several interleaved runs.
-//   bench-requests plain|sessionkit|hbauth ROUTE COUNT
+//   bench-requests plain|sessionkit|hbauth ROUTE COUNT [SESSIONS]
 // plain: a router without session middleware serving the same routes (the session is never
 // touched); sessionkit: counterRouter on the memory store; hbauth: hummingbird-auth's
 // sessions on its memory driver. ROUTE: untouched, read, write. Every request carries a
-// Cookie header naming a live session, a user agent, and comes from a client address.
+// Cookie header naming one of SESSIONS live sessions (10 000 by default), made beforehand
+// and visited in a Zipf-distributed order (zipfOrder) as a site's traffic visits them; the
+// plain router gets SessionKit's cookies in the same order. SESSIONS 1 is one hot session
+// that every request shares (a contention row, not a site's traffic). Each request also
+// carries a user agent and comes from a client address.
 //   bench-requests cart-memory|cart-sealed|cart-sealed-revocations read|write COUNT
 // A 200-byte cart read or changed, over a pool of 10 000 distinct sessions taken in turn:
 // on the memory store, sealed in cookies, and sealed with revocations in a memory store.
@@ -38,8 +42,10 @@ struct BenchRequests {
             print(created.headers[.setCookie]?.utf8.count ?? 0)
             return
         }
-        guard arguments.count == 4, let count = Int(arguments[3]) else {
-            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT\n".utf8))
+        guard arguments.count == 4 || arguments.count == 5, let count = Int(arguments[3]),
+            let sessions = arguments.count == 5 ? Int(arguments[4]) : 10_000, sessions > 0
+        else {
+            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT [SESSIONS]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
@@ -52,20 +58,21 @@ struct BenchRequests {
             print(String(format: "%.2f", perRequest))
             return
         }
+        let order = zipfOrder(sessions: sessions, count: count)
         switch arguments[1] {
         case "plain":
             let plain = Router(context: BasicSessionKitRequestContext.self)
             for route in ["/untouched", "/read", "/write"] { plain.get(.init(route)) { _, _ in "ok" } }
-            // The same Cookie header as SessionKit's requests carry.
-            let cookie = try await cookie(from: sessionKit, logger: logger)
-            perRequest = try await measure(plain.buildResponder(), path: path, cookie: cookie, count: count, logger: logger)
+            // The same Cookie headers as SessionKit's requests carry.
+            let cookies = try await cookies(sessions, from: sessionKit, logger: logger)
+            perRequest = try await measure(plain.buildResponder(), path: path, cookies: cookies, order: order, logger: logger)
         case "sessionkit":
-            let cookie = try await cookie(from: sessionKit, logger: logger)
-            perRequest = try await measure(sessionKit, path: path, cookie: cookie, count: count, logger: logger)
+            let cookies = try await cookies(sessions, from: sessionKit, logger: logger)
+            perRequest = try await measure(sessionKit, path: path, cookies: cookies, order: order, logger: logger)
         case "hbauth":
             let peer = hummingbirdAuthRouter().buildResponder()
-            let cookie = try await cookie(from: peer, logger: logger)
-            perRequest = try await measure(peer, path: path, cookie: cookie, count: count, logger: logger)
+            let cookies = try await cookies(sessions, from: peer, logger: logger)
+            perRequest = try await measure(peer, path: path, cookies: cookies, order: order, logger: logger)
         default:
             FileHandle.standardError.write(Data("unknown mode \(arguments[1])\n".utf8))
             exit(2)
@@ -84,9 +91,17 @@ struct BenchRequests {
         default: throw BenchError("unknown mode \(mode)")
         }
         let responder = cartRouter(manager: manager).buildResponder()
+        let cookies = try await cookies(10_000, from: responder, logger: logger)
+        return try await measure(responder, path: path, cookies: cookies, order: (0..<count).map { $0 % cookies.count }, logger: logger)
+    }
+
+    /// The cookies of `count` distinct sessions made by `responder`'s `/create`.
+    static func cookies<Responder: HTTPResponder>(_ count: Int, from responder: Responder, logger: Logger) async throws -> [String]
+    where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
         var cookies = [String]()
-        for _ in 0..<10_000 { cookies.append(try await cookie(from: responder, logger: logger)) }
-        return try await measure(responder, path: path, cookies: cookies, count: count, logger: logger)
+        cookies.reserveCapacity(count)
+        for _ in 0..<count { cookies.append(try await cookie(from: responder, logger: logger)) }
+        return cookies
     }
 
     /// The `name=value` of the cookie that `responder`'s `/create` sets.
@@ -99,30 +114,29 @@ struct BenchRequests {
         return cookie
     }
 
-    /// CPU microseconds per request over `count` requests, after a warm-up.
+    /// CPU microseconds per request over requests presenting `cookies[order[0]]`,
+    /// `cookies[order[1]]`, …, after a warm-up.
     static func measure<Responder: HTTPResponder>(
         _ responder: Responder,
         path: String,
-        cookie: String? = nil,
-        cookies: [String] = [],
-        count: Int,
+        cookies: [String],
+        order: [Int],
         logger: Logger
     ) async throws -> Double where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
-        let cookies = cookie.map { [$0] } ?? cookies
         let channel = NIOAsyncTestingChannel()
         // As a server's connection has: the middleware records the client's address.
         channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 54_321)
         // Warm up: first calls fill caches (metadata, the allocator) whatever COUNT is.
-        for index in 0..<100 {
-            _ = try await respond(responder, path: path, cookie: cookies[index % cookies.count], channel: channel, logger: logger)
+        for index in order.prefix(100) {
+            _ = try await respond(responder, path: path, cookie: cookies[index], channel: channel, logger: logger)
         }
         let start = cpuMicroseconds()
-        for index in 0..<count {
-            let cookie = cookies[index % cookies.count]
+        for index in order {
+            let cookie = cookies[index]
             let response = try await respond(responder, path: path, cookie: cookie, channel: channel, logger: logger)
             guard response.status == .ok else { throw BenchError("\(path) answered \(response.status)") }
         }
-        return (cpuMicroseconds() - start) / Double(max(count, 1))
+        return (cpuMicroseconds() - start) / Double(max(order.count, 1))
     }
 
     static func respond<Responder: HTTPResponder>(

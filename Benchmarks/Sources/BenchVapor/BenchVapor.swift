@@ -1,11 +1,17 @@
 // Vapor 4, the second peer, driven by Scripts/bench-http like bench-server.
-//   bench-vapor MODE PORT
-// MODE: plain (no session middleware), sessions (Vapor's sessions on its memory driver) or
-// sessionkit (SessionKit's Vapor adapter on its memory store).
+//   bench-vapor MODE PORT [STORE]
+// MODE: plain (no session middleware), sessions (Vapor's sessions on its memory driver),
+// fluent (Vapor's sessions on Fluent: STORE is postgres://USER@HOST:PORT/DATABASE or
+// sqlite:PATH, the table made by Fluent's migration at start) or sessionkit (SessionKit's
+// Vapor adapter on the store STORE names as the demo's --store does; memory when not given).
 // Serves GET /untouched, /create (stores a counter: sets the cookie), /read (reads it) and
 // /write (reads and stores it + 1), as bench-server does.
+import Fluent
+import FluentPostgresDriver
+import FluentSQLiteDriver
 import Foundation
 import SessionKit
+import SessionKitStores
 import SessionKitVapor
 import Vapor
 
@@ -15,28 +21,60 @@ extension SessionKey where Value == Int {
 
 @main
 struct BenchVapor {
-    static func main() async throws {
+    static func main() async throws { try await run() }
+
+    /// Off the main actor, where the store's closure runs.
+    nonisolated static func run() async throws {
         let arguments = CommandLine.arguments
-        guard arguments.count == 3, ["plain", "sessions", "sessionkit"].contains(arguments[1]), let port = Int(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: bench-vapor plain|sessions|sessionkit PORT\n".utf8))
+        guard arguments.count == 3 || arguments.count == 4, ["plain", "sessions", "fluent", "sessionkit"].contains(arguments[1]),
+            let port = Int(arguments[2])
+        else {
+            FileHandle.standardError.write(Data("usage: bench-vapor plain|sessions|fluent|sessionkit PORT [STORE]\n".utf8))
             exit(2)
         }
+        let store = arguments.count == 4 ? arguments[3] : "memory"
+        if arguments[1] == "sessionkit" {
+            var logger = Logger(label: "bench-vapor")
+            logger.logLevel = .error
+            // The store stays open (and its PostgreSQL client running) while Vapor serves.
+            try await StoreSpec(parsing: store).withStore(logger: logger) { store in
+                try await serve(mode: "sessionkit", port: port, sessionKitStore: store, fluent: nil)
+            }
+        } else {
+            try await serve(mode: arguments[1], port: port, sessionKitStore: nil, fluent: arguments[1] == "fluent" ? store : nil)
+        }
+    }
+
+    nonisolated static func serve(mode: String, port: Int, sessionKitStore: (any SessionStore)?, fluent: String?) async throws {
         var logger = Logger(label: "bench-vapor")
         logger.logLevel = .error
         let app = try await Application.make(Environment(name: "production", arguments: ["bench-vapor"]), logger: logger)
         app.http.server.configuration.hostname = "127.0.0.1"
         app.http.server.configuration.port = port
         app.logger.logLevel = .error
-        if arguments[1] == "sessionkit" {
-            try sessionKitRoutes(app)
+        if let sessionKitStore {
+            try sessionKitRoutes(app, store: sessionKitStore)
         } else {
-            if arguments[1] == "sessions" {
+            if mode == "sessions" {
                 app.sessions.use(.memory)
+                app.middleware.use(app.sessions.middleware)
+            }
+            if let fluent {
+                // As Fluent's documentation sets it up, with the drivers' default pools
+                // (one connection per event loop).
+                if fluent.hasPrefix("sqlite:") {
+                    app.databases.use(.sqlite(.file(String(fluent.dropFirst("sqlite:".count)))), as: .sqlite)
+                } else {
+                    app.databases.use(try .postgres(url: fluent), as: .psql)
+                }
+                app.sessions.use(.fluent)
+                app.migrations.add(SessionRecord.migration)
                 app.middleware.use(app.sessions.middleware)
             }
             vaporSessionRoutes(app)
         }
         do {
+            if fluent != nil { try await app.autoMigrate() }
             try await app.execute()
         } catch {
             try? await app.asyncShutdown()
@@ -47,8 +85,8 @@ struct BenchVapor {
 
     /// The routes on SessionKit's Vapor adapter; a GET changes the session here, as in
     /// the other servers, so the cross-origin check (unsafe methods only) has nothing to do.
-    static func sessionKitRoutes(_ app: Application) throws {
-        let manager = try SessionManager(store: MemorySessionStore())
+    static func sessionKitRoutes(_ app: Application, store: any SessionStore) throws {
+        let manager = try SessionManager(store: store)
         app.lifecycle.use(SessionKitLifecycle(manager: manager))
         app.middleware.use(SessionKitMiddleware(manager: manager))
         app.get("untouched") { _ in "ok" }
