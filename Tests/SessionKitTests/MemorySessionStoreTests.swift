@@ -1,6 +1,7 @@
 import Foundation
 import SessionKit
 import SessionKitTesting
+import Synchronization
 import Testing
 
 @Suite struct MemorySessionStoreTests {
@@ -91,6 +92,29 @@ import Testing
             #expect(loaded.version == 4)
             #expect(try loaded.values["count"]?.decode(as: Int.self) == index * 3)
         }
+    }
+
+    @Test func aDecodedSessionsValueDecodesOnceForEveryRead() throws {
+        // One session decoded at most: inserting a second encodes the first, and loading
+        // the first decodes it from its bytes and keeps it decoded. Three reads of its value
+        // after that decode the JSON once: the copies handed out share what the first read decoded.
+        let clock = ManualWallClock()
+        let store = MemorySessionStore(configuration: .init(shardCount: 1, decodedCapacity: 1))
+        let id = UUID().uuidString
+        var counted = session(clock)
+        counted.values["counted"] = SessionValue(CountedDecodes(id: id))
+        try store.insert(counted, now: clock.now())
+        try store.insert(session(clock), now: clock.now())
+        for _ in 0..<3 {
+            let loaded = try #require(store.load(counted.key, now: clock.now()))
+            #expect(try loaded.values["counted"]?.decode(as: CountedDecodes.self).id == id)
+        }
+        #expect(CountedDecodes.count(of: id) == 1)
+        // Read as another type, the same bytes decode again (and are not taken for the first type).
+        let loaded = try #require(store.load(counted.key, now: clock.now()))
+        #expect(try loaded.values["counted"]?.decode(as: [String: String].self) == ["id": id])
+        #expect(try loaded.values["counted"]?.decode(as: CountedDecodes.self).id == id)
+        #expect(CountedDecodes.count(of: id) == 1)
     }
 
     @Test func sessionsWhoseValuesDoNotEncodeStayDecoded() throws {
@@ -275,5 +299,19 @@ private struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// A value that counts how often JSON decoding made it, per `id`.
+private struct CountedDecodes: Codable, Sendable {
+    private static let decodes = Mutex<[String: Int]>([:])
+    static func count(of id: String) -> Int { decodes.withLock { $0[id, default: 0] } }
+
+    let id: String
+    init(id: String) { self.id = id }
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        Self.decodes.withLock { $0[id, default: 0] += 1 }
     }
 }

@@ -393,7 +393,7 @@ public final class RequestSession: Sendable {
         }
         guard let session = try await lookedUp().session, let stored = session.values[name] else { return nil }
         let value = decode(stored, named: name, as: Value.self)
-        if let value, !stored.hasLiveValue {
+        if let value, !stored.readsWithoutDecoding {
             // Keep the decoded value so later reads in this request skip decoding.
             state.withLock { state in
                 if case .loaded(.live(var current)) = state.load, current.version == session.version {

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// One stored value in whichever form its store needs: the live Swift value, its JSON
 /// encoding, or both.
@@ -15,6 +16,7 @@ public struct SessionValue: Sendable {
         case live(any Encodable & Sendable)
         case encoded(Data)
         case both(Both)
+        case shared(Shared)
     }
 
     private final class Both: Sendable {
@@ -24,6 +26,17 @@ public struct SessionValue: Sendable {
             self.value = value
             self.encoded = encoded
         }
+    }
+
+    /// JSON that every copy of a value decodes once: the first read's value is kept for the
+    /// copies that follow (the memory store's recently used sessions, read by one request
+    /// after another, would otherwise decode the same bytes on every request). The value
+    /// a reader gets is its own copy, as with the other forms; a `Sendable` class shared
+    /// this way is shared as any stored live value is.
+    private final class Shared: Sendable {
+        let encoded: Data
+        let decoded = Mutex<(any Encodable & Sendable)?>(nil)
+        init(encoded: Data) { self.encoded = encoded }
     }
 
     private var form: Form
@@ -38,11 +51,18 @@ public struct SessionValue: Sendable {
         self.form = .encoded(encodedJSON)
     }
 
+    /// JSON read back that every copy of this value decodes once (see `Shared`): for a
+    /// store that hands the same session to one request after another.
+    init(sharedEncodedJSON: Data) {
+        self.form = .shared(Shared(encoded: sharedEncodedJSON))
+    }
+
     /// The value's JSON encoding, encoding the live value when no bytes are held.
     public func encodedJSON() throws -> Data {
         switch form {
         case .encoded(let data): return data
         case .both(let both): return both.encoded
+        case .shared(let shared): return shared.encoded
         case .live(let value): return try Self.encoder.encode(value)
         }
     }
@@ -56,8 +76,9 @@ public struct SessionValue: Sendable {
         return copy
     }
 
-    /// Whether the live value is held (no decoding needed).
-    var hasLiveValue: Bool {
+    /// Whether a later read costs no decoding: the live value is held, or kept by every
+    /// copy once one has decoded it.
+    var readsWithoutDecoding: Bool {
         if case .encoded = form { return false }
         return true
     }
@@ -71,6 +92,12 @@ public struct SessionValue: Sendable {
             if let typed = value as? Value { return typed }
         case .both(let both):
             if let typed = both.value as? Value { return typed }
+        case .shared(let shared):
+            if let typed = shared.decoded.withLock({ $0 }) as? Value { return typed }
+            let value = try Self.decoder.decode(Value.self, from: shared.encoded)
+            // The first type read is kept; a value read as two types (rare) decodes the other each time.
+            shared.decoded.withLock { if $0 == nil { $0 = value } }
+            return value
         case .encoded: break
         }
         return try Self.decoder.decode(Value.self, from: try encodedJSON())

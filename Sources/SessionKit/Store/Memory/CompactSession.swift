@@ -66,8 +66,10 @@ enum CompactSession {
         return count
     }
 
-    /// The session `encode` wrote; `nil` only if `bytes` are not such an encoding.
-    static func decode(_ bytes: UnsafeRawBufferPointer, key: SessionStorageKey) -> StoredSession? {
+    /// The session `encode` wrote; `nil` only if `bytes` are not such an encoding. With
+    /// `sharingDecodes`, every copy of a value decodes its JSON once (for the memory store,
+    /// whose sessions are handed to one request after another).
+    static func decode(_ bytes: UnsafeRawBufferPointer, key: SessionStorageKey, sharingDecodes: Bool = false) -> StoredSession? {
         var reader = Reader(bytes: bytes)
         guard let createdAt = reader.date(), let lastSeenAt = reader.date(), let idleDeadline = reader.date(),
             let absoluteDeadline = reader.date(), let version = reader.varint(), let flags = reader.byte()
@@ -83,7 +85,7 @@ enum CompactSession {
         var values = [String: SessionValue](minimumCapacity: Int(count))
         for _ in 0..<count {
             guard let name = reader.text(), let json = reader.data() else { return nil }
-            values[name] = SessionValue(encodedJSON: json)
+            values[name] = sharingDecodes ? SessionValue(sharedEncodedJSON: json) : SessionValue(encodedJSON: json)
         }
         return StoredSession(
             key: key,

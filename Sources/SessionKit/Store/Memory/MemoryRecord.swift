@@ -54,7 +54,8 @@ final class MemoryRecord: ManagedBuffer<MemoryRecordHeader, UInt8> {
         return withUnsafeMutablePointerToElements { elements in
             CompactSession.decode(
                 UnsafeRawBufferPointer(start: elements, count: Int(header.encodedCount)),
-                key: header.key
+                key: header.key,
+                sharingDecodes: true
             )
         }
     }
