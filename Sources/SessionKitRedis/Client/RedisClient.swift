@@ -89,12 +89,9 @@ public final class RedisClient: Sendable {
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
         let connection = try await connection(at: index)
-        let timeout = connection.channel.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(configuration.commandTimeout))) {
-            connection.channel.close(promise: nil)
-        }
-        defer { timeout.cancel() }
+        let timeout = TimeAmount.nanoseconds(Self.nanoseconds(configuration.commandTimeout))
         do {
-            return try await asking ? connection.sendAsking(arguments) : connection.send(arguments)
+            return try await asking ? connection.sendAsking(arguments, timeout: timeout) : connection.send(arguments, timeout: timeout)
         } catch let error as RedisError where error.code == .connectionClosed {
             throw RedisError(code: .timeout, message: "no reply within \(configuration.commandTimeout), or the connection dropped")
         }

@@ -41,7 +41,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Matches replies to commands in order on one connection, so many commands can be in
-/// flight at once (pipelining). Push frames are kept out of the reply path.
+/// flight at once (pipelining). Push frames are kept out of the reply path. Commands are
+/// flushed once per batch: the first write of a batch asks the event loop for a flush
+/// after the writes already queued, so commands sent from many requests at once leave in
+/// one system call.
 final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     /// Encoded commands written together, and one promise per reply they expect.
@@ -52,6 +55,7 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var received: ByteBuffer?
     private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()
     private var closedError: RedisError?
+    private var flushPending = false
 
     init(decoder: RESPDecoder) { self.decoder = decoder }
 
@@ -64,6 +68,12 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         waiting.append(contentsOf: replies)
         context.write(wrapOutboundOut(bytes), promise: promise)
+        guard !flushPending else { return }
+        flushPending = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushPending = false
+            context.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -124,13 +134,14 @@ final class RedisConnection: Sendable {
         connectTimeout: Duration,
         decoder: RESPDecoder
     ) async throws -> RedisConnection {
+        // The handshake's replies get the same time as the connection itself: a server that
+        // accepts connections but never answers fails here rather than holding the slot.
+        let handshakeTimeout = TimeAmount.nanoseconds(
+            Int64(connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(
-                    .nanoseconds(
-                        Int64(connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
-                )
+                .connectTimeout(handshakeTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -146,14 +157,16 @@ final class RedisConnection: Sendable {
         if let password { hello += ["AUTH", .text(username ?? "default"), .text(password)] }
         let probe = RedisConnection(channel: channel, resp3: false)
         do {
-            let reply = try await probe.send(hello)
+            let reply = try await probe.send(hello, timeout: handshakeTimeout)
             if let message = reply.errorMessage {
                 guard message.hasPrefix("ERR unknown command") || message.hasPrefix("NOPROTO") else {
                     throw RedisError(code: .reply, message: message)
                 }
                 if let password {
                     let auth: [RESPArgument] = username.map { ["AUTH", .text($0), .text(password)] } ?? ["AUTH", .text(password)]
-                    if let message = try await probe.send(auth).errorMessage { throw RedisError(code: .reply, message: message) }
+                    if let message = try await probe.send(auth, timeout: handshakeTimeout).errorMessage {
+                        throw RedisError(code: .reply, message: message)
+                    }
                 }
                 return probe
             }
@@ -164,27 +177,40 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// Sends one command and waits for its reply (error replies are returned, not thrown).
-    func send(_ arguments: [RESPArgument]) async throws -> RESPValue {
+    /// Sends one command and waits for its reply (error replies are returned, not thrown),
+    /// closing the connection if none comes within `timeout`.
+    func send(_ arguments: [RESPArgument], timeout: TimeAmount) async throws -> RESPValue {
         var bytes = channel.allocator.buffer(capacity: 64)
         RESPEncoder.command(arguments, into: &bytes)
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush((bytes, [promise]), promise: nil)
-        return try await promise.futureResult.get()
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        submit(bytes, replies: [reply], timeout: timeout)
+        return try await reply.futureResult.get()
     }
 
     /// Sends `ASKING` and then the command in one write, so no other command on this
     /// connection can come between them (`ASKING` holds for the next command only), and
     /// returns the command's reply.
-    func sendAsking(_ arguments: [RESPArgument]) async throws -> RESPValue {
+    func sendAsking(_ arguments: [RESPArgument], timeout: TimeAmount) async throws -> RESPValue {
         var bytes = channel.allocator.buffer(capacity: 80)
         RESPEncoder.command(["ASKING"], into: &bytes)
         RESPEncoder.command(arguments, into: &bytes)
         let asking = channel.eventLoop.makePromise(of: RESPValue.self)
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush((bytes, [asking, reply]), promise: nil)
+        submit(bytes, replies: [asking, reply], timeout: timeout)
         if let message = try await asking.futureResult.get().errorMessage { throw RedisError(code: .reply, message: message) }
         return try await reply.futureResult.get()
+    }
+
+    /// Hands encoded commands to the event loop in one step, which writes them (the
+    /// handler flushes them with the rest of their batch) and times their replies: at
+    /// `timeout` the connection closes, which fails every reply still awaited on it.
+    private func submit(_ bytes: ByteBuffer, replies: [EventLoopPromise<RESPValue>], timeout: TimeAmount) {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            replies.last?.futureResult.whenComplete { _ in timer.cancel() }
+            channel.write((bytes, replies), promise: nil)
+        }
     }
 
     func close() async {
