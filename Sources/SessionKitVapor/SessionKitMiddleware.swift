@@ -1,5 +1,6 @@
 #if Vapor
 import Logging
+import NIOCore
 public import SessionKit
 public import Vapor
 
@@ -75,10 +76,14 @@ public struct SessionKitMiddleware: Middleware {
         let headers = request.headers
         let session: RequestSession
         do {
+            // The client is worked out only if the session needs it, from values: a closure
+            // that held the request (a class, which stores the session) would never be freed.
+            let remoteAddress = request.remoteAddress
+            let trustedProxies = self.trustedProxies
             session = try manager.session(
                 for: CarriedHeaders(headers: headers),
                 carriers: carriers,
-                client: client(of: request),
+                client: Self.client(remoteAddress: remoteAddress, headers: headers, trustedProxies: trustedProxies),
                 logger: request.logger
             )
         } catch {
@@ -134,16 +139,15 @@ public struct SessionKitMiddleware: Middleware {
 
     /// The client as the session records it: the connection's address, or the one a
     /// trusted proxy names, and the user agent.
-    private func client(of request: Request) -> SessionClient {
-        var address = request.remoteAddress?.ipAddress
+    private static func client(remoteAddress: SocketAddress?, headers: HTTPHeaders, trustedProxies: TrustedProxies?) -> SessionClient {
+        var address = remoteAddress?.ipAddress
         if let trustedProxies {
-            address = trustedProxies.clientAddress(peer: address, forwarded: request.headers[trustedProxies.header])
+            address = trustedProxies.clientAddress(peer: address, forwarded: headers[trustedProxies.header])
         }
-        return SessionClient(ipAddress: address, userAgent: request.headers.first(name: .userAgent))
+        return SessionClient(ipAddress: address, userAgent: headers.first(name: .userAgent))
     }
 }
 
-/// Where the middleware leaves the request's session.
 struct RequestSessionKey: StorageKey {
     typealias Value = RequestSession
 }
