@@ -148,6 +148,7 @@ public struct SessionKitMiddleware: Middleware {
     }
 }
 
+/// Where the middleware leaves the request's session.
 struct RequestSessionKey: StorageKey {
     typealias Value = RequestSession
 }

@@ -139,7 +139,9 @@ public final class SessionManager: Sendable {
     /// credential that is not exactly a well-formed token counts as no session and never
     /// reaches the store. A request without a credential gets a session the first carrier
     /// would deliver. `client` is evaluated only if the request creates or signs in a
-    /// session.
+    /// session, and is kept as long as the returned session: it must not capture an object
+    /// that will hold that session (a framework's request class, say), or neither is ever
+    /// freed.
     /// - Throws: ``SessionError/Code/ambiguousCredentials`` (400) when the request presents
     ///   credentials through two of the carriers.
     public func session(

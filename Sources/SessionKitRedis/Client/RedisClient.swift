@@ -89,7 +89,7 @@ public final class RedisClient: Sendable {
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
         let connection = try await connection(at: index)
-        let timeout = TimeAmount.nanoseconds(Self.nanoseconds(configuration.commandTimeout))
+        let timeout = TimeAmount(configuration.commandTimeout)
         do {
             return try await asking ? connection.sendAsking(arguments, timeout: timeout) : connection.send(arguments, timeout: timeout)
         } catch let error as RedisError where error.code == .connectionClosed {
@@ -171,10 +171,6 @@ public final class RedisClient: Sendable {
                 slots[index] = .idle(failures: failures + 1, retryAt: .now + backoff)
             }
         }
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 }
 

@@ -136,8 +136,7 @@ final class RedisConnection: Sendable {
     ) async throws -> RedisConnection {
         // The handshake's replies get the same time as the connection itself: a server that
         // accepts connections but never answers fails here rather than holding the slot.
-        let handshakeTimeout = TimeAmount.nanoseconds(
-            Int64(connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
+        let handshakeTimeout = TimeAmount(connectTimeout)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
