@@ -33,48 +33,60 @@ struct BenchVapor {
             exit(2)
         }
         let store = arguments.count == 4 ? arguments[3] : "memory"
-        if arguments[1] == "sessionkit" {
+        switch arguments[1] {
+        case "sessionkit":
             var logger = Logger(label: "bench-vapor")
             logger.logLevel = .error
             // The store stays open (and its PostgreSQL client running) while Vapor serves.
             try await StoreSpec(parsing: store).withStore(logger: logger) { store in
-                try await serve(mode: "sessionkit", port: port, sessionKitStore: store, fluent: nil)
+                try await serve(.sessionKit(store), port: port)
             }
-        } else {
-            try await serve(mode: arguments[1], port: port, sessionKitStore: nil, fluent: arguments[1] == "fluent" ? store : nil)
+        case "fluent": try await serve(.fluent(store), port: port)
+        case "sessions": try await serve(.vaporMemory, port: port)
+        default: try await serve(.none, port: port)
         }
     }
 
-    nonisolated static func serve(mode: String, port: Int, sessionKitStore: (any SessionStore)?, fluent: String?) async throws {
+    /// What keeps the sessions of a server.
+    enum Sessions {
+        case none
+        case vaporMemory
+        /// Vapor's sessions on Fluent, on `postgres://…` or `sqlite:PATH`.
+        case fluent(String)
+        case sessionKit(any SessionStore)
+    }
+
+    nonisolated static func serve(_ sessions: Sessions, port: Int) async throws {
         var logger = Logger(label: "bench-vapor")
         logger.logLevel = .error
         let app = try await Application.make(Environment(name: "production", arguments: ["bench-vapor"]), logger: logger)
         app.http.server.configuration.hostname = "127.0.0.1"
         app.http.server.configuration.port = port
         app.logger.logLevel = .error
-        if let sessionKitStore {
-            try sessionKitRoutes(app, store: sessionKitStore)
-        } else {
-            if mode == "sessions" {
-                app.sessions.use(.memory)
-                app.middleware.use(app.sessions.middleware)
+        switch sessions {
+        case .sessionKit(let store):
+            try sessionKitRoutes(app, store: store)
+        case .none:
+            vaporSessionRoutes(app)
+        case .vaporMemory:
+            app.sessions.use(.memory)
+            app.middleware.use(app.sessions.middleware)
+            vaporSessionRoutes(app)
+        case .fluent(let database):
+            // As Fluent's documentation sets it up, with the drivers' default pools
+            // (one connection per event loop).
+            if database.hasPrefix("sqlite:") {
+                app.databases.use(.sqlite(.file(String(database.dropFirst("sqlite:".count)))), as: .sqlite)
+            } else {
+                app.databases.use(try .postgres(url: database), as: .psql)
             }
-            if let fluent {
-                // As Fluent's documentation sets it up, with the drivers' default pools
-                // (one connection per event loop).
-                if fluent.hasPrefix("sqlite:") {
-                    app.databases.use(.sqlite(.file(String(fluent.dropFirst("sqlite:".count)))), as: .sqlite)
-                } else {
-                    app.databases.use(try .postgres(url: fluent), as: .psql)
-                }
-                app.sessions.use(.fluent)
-                app.migrations.add(SessionRecord.migration)
-                app.middleware.use(app.sessions.middleware)
-            }
+            app.sessions.use(.fluent)
+            app.migrations.add(SessionRecord.migration)
+            app.middleware.use(app.sessions.middleware)
             vaporSessionRoutes(app)
         }
         do {
-            if fluent != nil { try await app.autoMigrate() }
+            if case .fluent = sessions { try await app.autoMigrate() }
             try await app.execute()
         } catch {
             try? await app.asyncShutdown()
