@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SessionKitSQLite", targets: ["SessionKitSQLite"]),
         .library(name: "SessionKitPostgres", targets: ["SessionKitPostgres"]),
         .library(name: "SessionKitRedis", targets: ["SessionKitRedis"]),
+        .library(name: "SessionKitDeviceBound", targets: ["SessionKitDeviceBound"]),
         .library(name: "SessionKitTesting", targets: ["SessionKitTesting"]),
         // Tooling, not API: the `--store` URLs the demo, the admin tool and the benchmarks
         // (a separate package) open. Applications construct their store directly.
@@ -35,6 +36,10 @@ let package = Package(
         .trait(name: "PostgreSQL", description: "SessionKitPostgres: the PostgreSQL store (postgres-nio)"),
         .trait(name: "Redis", description: "SessionKitRedis: the Redis and Redis Cluster store (no other package)"),
         .trait(
+            name: "DeviceBound",
+            description: "SessionKitDeviceBound: device-bound sessions (DBSC): device keys, proofs, challenges, bound cookies"
+        ),
+        .trait(
             name: "Prometheus",
             description: "The demo's GET /metrics in Prometheus text format (swift-prometheus); the demo's only, off by default"
         ),
@@ -50,6 +55,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers", from: "1.7.0"),
         // 1.13.x only: SessionKitSQLite calls the SQLite copy inside it (module VaporCSQLite), not its API.
         .package(url: "https://github.com/vapor/sqlite-nio", .upToNextMinor(from: "1.13.2")),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
@@ -153,6 +159,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SessionKitDeviceBound",
+            dependencies: [
+                "SessionKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(
+                    name: "RawStructuredFieldValues", package: "swift-http-structured-headers", condition: .when(traits: ["DeviceBound"])),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SessionKitDeviceBoundTests",
+            dependencies: [
+                "SessionKit",
+                "SessionKitDeviceBound",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

@@ -82,7 +82,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Unpadded base64url (RFC 4648 §5).
-enum Base64URL {
+package enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     private static let reverse: [UInt8] = {
@@ -91,7 +91,7 @@ enum Base64URL {
         return table
     }()
 
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         let bytes = Array(bytes)
         let alphabet = Self.alphabet
         var output = [UInt8]()
@@ -119,7 +119,7 @@ enum Base64URL {
     /// Decodes unpadded base64url into `output`, which it must fill exactly, refusing any
     /// character outside the alphabet and any non-canonical final character (unused low
     /// bits must be zero), so one byte string has exactly one accepted text form.
-    static func decodeCanonical(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer) -> Bool {
+    package static func decodeCanonical(_ text: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer) -> Bool {
         guard text.count % 4 != 1, text.count * 6 / 8 == output.count else { return false }
         let reverse = Self.reverse
         var written = 0
@@ -138,5 +138,16 @@ enum Base64URL {
             }
         }
         return accumulator == 0 && written == output.count
+    }
+
+    /// Decodes unpadded base64url of any length, with the same refusals as
+    /// ``decodeCanonical(_:into:)``: nil for a character outside the alphabet, padding, or a
+    /// non-canonical final character.
+    package static func decodeCanonical(_ text: some StringProtocol) -> [UInt8]? {
+        var text = String(text)
+        guard text.utf8.count % 4 != 1 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: text.utf8.count * 6 / 8)
+        let decoded = text.withUTF8 { utf8 in bytes.withUnsafeMutableBytes { decodeCanonical(utf8, into: $0) } }
+        return decoded ? bytes : nil
     }
 }
