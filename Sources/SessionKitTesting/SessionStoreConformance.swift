@@ -3,7 +3,8 @@ public import SessionKit
 
 /// The behaviour every store must show, one set of checks per protocol a store adopts:
 /// ``Check`` for `SessionStore`, ``UserIndexCheck`` for `UserIndexedSessionStore`,
-/// ``AdministrationCheck`` for `AdministeredSessionStore`. A store's own test target
+/// ``AdministrationCheck`` for `AdministeredSessionStore`, ``DeviceBindingCheck`` for
+/// `DeviceBindingSessionStore`. A store's own test target
 /// runs each check it owes, typically as
 ///
 /// `swift
@@ -58,6 +59,17 @@ public enum SessionStoreConformance {
         public var description: String { rawValue }
     }
 
+    /// What a `DeviceBindingSessionStore` does beyond that.
+    public enum DeviceBindingCheck: String, CaseIterable, Sendable, CustomStringConvertible {
+        case bindingIsKeptApartFromValues
+        case bindingIsACompareAndSet
+        case bindingFollowsRotationAndSignIn
+        case bindingNeedsALiveSession
+
+        /// The check's name.
+        public var description: String { rawValue }
+    }
+
     /// A check that did not hold.
     public struct Failure: Error, CustomStringConvertible {
         /// The check that failed.
@@ -76,6 +88,9 @@ public enum SessionStoreConformance {
         }
         if let administered = store as? any AdministeredSessionStore {
             for check in AdministrationCheck.allCases { try await run(check, on: administered) }
+        }
+        if let binding = store as? any DeviceBindingSessionStore {
+            for check in DeviceBindingCheck.allCases { try await run(check, on: binding) }
         }
     }
 
@@ -114,6 +129,17 @@ public enum SessionStoreConformance {
         case .signInLimitEvictsLeastRecentlyActive: try await context.signInLimitEvictsLeastRecentlyActive()
         case .signInLimitRefuses: try await context.signInLimitRefuses()
         case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
+        }
+    }
+
+    /// Runs one check of device bindings.
+    public static func run(_ check: DeviceBindingCheck, on store: any DeviceBindingSessionStore) async throws {
+        let context = Context(check: check.rawValue, store: store, expiresNatively: false)
+        switch check {
+        case .bindingIsKeptApartFromValues: try await context.bindingIsKeptApartFromValues()
+        case .bindingIsACompareAndSet: try await context.bindingIsACompareAndSet()
+        case .bindingFollowsRotationAndSignIn: try await context.bindingFollowsRotationAndSignIn()
+        case .bindingNeedsALiveSession: try await context.bindingNeedsALiveSession()
         }
     }
 
@@ -792,6 +818,120 @@ private struct Context: Sendable {
         try expect(statistics.oldestCreatedAt != nil, "statistics found no oldest session")
         if let live = try await administered.liveSessionCount(now: clock.now()) {
             try expect(live >= statistics.total, "liveSessionCount says \(live), fewer than the \(statistics.total) sessions counted")
+        }
+    }
+
+    // MARK: Device bindings
+
+    var binder: any DeviceBindingSessionStore {
+        get throws {
+            guard let binder = store as? any DeviceBindingSessionStore else { throw fail("the store keeps no device bindings") }
+            return binder
+        }
+    }
+
+    /// A binding as SessionKitDeviceBound makes one, with an awkward key text.
+    func binding(answered: Int = 0) -> SessionDeviceBinding {
+        let now = clock.now()
+        return SessionDeviceBinding(
+            identifier: UUID().uuidString, publicKey: #"{"crv":"P-256","kty":"EC","x":"\"quoted\" \\ é","y":"y"}"#, boundAt: now,
+            answeredChallenges: (0..<answered).map { .init(nonce: "n\($0)", issuedAt: now - Double($0)) })
+    }
+
+    func bind(_ key: SessionStorageKey, expected: SessionDeviceBinding?, _ binding: SessionDeviceBinding) async throws -> SessionApplyResult
+    {
+        try await binder.replaceDeviceBinding(of: key, expected: expected, with: binding, now: clock.now())
+    }
+
+    func bindingIsKeptApartFromValues() async throws {
+        let session = record(values: ["cart": SessionValue(["tea"])])
+        try await insert(session)
+        try expect(try await load(session.key)?.deviceBinding == nil, "a new session loaded bound")
+        let bound = binding(answered: 2)
+        let written = try applied(try await bind(session.key, expected: nil, bound), "binding an unbound session")
+        try expect(written.deviceBinding == bound, "the written session does not hold the binding")
+        try expect(written.version == session.version + 1, "binding did not raise the version by one: \(written.version)")
+        let loaded = try await load(session.key)
+        try expect(loaded?.deviceBinding == bound, "the binding did not round-trip: \(String(describing: loaded?.deviceBinding))")
+        try expect(loaded?.values.keys.sorted() == ["cart"], "the binding appeared among the values: \(loaded?.values.keys.sorted() ?? [])")
+        // A write of values, blind or compare-and-set, keeps the binding.
+        _ = try applied(
+            try await store.apply(
+                SessionChanges(values: ["cart": nil, "theme": SessionValue("dark")]), to: session.key, ifVersion: nil, now: clock.now()),
+            "a blind write to a bound session")
+        let afterBlind = try await load(session.key)
+        _ = try applied(
+            try await store.apply(
+                SessionChanges(values: ["theme": SessionValue("light")]), to: session.key, ifVersion: afterBlind?.version, now: clock.now()),
+            "a compare-and-set write to a bound session")
+        try expect(try await load(session.key)?.deviceBinding == bound, "a write of values dropped or changed the binding")
+    }
+
+    func bindingIsACompareAndSet() async throws {
+        let session = record()
+        try await insert(session)
+        let first = binding()
+        _ = try applied(try await bind(session.key, expected: nil, first), "the first binding")
+        let second = binding()
+        guard case .conflict = try await bind(session.key, expected: nil, second) else {
+            throw fail("binding a bound session as if unbound did not conflict")
+        }
+        var answered = first
+        answered.answeredChallenges.append(.init(nonce: "fresh", issuedAt: clock.now()))
+        _ = try applied(try await bind(session.key, expected: first, answered), "a change from the current binding")
+        guard case .conflict = try await bind(session.key, expected: first, answered) else {
+            throw fail("a change from a binding no longer stored did not conflict")
+        }
+        // Concurrent changes from one binding: exactly one lands.
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<8 {
+                var next = answered
+                next.answeredChallenges.append(.init(nonce: "race-\(index)", issuedAt: clock.now()))
+                let proposed = next
+                let expected = answered
+                group.addTask { [self] in
+                    if case .applied = try await bind(session.key, expected: expected, proposed) { true } else { false }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        try expect(results.filter { $0 }.count == 1, "\(results.filter { $0 }.count) of 8 racing binding changes landed")
+        try expect(try await load(session.key)?.deviceBinding?.answeredChallenges.count == 2, "the landed change is not what loads")
+    }
+
+    func bindingFollowsRotationAndSignIn() async throws {
+        let session = record(values: ["cart": SessionValue(["tea"])])
+        try await insert(session)
+        let bound = binding(answered: 1)
+        _ = try applied(try await bind(session.key, expected: nil, bound), "binding")
+        let rotated = newKey()
+        _ = try applied(try await rotate(from: session.key, to: rotated, applying: SessionChanges(), now: clock.now()), "rotation")
+        try expect(try await load(rotated)?.deviceBinding == bound, "rotation lost the binding")
+        guard store is any UserIndexedSessionStore else { return }
+        guard let current = try await load(rotated) else { throw fail("the rotated session did not load") }
+        let (moved, _) = try signedIn(try await signIn(newUser(), from: current), "sign-in on a bound session")
+        try expect(moved.deviceBinding == bound, "the signed-in session as written lost the binding")
+        try expect(try await load(moved.key)?.deviceBinding == bound, "sign-in lost the binding")
+        let (fresh, _) = try signedIn(try await signIn(newUser()), "a sign-in inserting a new session")
+        try expect(fresh.deviceBinding == nil, "a new signed-in session came bound")
+    }
+
+    func bindingNeedsALiveSession() async throws {
+        guard case .missing = try await bind(newKey(), expected: nil, binding()) else {
+            throw fail("binding an unknown key did not answer missing")
+        }
+        let session = record()
+        try await insert(session)
+        try await delete(session.key)
+        guard case .missing = try await bind(session.key, expected: nil, binding()) else {
+            throw fail("binding a deleted session did not answer missing")
+        }
+        try expect(try await load(session.key) == nil, "binding a deleted session brought it back")
+        let expiring = record()
+        try await insert(expiring)
+        clock.advance(by: .seconds(Int64(Self.idle) + 1))
+        guard case .missing = try await bind(expiring.key, expected: nil, binding()) else {
+            throw fail("binding an expired session did not answer missing")
         }
     }
 }

@@ -20,6 +20,11 @@ import Testing
         try await SessionStoreConformance.run(check, on: MemorySessionStore())
     }
 
+    @Test(arguments: SessionStoreConformance.DeviceBindingCheck.allCases)
+    func deviceBindingConformance(_ check: SessionStoreConformance.DeviceBindingCheck) async throws {
+        try await SessionStoreConformance.run(check, on: MemorySessionStore())
+    }
+
     @Test func conformanceWithOneShardAndACapacity() async throws {
         // One shard makes every rotation a same-shard move; a generous capacity keeps the
         // recency list in play without evicting what the checks need.

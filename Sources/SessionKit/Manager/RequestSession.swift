@@ -30,6 +30,9 @@ public final class RequestSession: Sendable {
         /// A token from the client was looked up.
         var looked = false
         var phase = Phase.open
+        /// The request proved its session's device binding (its bound cookie, or a proof
+        /// signed by the device's key at the refresh endpoint).
+        var deviceAdmitted = false
     }
 
     private enum Phase {
@@ -55,6 +58,8 @@ public final class RequestSession: Sendable {
     package let carrier: any SessionCarrier
     /// The session the client presented, for a carrier that holds it (a sealed cookie).
     package let held: StoredSession?
+    /// The request's bound cookie, read only when the manager has a device guard.
+    private let deviceCredential: String?
     /// Who the client is, worked out only when a session is created or signed in (most
     /// requests never need it).
     private let makeClient: @Sendable () -> SessionClient
@@ -66,6 +71,7 @@ public final class RequestSession: Sendable {
         carrier: any SessionCarrier,
         token: SessionToken?,
         held: StoredSession? = nil,
+        deviceCredential: String? = nil,
         client: @escaping @Sendable () -> SessionClient,
         logger: Logger,
         attached: Bool = true
@@ -73,6 +79,7 @@ public final class RequestSession: Sendable {
         self.manager = manager
         self.carrier = carrier
         self.held = held
+        self.deviceCredential = deviceCredential
         self.makeClient = client
         self.logger = logger
         self.state = Mutex(State(token: token, phase: attached ? .open : .unattached))
@@ -326,10 +333,46 @@ public final class RequestSession: Sendable {
     /// proxy names) and user agent, as a session created or signed in now records them.
     public var client: SessionClient { makeClient() }
 
+    // MARK: Device binding
+
+    /// Refuses a session bound to a device (DBSC) to a request that has not proved the
+    /// binding, when the manager guards bindings.
+    /// - Throws: ``SessionError/Code/deviceBindingRequired``.
+    func admit(_ binding: SessionDeviceBinding, now: Date) throws(SessionError) {
+        guard let deviceGuard = manager?.deviceGuard, !state.withLock({ $0.deviceAdmitted }) else { return }
+        guard deviceGuard.admits(binding, credential: deviceCredential, now: now) else {
+            logger.debug("session is bound to a device and the request did not prove it; refused")
+            throw .deviceBindingRequired
+        }
+        state.withLock { $0.deviceAdmitted = true }
+    }
+
+    /// Admits this request to its bound session: it proved possession of the device's key
+    /// some other way (a refresh proof).
+    package func admitDevice() {
+        state.withLock { $0.deviceAdmitted = true }
+    }
+
+    /// The stored session as looked up, before the device-binding check: for the refresh
+    /// endpoint, which checks a proof instead.
+    package func storedSessionIgnoringDeviceBinding() async throws -> StoredSession? {
+        try await lookedUpUnchecked().session
+    }
+
     // MARK: Loading
 
-    /// What this request knows of its stored session, looking it up on first use.
+    /// What this request knows of its stored session, looking it up on first use, and
+    /// refused when it is bound to a device the request did not prove.
     private func lookedUp() async throws -> SessionLookup {
+        let found = try await lookedUpUnchecked()
+        if let binding = found.session?.deviceBinding, let manager {
+            try admit(binding, now: manager.now())
+        }
+        return found
+    }
+
+    /// What this request knows of its stored session, looking it up on first use.
+    private func lookedUpUnchecked() async throws -> SessionLookup {
         enum Step {
             case done(SessionLookup)
             case wait

@@ -20,6 +20,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
             case crossOriginRequest = "cross_origin_request"
             case csrfTokenInvalid = "csrf_token_invalid"
             case notAuthenticated = "not_authenticated"
+            case deviceBindingRequired = "device_binding_required"
             case misconfigured = "session_misconfigured"
         }
 
@@ -54,6 +55,10 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         public static let csrfTokenInvalid = Code(base: .csrfTokenInvalid)
         /// The operation needs a signed-in user and there is none. 401.
         public static let notAuthenticated = Code(base: .notAuthenticated)
+        /// The session is bound to a device key (DBSC) and the request did not carry the
+        /// short-lived cookie that proves it; a browser holding the key refreshes that cookie
+        /// first. 401.
+        public static let deviceBindingRequired = Code(base: .deviceBindingRequired)
         /// The route's carriers do not fit its manager (a token carrier on a sealed manager,
         /// or the reverse). 500: a programming error.
         public static let misconfigured = Code(base: .misconfigured)
@@ -87,7 +92,7 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
         case .sessionLimitReached, .crossOriginRequest, .csrfTokenInvalid: 403
         case .ambiguousCredentials, .unsupportedForBearer: 400
         case .unsupportedByStore: 501
-        case .notAuthenticated: 401
+        case .notAuthenticated, .deviceBindingRequired: 401
         default: 500
         }
     }
@@ -140,6 +145,11 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     )
 
     static let notAuthenticated = SessionError(code: .notAuthenticated, message: "no user is signed in on this session")
+
+    package static let deviceBindingRequired = SessionError(
+        code: .deviceBindingRequired,
+        message: "this session is bound to a device, and the request did not prove it came from that device"
+    )
 
     static func misconfiguredCarrier(_ kind: SessionCarrierKind, sealed: Bool) -> SessionError {
         SessionError(

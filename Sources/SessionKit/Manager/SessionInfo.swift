@@ -22,6 +22,9 @@ public struct SessionInfo: Sendable, Hashable {
     public var client: SessionClient
     /// The carrier the session was made for: the cookie, or a bearer token.
     public var carrier: SessionCarrierKind
+    /// Since when the session is bound to a key its device holds (DBSC), or `nil` when it
+    /// is not bound.
+    public var deviceBoundSince: Date?
     /// When the session ends if nothing else happens: the earlier deadline.
     public var expiresAt: Date { min(idleDeadline, absoluteDeadline) }
     /// A short name for the client's device, from its user agent ("Firefox on Linux").
@@ -43,5 +46,6 @@ public struct SessionInfo: Sendable, Hashable {
         isPersistent = session.isPersistent
         client = session.client
         carrier = session.carrierKind
+        deviceBoundSince = session.deviceBinding?.boundAt
     }
 }

@@ -27,6 +27,8 @@ public final class SessionManager: Sendable {
     let instruments: SessionInstruments
     /// Set when sessions are sealed in cookies rather than stored.
     let sealed: Sealed?
+    /// Checks requests to sessions bound to a device (DBSC), when the application binds them.
+    package let deviceGuard: (any SessionDeviceGuard)?
 
     /// A sealed manager's parts: its carrier, and the revocations that end its sessions.
     struct Sealed: Sendable {
@@ -53,6 +55,9 @@ public final class SessionManager: Sendable {
     ///     log to the logger they are given.
     ///   - telemetry: Where metrics and traces go; by default, the backends the
     ///     application bootstrapped before making the manager.
+    ///   - deviceGuard: For sessions bound to a device (DBSC): what a request to a bound
+    ///     session must prove (``SessionDeviceGuard``). Needs a
+    ///     ``DeviceBindingSessionStore``.
     /// - Throws: ``SessionConfigurationError`` naming a setting that cannot work.
     public convenience init(
         store: any SessionStore,
@@ -60,7 +65,8 @@ public final class SessionManager: Sendable {
         wallClock: any WallClock = SystemWallClock(),
         clock: any Clock<Duration> = ContinuousClock(),
         logger: Logger = Logger(label: "sessionkit"),
-        telemetry: SessionTelemetry = SessionTelemetry()
+        telemetry: SessionTelemetry = SessionTelemetry(),
+        deviceGuard: (any SessionDeviceGuard)? = nil
     ) throws(SessionConfigurationError) {
         try configuration.validate()
         if configuration.maxSessionsPerUser != nil, !(store is any UserIndexedSessionStore) {
@@ -69,9 +75,15 @@ public final class SessionManager: Sendable {
                 message: "needs a store that keeps a per-user index (UserIndexedSessionStore); \(type(of: store)) does not"
             )
         }
+        if deviceGuard != nil, !(store is any DeviceBindingSessionStore) {
+            throw SessionConfigurationError(
+                setting: "deviceGuard",
+                message: "needs a store that keeps device bindings (DeviceBindingSessionStore); \(type(of: store)) does not"
+            )
+        }
         self.init(
             store: store, sealed: nil, configuration: configuration, wallClock: wallClock, clock: clock, logger: logger,
-            telemetry: telemetry)
+            telemetry: telemetry, deviceGuard: deviceGuard)
     }
 
     /// A manager that keeps no sessions: each is sealed (AES-256-GCM) into the session
@@ -108,7 +120,8 @@ public final class SessionManager: Sendable {
             wallClock: wallClock,
             clock: clock,
             logger: logger,
-            telemetry: telemetry
+            telemetry: telemetry,
+            deviceGuard: nil
         )
     }
 
@@ -119,10 +132,12 @@ public final class SessionManager: Sendable {
         wallClock: any WallClock,
         clock: any Clock<Duration>,
         logger: Logger,
-        telemetry: SessionTelemetry
+        telemetry: SessionTelemetry,
+        deviceGuard: (any SessionDeviceGuard)?
     ) {
         self.store = store
         self.sealed = sealed
+        self.deviceGuard = deviceGuard
         self.callsInProcess = store is any InProcessSessionStore
         self.configuration = configuration
         self.wallClock = wallClock
@@ -174,6 +189,10 @@ public final class SessionManager: Sendable {
             carrier: chosen?.carrier ?? carriers.first ?? self.carriers[0],
             token: chosen?.credential.token,
             held: chosen?.credential.sealedSession,
+            deviceCredential: deviceGuard.flatMap { deviceGuard in
+                let values = CookieHeader.values(named: deviceGuard.boundCookieName, in: request.headerValues(.cookie))
+                return values.count == 1 ? String(values[0]) : nil
+            },
             client: client,
             logger: logger
         )
@@ -203,6 +222,14 @@ public final class SessionManager: Sendable {
                 outcome.sessionRead = true
                 lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
                 plan = planned(lookup)
+            } else if deviceGuard != nil, snapshot.changes.destroy, case .unread(let key) = lookup {
+                // Ending a session is using it: one bound to a device ends only from that device.
+                outcome.sessionRead = true
+                lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
+                plan = planned(lookup)
+            }
+            if case .write = plan.step, let binding = lookup.session?.deviceBinding {
+                try session.admit(binding, now: now)
             }
 
             var written = lookup.session
@@ -445,6 +472,20 @@ public final class SessionManager: Sendable {
             return .absent(key)
         }
         return .live(session)
+    }
+
+    /// Replaces the device binding of the session under `key` when it is `expected`, for
+    /// `SessionKitDeviceBound` (``DeviceBindingSessionStore``).
+    package func replaceDeviceBinding(
+        of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, logger: Logger
+    ) async throws -> SessionApplyResult {
+        guard let store = store as? any DeviceBindingSessionStore, sealed == nil else {
+            throw Self.unsupported("device bindings")
+        }
+        let now = now()
+        return try await storeCall(.bindDevice, key: key, logger: logger) { _ in
+            try await store.replaceDeviceBinding(of: key, expected: expected, with: binding, now: now)
+        }
     }
 
     package enum OperationResult: Sendable {

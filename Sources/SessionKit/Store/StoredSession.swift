@@ -51,6 +51,7 @@ public struct StoredSession: Sendable {
         var authenticatedAt: Date?
         var isPersistent: Bool
         var client: SessionClient
+        var deviceBinding: SessionDeviceBinding?
         var version: UInt64
     }
 
@@ -121,6 +122,13 @@ public struct StoredSession: Sendable {
         get { box.fields.client }
         _modify { yield &fields.client }
     }
+    /// The device key the session is bound to (DBSC), if any: apart from ``values``, kept
+    /// by rotation and sign-in, changed only by
+    /// ``DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)``.
+    public var deviceBinding: SessionDeviceBinding? {
+        get { box.fields.deviceBinding }
+        _modify { yield &fields.deviceBinding }
+    }
     /// Grows by one with every change; compare-and-set writes name the version they read.
     public var version: UInt64 {
         get { box.fields.version }
@@ -139,6 +147,7 @@ public struct StoredSession: Sendable {
         authenticatedAt: Date? = nil,
         isPersistent: Bool = false,
         client: SessionClient = SessionClient(),
+        deviceBinding: SessionDeviceBinding? = nil,
         version: UInt64 = 1
     ) {
         box = Box(
@@ -153,6 +162,7 @@ public struct StoredSession: Sendable {
                 authenticatedAt: authenticatedAt,
                 isPersistent: isPersistent,
                 client: client,
+                deviceBinding: deviceBinding,
                 version: version
             )
         )

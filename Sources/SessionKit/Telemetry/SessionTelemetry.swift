@@ -52,6 +52,9 @@ enum SessionStoreCall: String, Sendable, CaseIterable {
     case signIn = "sign_in"
     /// ``SessionStore/delete(_:now:rememberEndedUntil:)``: logout or revocation.
     case delete
+    /// ``DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)``: a device
+    /// registered or a challenge answered.
+    case bindDevice = "bind_device"
     /// ``UserIndexedSessionStore/sessions(ofUser:now:)``.
     case listUser = "list_user"
     /// ``UserIndexedSessionStore/deleteSessions(ofUser:except:now:)``.

@@ -3,11 +3,13 @@ import Foundation
 /// The memory store's encoded form of a session (everything but its key), as short as a
 /// session can be written: the four times as 8 bytes each, the version, a flags byte, the
 /// sign-in time when there is one, the user, the client's address and user agent as
-/// optional strings, and each value's name and JSON. Numbers and lengths are LEB128
+/// optional strings, each value's name and JSON, and the device binding's stored form when
+/// there is one. Numbers and lengths are LEB128
 /// varints; an optional string's length is stored plus one, so 0 means absent.
 enum CompactSession {
     private static let persistentFlag: UInt8 = 1
     private static let authenticatedFlag: UInt8 = 2
+    private static let deviceBoundFlag: UInt8 = 4
 
     /// The session's bytes; throws when one of its live values does not encode as JSON.
     static func encode(_ session: StoredSession) throws -> [UInt8] {
@@ -29,6 +31,8 @@ enum CompactSession {
         appendVarint(session.version, to: &bytes)
         var flags: UInt8 = session.isPersistent ? persistentFlag : 0
         if session.authenticatedAt != nil { flags |= authenticatedFlag }
+        let binding = session.deviceBinding?.storedForm
+        if binding != nil { flags |= deviceBoundFlag }
         bytes.append(flags)
         if let authenticatedAt = session.authenticatedAt {
             append(authenticatedAt.timeIntervalSinceReferenceDate.bitPattern, to: &bytes)
@@ -48,6 +52,10 @@ enum CompactSession {
             appendVarint(UInt64(json.count), to: &bytes)
             bytes.append(contentsOf: json)
         }
+        if let binding {
+            appendVarint(UInt64(binding.utf8.count), to: &bytes)
+            bytes.append(contentsOf: binding.utf8)
+        }
         return bytes
     }
 
@@ -62,6 +70,9 @@ enum CompactSession {
         for (name, value) in session.values {
             let json = try value.encodedJSON().count
             count += varintCount(UInt64(name.utf8.count)) + name.utf8.count + varintCount(UInt64(json)) + json
+        }
+        if let binding = session.deviceBinding?.storedForm {
+            count += varintCount(UInt64(binding.utf8.count)) + binding.utf8.count
         }
         return count
     }
@@ -87,6 +98,11 @@ enum CompactSession {
             guard let name = reader.text(), let json = reader.data() else { return nil }
             values[name] = sharingDecodes ? SessionValue(sharedEncodedJSON: json) : SessionValue(encodedJSON: json)
         }
+        var deviceBinding: SessionDeviceBinding?
+        if flags & deviceBoundFlag != 0 {
+            guard let text = reader.text(), let binding = SessionDeviceBinding(storedForm: text) else { return nil }
+            deviceBinding = binding
+        }
         return StoredSession(
             key: key,
             values: values,
@@ -98,6 +114,7 @@ enum CompactSession {
             authenticatedAt: authenticatedAt,
             isPersistent: flags & persistentFlag != 0,
             client: SessionClient(ipAddress: ipAddress.value, userAgent: userAgent.value),
+            deviceBinding: deviceBinding,
             version: version
         )
     }

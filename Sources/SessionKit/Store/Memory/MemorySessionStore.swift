@@ -14,7 +14,9 @@ import Synchronization
 /// stay within it (per shard, so eviction order is approximately global LRU). Keys ended
 /// by a rotation or deletion are remembered beside the table of their shard until their
 /// time passes (see ``SessionStore``).
-public final class MemorySessionStore: InProcessSessionStore, UserIndexedSessionStore, AdministeredSessionStore {
+public final class MemorySessionStore: InProcessSessionStore, UserIndexedSessionStore, AdministeredSessionStore,
+    DeviceBindingSessionStore
+{
     /// How the memory store is laid out and bounded.
     public struct Configuration: Sendable {
         /// Independently locked parts of the table, rounded up to a power of two.
@@ -99,6 +101,18 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
             reindex(key, from: previousUser, to: key, of: session.userID)
         }
         return result
+    }
+
+    /// Sets a session's device binding when it is `expected` (``DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)``).
+    public func replaceDeviceBinding(
+        of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, now: Date
+    ) -> SessionApplyResult {
+        shard(for: key).state.withLock { state in
+            state.change(key, now: now, if: { $0.deviceBinding == expected }) { session in
+                session.deviceBinding = binding
+                session.version += 1
+            }.0
+        }
     }
 
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (``SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)``).
@@ -433,12 +447,21 @@ private struct ShardState: @unchecked Sendable {
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) -> (SessionApplyResult, previousUser: String?) {
+        change(key, now: now, if: { expectedVersion == nil || $0.version == expectedVersion }) { $0.apply(changes) }
+    }
+
+    /// Changes the unexpired session under `key` with `body` when `accepts` it (a conflict
+    /// otherwise), in its record: no copy when no reader holds it. Returns the result and
+    /// the user the session had before.
+    mutating func change(
+        _ key: SessionStorageKey, now: Date, if accepts: (StoredSession) -> Bool, _ body: (inout StoredSession) -> Void
+    ) -> (SessionApplyResult, previousUser: String?) {
         guard let record = table.find(key), now < record.header.expiresAt, var session = record.session else { return (.missing, nil) }
-        if let expectedVersion, session.version != expectedVersion { return (.conflict, nil) }
+        guard accepts(session) else { return (.conflict, nil) }
         let previousUser = session.userID
         record.header.decoded = nil  // so `session` changes in place unless a reader holds it
         record.header.encodedCount = 0  // the bytes no longer hold the session
-        session.apply(changes)
+        body(&session)
         record.header.expiresAt = session.expiresAt
         expiry.update(record)
         if capacity != nil { moveToNewest(key) }
