@@ -242,7 +242,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SessionKitSQLiteTests",
-            dependencies: ["SessionKit", "SessionKitSQLite", "SessionKitTesting", "SessionKitTestSupport"],
+            dependencies: [
+                "SessionKit", "SessionKitSQLite", "SessionKitTesting", "SessionKitTestSupport",
+                // To write a file as an earlier schema version left it.
+                .product(name: "SQLiteNIO", package: "sqlite-nio", condition: .when(traits: ["SQLite"])),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

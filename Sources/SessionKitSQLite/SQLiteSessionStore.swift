@@ -19,7 +19,7 @@ public import SessionKit
 /// reason (`RETURNING` needs that journal too). A rotation or deletion records the ended
 /// key in `sessionkit_ended` in the same transaction. Run a `SessionPurgeService` to
 /// delete expired rows.
-public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
     /// Where the database is and how the store uses it.
     public struct Configuration: Sendable {
         /// The database file. Created, with its folder, when missing.
@@ -42,7 +42,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     }
 
     /// The schema version this code writes. ``migrate()`` brings older files up to it.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     private let configuration: Configuration
     private let writer: SQLiteWriter
@@ -107,6 +107,12 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         let path = configuration.path
         try await writer.transaction { writer in
             for statement in Schema.create { try writer.execute(statement) }
+            for upgrade in Schema.upgrades {
+                let present = try writer.query(
+                    "SELECT 1 FROM pragma_table_info('sessionkit_sessions') WHERE name = ?", [.text(upgrade.column)]
+                ) { $0.integer(0) }
+                if present.isEmpty { try writer.execute(upgrade.sql) }
+            }
             let found = try writer.query("SELECT value FROM sessionkit_meta WHERE name = 'schema_version'") { $0.integer(0) }.first ?? 0
             guard let found, found <= Self.schemaVersion else {
                 throw SessionStoreError(
@@ -224,6 +230,22 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
             }
         } catch is SignInMissing {
             return .missing
+        }
+    }
+
+    /// Sets a session's device binding when it is `expected` (`DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)`).
+    public func replaceDeviceBinding(
+        of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, now: Date
+    ) async throws -> SessionApplyResult {
+        var statement = Schema.UpdateStatement(key: key)
+        statement.set("device_binding = ?", .text(binding.storedForm))
+        statement.set("version = version + 1", [])
+        statement.where("key = ?", Schema.blob(key))
+        statement.where("expires_at > ?", .real(now))
+        statement.where("device_binding IS ?", .optional(expected?.storedForm))
+        return try await writer.write { [statement] writer in
+            if let session = try self.updated(statement, on: writer) { return .applied(session) }
+            return try self.liveVersion(key, now: now, on: writer) == nil ? .missing : .conflict
         }
     }
 
@@ -354,19 +376,27 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         now: Date,
         on writer: SQLiteHandle
     ) throws -> SessionApplyResult {
-        try writer.run(statement.sql, statement.binds)
-        if writer.changes == 1 {
-            let rows = try writer.query(
-                "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key = ?", [Schema.blob(statement.key)], Schema.session)
-            guard let session = rows.first else { throw SessionStoreError(code: .corrupt, message: "an updated session row is gone") }
-            return .applied(session)
-        }
-        let found = try writer.query(
-            "SELECT version FROM sessionkit_sessions WHERE key = ? AND expires_at > ?", [Schema.blob(key), .real(now)]
-        ) { $0.integer(0) }
-        guard let version = found.first.flatMap({ $0 }) else { return .missing }
-        if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }
+        if let session = try updated(statement, on: writer) { return .applied(session) }
+        guard let version = try liveVersion(key, now: now, on: writer) else { return .missing }
+        if let expectedVersion, version != expectedVersion { return .conflict }
         throw tooLarge(nil)
+    }
+
+    /// Runs an update and reads the changed row back; `nil` when it changed no row.
+    private func updated(_ statement: Schema.UpdateStatement, on writer: SQLiteHandle) throws -> StoredSession? {
+        try writer.run(statement.sql, statement.binds)
+        guard writer.changes == 1 else { return nil }
+        let rows = try writer.query(
+            "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key = ?", [Schema.blob(statement.key)], Schema.session)
+        guard let session = rows.first else { throw SessionStoreError(code: .corrupt, message: "an updated session row is gone") }
+        return session
+    }
+
+    /// The version of the live session under `key`, or `nil` when there is none.
+    private func liveVersion(_ key: SessionStorageKey, now: Date, on writer: SQLiteHandle) throws -> UInt64? {
+        try writer.query(
+            "SELECT version FROM sessionkit_sessions WHERE key = ? AND expires_at > ?", [Schema.blob(key), .real(now)]
+        ) { $0.integer(0) }.first.flatMap { $0 }.map(UInt64.init)
     }
 
     private func updateStatement(
@@ -410,14 +440,15 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         return (
             """
             INSERT OR FAIL INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
-                user_id, authenticated_at, persistent, client_ip, user_agent, version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                user_id, authenticated_at, persistent, client_ip, user_agent, version, device_binding)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 Schema.blob(session.key), .utf8(data), .real(session.createdAt), .real(session.lastSeenAt),
                 .real(session.idleDeadline), .real(session.absoluteDeadline), .optional(session.userID),
                 .optional(session.authenticatedAt), .integer(session.isPersistent ? 1 : 0),
                 .optional(session.client.ipAddress), .optional(session.client.userAgent), .integer(Int64(session.version)),
+                .optional(session.deviceBinding?.storedForm),
             ]
         )
     }

@@ -23,7 +23,8 @@ enum Schema {
             persistent INTEGER NOT NULL,
             client_ip TEXT,
             user_agent TEXT,
-            version INTEGER NOT NULL
+            version INTEGER NOT NULL,
+            device_binding TEXT
         ) WITHOUT ROWID
         """,
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_expires_at ON sessionkit_sessions (expires_at)",
@@ -32,9 +33,15 @@ enum Schema {
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_user_id ON sessionkit_sessions (user_id) WHERE user_id IS NOT NULL",
     ]
 
+    /// Upgrades from earlier schema versions, each run once when its column is missing.
+    static let upgrades = [
+        // Version 3: a session's device binding (DBSC), apart from its values.
+        (column: "device_binding", sql: "ALTER TABLE sessionkit_sessions ADD COLUMN device_binding TEXT")
+    ]
+
     static let columns = """
         key, data, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at, \
-        persistent, client_ip, user_agent, version
+        persistent, client_ip, user_agent, version, device_binding
         """
 
     /// Reads a row selected as `columns`.
@@ -45,6 +52,11 @@ enum Schema {
         }
         guard let values = try row.withUTF8(1, { try SessionValuesJSON.decodeObject($0) }) else { throw corrupt("data is not text") }
         guard let version = row.integer(11) else { throw corrupt("version is not an integer") }
+        var deviceBinding: SessionDeviceBinding?
+        if let text = row.text(12) {
+            guard let binding = SessionDeviceBinding(storedForm: text) else { throw corrupt("device_binding is not a binding") }
+            deviceBinding = binding
+        }
         return StoredSession(
             key: try key(row),
             values: names(fromStored: values),
@@ -56,6 +68,7 @@ enum Schema {
             authenticatedAt: row.date(7),
             isPersistent: row.integer(8) == 1,
             client: SessionClient(ipAddress: row.text(9), userAgent: row.text(10)),
+            deviceBinding: deviceBinding,
             version: UInt64(version)
         )
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SQLiteNIO
 import SessionKit
 import SessionKitSQLite
 import SessionKitTestSupport
@@ -50,6 +51,37 @@ func withStore<Result>(
     func administrationConformance(_ check: SessionStoreConformance.AdministrationCheck) async throws {
         try await withTemporaryDatabase { path in
             try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
+    @Test(arguments: SessionStoreConformance.DeviceBindingCheck.allCases)
+    func deviceBindingConformance(_ check: SessionStoreConformance.DeviceBindingCheck) async throws {
+        try await withTemporaryDatabase { path in
+            try await withStore(at: path) { store in try await SessionStoreConformance.run(check, on: store) }
+        }
+    }
+
+    /// A file of schema version 2 (before device bindings) gains the column on opening; its
+    /// sessions load unbound and can then be bound.
+    @Test func aVersionTwoFileGainsDeviceBindings() async throws {
+        try await withTemporaryDatabase { path in
+            let now = Date()
+            let session = StoredSession(
+                key: SessionToken.generate().storageKey, values: ["cart": SessionValue(["tea"])], createdAt: now, lastSeenAt: now,
+                idleDeadline: now + 600, absoluteDeadline: now + 600)
+            try await withStore(at: path) { store in try await store.insert(session, now: now) }
+            let connection = try await SQLiteConnection.open(storage: .file(path: path))
+            try await connection.query("ALTER TABLE sessionkit_sessions DROP COLUMN device_binding", [], { _ in })
+            try await connection.query("UPDATE sessionkit_meta SET value = 2 WHERE name = 'schema_version'", [], { _ in })
+            try await connection.close()
+            try await withStore(at: path) { store in
+                let loaded = try #require(try await store.load(session.key, now: now))
+                #expect(loaded.deviceBinding == nil)
+                #expect(try loaded.values["cart"]?.decode(as: [String].self) == ["tea"])
+                let binding = SessionDeviceBinding(identifier: "id", publicKey: "{}", boundAt: now)
+                #expect(try await store.replaceDeviceBinding(of: session.key, expected: nil, with: binding, now: now).session != nil)
+                #expect(try await store.load(session.key, now: now)?.deviceBinding == binding)
+            }
         }
     }
 
