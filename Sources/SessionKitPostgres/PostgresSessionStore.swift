@@ -21,7 +21,7 @@ public import SessionKit
 /// holds a per-user advisory lock. A rotation or deletion remembers the ended key in
 /// `sessionkit_ended` in the same statement; a load that finds no session asks it in a
 /// second round trip.
-public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
     /// How the store names its tables and bounds its records.
     public struct Configuration: Sendable {
         /// Size limits on encoded values.
@@ -137,8 +137,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
                 var others = [StoredSession]()
                 for try await row in try await connection.query(
                     """
-                    SELECT key, data::text, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at,
-                        persistent, client_ip, user_agent, version
+                    SELECT \(unescaped: PostgresStatements.columns)
                     FROM sessionkit_sessions
                     WHERE user_id = \(signIn.userID) AND expires_at > \(now) AND (\(oldKey)::bytea IS NULL OR key <> \(oldKey)::bytea)
                     ORDER BY last_seen_at ASC
@@ -163,6 +162,16 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             case let error: throw error
             }
         }
+    }
+
+    /// Sets a session's device binding when it is `expected` (`DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)`).
+    public func replaceDeviceBinding(
+        of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, now: Date
+    ) async throws -> SessionApplyResult {
+        let bytes = PostgresStatements.bytes(key)
+        let statement = PostgresStatements.BindDevice(key: bytes, binding: binding.storedForm, now: now, expected: expected?.storedForm)
+        if let row = try await rows(statement).first { return .applied(try PostgresStatements.session(row)) }
+        return try await rows(PostgresStatements.Version(key: bytes, now: now)).isEmpty ? .missing : .conflict
     }
 
     /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).

@@ -8,7 +8,7 @@ import SessionKit
 /// Times are `timestamptz`; `expires_at` is derived from the two deadlines and indexed.
 enum PostgresStatements {
     /// The schema ``PostgresSessionStore/migrate()`` creates; recorded in `sessionkit_meta`.
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
 
     static let lockID: Int64 = 0x5345_5353_4B49_5431  // "SESSKIT1": serialises migrations
 
@@ -30,9 +30,12 @@ enum PostgresStatements {
             persistent boolean NOT NULL,
             client_ip text,
             user_agent text,
-            version bigint NOT NULL
+            version bigint NOT NULL,
+            device_binding text
         )
         """,
+        // Version 3: a session's device binding (DBSC), apart from its values.
+        "ALTER TABLE sessionkit_sessions ADD COLUMN IF NOT EXISTS device_binding text",
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_expires_at ON sessionkit_sessions (expires_at)",
         // Keys ended by a rotation or deletion, remembered until `until` (see SessionStore).
         "CREATE TABLE IF NOT EXISTS sessionkit_ended (key bytea PRIMARY KEY, until timestamptz NOT NULL)",
@@ -41,14 +44,21 @@ enum PostgresStatements {
 
     static let columns = """
         key, data::text, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at, \
-        persistent, client_ip, user_agent, version
+        persistent, client_ip, user_agent, version, device_binding
         """
 
-    typealias SessionRow = (ByteBuffer, String, Date, Date, Date, Date, String?, Date?, Bool, String?, String?, Int64)
+    typealias SessionRow = (ByteBuffer, String, Date, Date, Date, Date, String?, Date?, Bool, String?, String?, Int64, String?)
 
     static func session(_ row: SessionRow) throws -> StoredSession {
         guard let key = SessionStorageKey(bytes: row.0.readableBytesView) else {
             throw SessionStoreError(code: .corrupt, message: "unreadable session row: key is not a storage key")
+        }
+        var deviceBinding: SessionDeviceBinding?
+        if let text = row.12 {
+            guard let binding = SessionDeviceBinding(storedForm: text) else {
+                throw SessionStoreError(code: .corrupt, message: "unreadable session row: device_binding is not a binding")
+            }
+            deviceBinding = binding
         }
         return StoredSession(
             key: key,
@@ -61,6 +71,7 @@ enum PostgresStatements {
             authenticatedAt: row.7,
             isPersistent: row.8,
             client: SessionClient(ipAddress: row.9, userAgent: row.10),
+            deviceBinding: deviceBinding,
             version: UInt64(row.11)
         )
     }
@@ -75,11 +86,11 @@ enum PostgresStatements {
             (SELECT \(columns) FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2)
             UNION ALL
             (SELECT key, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::text,
-                NULL::timestamptz, NULL::boolean, NULL::text, NULL::text, NULL::bigint
+                NULL::timestamptz, NULL::boolean, NULL::text, NULL::text, NULL::bigint, NULL::text
              FROM sessionkit_ended WHERE key = $1 AND until > $2)
             LIMIT 1
             """
-        typealias Row = (ByteBuffer, String?, Date?, Date?, Date?, Date?, String?, Date?, Bool?, String?, String?, Int64?)
+        typealias Row = (ByteBuffer, String?, Date?, Date?, Date?, Date?, String?, Date?, Bool?, String?, String?, Int64?, String?)
         var key: ByteBuffer
         var now: Date
 
@@ -99,22 +110,26 @@ enum PostgresStatements {
                 let persistent = row.8, let version = row.11
             else { throw SessionStoreError(code: .corrupt, message: "unreadable session row: a required column is null") }
             return try PostgresStatements.session(
-                (row.0, data, createdAt, lastSeenAt, idleDeadline, absoluteDeadline, row.6, row.7, persistent, row.9, row.10, version))
+                (
+                    row.0, data, createdAt, lastSeenAt, idleDeadline, absoluteDeadline, row.6, row.7, persistent, row.9, row.10, version,
+                    row.12
+                )
+            )
         }
     }
 
     struct Insert: PostgresPreparedStatement {
         static let sql = """
             INSERT INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
-                user_id, authenticated_at, persistent, client_ip, user_agent, version)
-            VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                user_id, authenticated_at, persistent, client_ip, user_agent, version, device_binding)
+            VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             """
         typealias Row = Void
         var session: StoredSession
         var data: String
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 12)
+            var bindings = PostgresBindings(capacity: 13)
             bindings.append(bytes(session.key))
             bindings.append(data)
             bindings.append(session.createdAt)
@@ -127,10 +142,36 @@ enum PostgresStatements {
             bindings.append(session.client.ipAddress)
             bindings.append(session.client.userAgent)
             bindings.append(Int64(session.version))
+            bindings.append(session.deviceBinding?.storedForm)
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// Sets a session's device binding when it is `$4` (NULL: not bound).
+    struct BindDevice: PostgresPreparedStatement {
+        static let sql = """
+            UPDATE sessionkit_sessions SET device_binding = $2, version = version + 1
+            WHERE key = $1 AND expires_at > $3 AND device_binding IS NOT DISTINCT FROM $4::text
+            RETURNING \(columns)
+            """
+        typealias Row = SessionRow
+        var key: ByteBuffer
+        var binding: String
+        var now: Date
+        var expected: String?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(key)
+            bindings.append(binding)
+            bindings.append(now)
+            bindings.append(expected)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
