@@ -168,6 +168,16 @@ enum RedisSessionScript {
           end
           markEnded(KEYS[1])
           return {'OK', moved, previousUser}
+        elseif op == 'bind' then
+          -- KEYS[1] the session; ARGV[6] its device binding as expected ('' for none),
+          -- ARGV[7] the new one. Sets it and raises the version when it is as expected.
+          local record = read(KEYS[1])
+          if not live(record) then return {'MISSING'} end
+          if (record['m:bind'] or '') ~= ARGV[6] then return {'CONFLICT'} end
+          record['m:bind'] = ARGV[7]
+          record['m:ver'] = tostring(tonumber(record['m:ver'] or '0') + 1)
+          redis.call('HSET', KEYS[1], 'm:bind', ARGV[7], 'm:ver', record['m:ver'])
+          return {'OK', flatten(record)}
         elseif op == 'take' then
           -- KEYS[1] a session; ARGV[6] its expected user or ''. Deletes it and returns it.
           local record = read(KEYS[1])

@@ -47,7 +47,7 @@ public import SessionKit
 /// behind the session, and readers and ``purgeExpired(now:)`` repair it after loading the
 /// session. An entry left by a sign-in that died midway counts against the user's limit
 /// until its provisional deadline passes. The index never relies on keyspace notifications.
-public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
+public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
     /// How the Redis store names its keys and bounds its records.
     public struct Configuration: Sendable {
         /// Prepended to every key. The default is `sessionkit:`. On a cluster it must not
@@ -102,6 +102,24 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             throw error
         }
         try await confirm(entry, of: user, now: now)
+    }
+
+    /// Sets a session's device binding when it is `expected` (`DeviceBindingSessionStore/replaceDeviceBinding(of:expected:with:now:)`):
+    /// one script on the session's hash; the index is not touched.
+    public func replaceDeviceBinding(
+        of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, now: Date
+    ) async throws -> SessionApplyResult {
+        let reply = try await script(
+            "bind", now: now, keys: [sessionKey(key)], [.text(expected?.storedForm ?? ""), .text(binding.storedForm)])
+        let parts = reply.elements ?? []
+        switch parts.first?.string {
+        case "OK":
+            guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("bind reply") }
+            return .applied(session)
+        case "MISSING": return .missing
+        case "CONFLICT": return .conflict
+        default: throw try failure(reply)
+        }
     }
 
     /// Applies `changes` to one session, as a compare-and-set when `expectedVersion` is given (`SessionStore/apply(_:to:ifVersion:now:)`).
@@ -573,7 +591,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             ("m:idle", Self.micros(session.idleDeadline)), ("m:abs", Self.micros(session.absoluteDeadline)),
             ("m:user", session.userID), ("m:auth", session.authenticatedAt.map(Self.micros)),
             ("m:pers", session.isPersistent ? "1" : "0"), ("m:ip", session.client.ipAddress), ("m:ua", session.client.userAgent),
-            ("m:ver", String(session.version)),
+            ("m:ver", String(session.version)), ("m:bind", session.deviceBinding?.storedForm),
         ]
         for case (let field, let value?) in meta { arguments += [.text(field), .text(value)] }
         return arguments
@@ -608,6 +626,13 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             }
             return Date(timeIntervalSince1970: micros / 1_000_000)
         }
+        var deviceBinding: SessionDeviceBinding?
+        if let text = meta["m:bind"] {
+            guard let binding = SessionDeviceBinding(storedForm: text) else {
+                throw SessionStoreError(code: .corrupt, message: "session hash whose m:bind is not a binding")
+            }
+            deviceBinding = binding
+        }
         return StoredSession(
             key: key,
             values: values,
@@ -620,6 +645,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             isPersistent: meta["m:pers"] == "1",
             client: SessionClient(
                 ipAddress: meta["m:ip"].flatMap { $0.isEmpty ? nil : $0 }, userAgent: meta["m:ua"].flatMap { $0.isEmpty ? nil : $0 }),
+            deviceBinding: deviceBinding,
             version: UInt64(meta["m:ver"] ?? "") ?? 0
         )
     }

@@ -40,6 +40,11 @@ struct RedisConformanceTests {
         try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
     }
 
+    @Test(arguments: RedisTopology.available, SessionStoreConformance.DeviceBindingCheck.allCases)
+    func deviceBindingConformance(_ topology: RedisTopology, _ check: SessionStoreConformance.DeviceBindingCheck) async throws {
+        try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
+    }
+
     @Test(arguments: RedisTopology.available, SessionStoreConformance.RevocationCheck.allCases)
     func revocationConformance(_ topology: RedisTopology, _ check: SessionStoreConformance.RevocationCheck) async throws {
         try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
