@@ -81,6 +81,7 @@ let package = Package(
             name: "SessionKitHummingbird",
             dependencies: [
                 "SessionKit",
+                .target(name: "SessionKitDeviceBound", condition: .when(traits: ["DeviceBound"])),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +93,7 @@ let package = Package(
             name: "SessionKitVapor",
             dependencies: [
                 "SessionKit",
+                .target(name: "SessionKitDeviceBound", condition: .when(traits: ["DeviceBound"])),
                 .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -168,6 +170,7 @@ let package = Package(
                 "SessionKit",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(
                     name: "RawStructuredFieldValues", package: "swift-http-structured-headers", condition: .when(traits: ["DeviceBound"])),
             ],
@@ -178,6 +181,8 @@ let package = Package(
             dependencies: [
                 "SessionKit",
                 "SessionKitDeviceBound",
+                "SessionKitTesting",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -24,7 +24,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         // Nothing a client makes up opens as this server's challenge or bound cookie.
         precondition(binding.openChallenge(value, for: "sid", at: now) == nil, "a made-up challenge opened")
-        precondition(!binding.isValidBoundCookie(value, sessionIdentifier: "sid", key: key, at: now), "a made-up bound cookie passed")
+        precondition(
+            !binding.isValidBoundCookie(value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now),
+            "a made-up bound cookie passed")
     }
     for entry in DeviceBindingHeaders.skipped(in: values) {
         precondition(!entry.reason.isEmpty, "a skipped entry without a reason")

@@ -115,20 +115,21 @@ public struct DeviceBinding: Sendable {
 
     // MARK: Bound cookies
 
-    /// A bound cookie's value for the session `sessionIdentifier` bound to `key`, made at
-    /// `now`, and when it expires.
-    public func boundCookie(sessionIdentifier: String, key: DeviceKey, at now: Date) -> (value: String, expires: Date) {
+    /// A bound cookie's value for the session `sessionIdentifier` bound to the key whose
+    /// thumbprint (``DeviceKey/thumbprint``) is `keyThumbprint`, made at `now`, and when it
+    /// expires.
+    public func boundCookie(sessionIdentifier: String, keyThumbprint: String, at now: Date) -> (value: String, expires: Date) {
         let body = Self.bigEndian(Self.seconds(now) + boundCookieLifetime.components.seconds)
-        let tag = Self.tag(keys[0].boundCookie, body, key.thumbprint + sessionIdentifier)
+        let tag = Self.tag(keys[0].boundCookie, body, keyThumbprint + sessionIdentifier)
         return (Base64URL.encode(body + tag), Self.date(body))
     }
 
     /// Whether `value` is a bound cookie this server made for the session `sessionIdentifier`
-    /// bound to `key`, and has not expired at `now`.
-    public func isValidBoundCookie(_ value: some StringProtocol, sessionIdentifier: String, key: DeviceKey, at now: Date) -> Bool {
+    /// bound to the key whose thumbprint is `keyThumbprint`, and has not expired at `now`.
+    public func isValidBoundCookie(_ value: some StringProtocol, sessionIdentifier: String, keyThumbprint: String, at now: Date) -> Bool {
         guard value.utf8.count == 32, let bytes = Base64URL.decodeCanonical(value), bytes.count == 24 else { return false }
         let body = Array(bytes[..<8])
-        let subject = key.thumbprint + sessionIdentifier
+        let subject = keyThumbprint + sessionIdentifier
         guard keys.contains(where: { Self.constantTimeEqual(Self.tag($0.boundCookie, body, subject), bytes[8...]) }) else {
             return false
         }

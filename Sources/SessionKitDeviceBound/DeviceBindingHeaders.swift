@@ -1,5 +1,6 @@
 #if DeviceBound
 import RawStructuredFieldValues
+public import SessionKit
 
 /// The DBSC header fields (structured fields, RFC 9651), written and read as the W3C
 /// editor's draft of Device Bound Session Credentials names them.
@@ -17,6 +18,17 @@ public enum DeviceBindingHeaders {
     public static let sessionIdentifier = "Sec-Secure-Session-Id"
     /// Request: sessions the browser chose not to refresh, and why.
     public static let skipped = "Secure-Session-Skipped"
+
+    /// ``registration`` as adapters name header fields.
+    public static let registrationName = SessionHeaderName(registration)
+    /// ``challenge`` as adapters name header fields.
+    public static let challengeName = SessionHeaderName(challenge)
+    /// ``response`` as adapters name header fields.
+    public static let responseName = SessionHeaderName(response)
+    /// ``sessionIdentifier`` as adapters name header fields.
+    public static let sessionIdentifierName = SessionHeaderName(sessionIdentifier)
+    /// ``skipped`` as adapters name header fields.
+    public static let skippedName = SessionHeaderName(skipped)
 
     /// The longest header value read, in bytes.
     public static let maximumLength = DeviceProof.maximumLength + 64

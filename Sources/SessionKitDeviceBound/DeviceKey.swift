@@ -68,8 +68,14 @@ public struct DeviceKey: Sendable, Hashable, CustomStringConvertible {
     private init(_ algorithm: Algorithm, jwk: String, _ verifier: Verifier) {
         self.algorithm = algorithm
         self.jwk = jwk
-        self.thumbprint = Base64URL.encode(Array(SHA256.hash(data: Array(jwk.utf8))))
+        self.thumbprint = Self.thumbprint(ofJWK: jwk)
         self.verifier = verifier
+    }
+
+    /// The RFC 7638 thumbprint of a key whose canonical JWK is `jwk` (as ``jwk`` writes it),
+    /// without reading the key: what checking a bound cookie needs.
+    public static func thumbprint(ofJWK jwk: String) -> String {
+        Base64URL.encode(Array(SHA256.hash(data: Array(jwk.utf8))))
     }
 
     /// A key from the JSON of a JWK, as ``jwk`` wrote it (what a store keeps) or as any

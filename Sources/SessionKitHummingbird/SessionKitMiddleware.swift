@@ -147,7 +147,7 @@ extension SessionKitMiddleware {
 private let secFetchSiteField = HTTPField.Name("Sec-Fetch-Site")!
 
 /// A request's header fields as carriers read them.
-private struct CarriedHeaders: SessionCarrierRequest {
+struct CarriedHeaders: SessionCarrierRequest {
     let fields: HTTPFields
 
     func headerValues(_ name: SessionHeaderName) -> [String] {

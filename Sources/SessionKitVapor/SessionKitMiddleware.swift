@@ -166,7 +166,7 @@ extension Request {
 }
 
 /// A request's header fields as carriers read them.
-private struct CarriedHeaders: SessionCarrierRequest {
+struct CarriedHeaders: SessionCarrierRequest {
     let headers: HTTPHeaders
 
     func headerValues(_ name: SessionHeaderName) -> [String] { headers[name.rawValue] }

@@ -42,42 +42,42 @@ import Testing
     @Test func theFirstSecretMakesAndEverySecretChecks() throws {
         let old = binding.issueChallenge(for: "sid", at: now)
         let key = try DeviceProof(registration: SoftwareDevice.p256().proof(challenge: "c")).key
-        let oldCookie = binding.boundCookie(sessionIdentifier: "sid", key: key, at: now)
+        let oldCookie = binding.boundCookie(sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now)
         let rotated = try DeviceBinding(secrets: [Self.otherSecret, Self.secret])
         #expect(rotated.openChallenge(old.text, for: "sid", at: now) != nil)
-        #expect(rotated.isValidBoundCookie(oldCookie.value, sessionIdentifier: "sid", key: key, at: now))
+        #expect(rotated.isValidBoundCookie(oldCookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
         let new = rotated.issueChallenge(for: "sid", at: now)
         #expect(binding.openChallenge(new.text, for: "sid", at: now) == nil)
         let retired = try DeviceBinding(secrets: [Self.otherSecret])
         #expect(retired.openChallenge(old.text, for: "sid", at: now) == nil)
-        #expect(!retired.isValidBoundCookie(oldCookie.value, sessionIdentifier: "sid", key: key, at: now))
+        #expect(!retired.isValidBoundCookie(oldCookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
     }
 
     @Test func aBoundCookieIsValidForItsSessionAndKeyUntilItExpires() throws {
         let key = try DeviceProof(registration: SoftwareDevice.p256().proof(challenge: "c")).key
         let other = try DeviceProof(registration: SoftwareDevice.p256().proof(challenge: "c")).key
-        let cookie = binding.boundCookie(sessionIdentifier: "sid", key: key, at: now)
+        let cookie = binding.boundCookie(sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now)
         #expect(cookie.expires == now + 600)
         #expect(cookie.value.count == 32)
-        #expect(binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", key: key, at: now + 599))
-        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", key: key, at: now + 600))
-        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "other", key: key, at: now))
-        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", key: other, at: now))
+        #expect(binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now + 599))
+        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now + 600))
+        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "other", keyThumbprint: key.thumbprint, at: now))
+        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", keyThumbprint: other.thumbprint, at: now))
         var tampered = Array(cookie.value)
         tampered[5] = tampered[5] == "A" ? "B" : "A"
-        #expect(!binding.isValidBoundCookie(String(tampered), sessionIdentifier: "sid", key: key, at: now))
+        #expect(!binding.isValidBoundCookie(String(tampered), sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
         // A challenge is not a cookie, nor the reverse.
         let challenge = binding.issueChallenge(for: key.thumbprint + "sid", at: now)
-        #expect(!binding.isValidBoundCookie(challenge.text, sessionIdentifier: "sid", key: key, at: now))
+        #expect(!binding.isValidBoundCookie(challenge.text, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
         #expect(binding.openChallenge(cookie.value, for: key.thumbprint + "sid", at: now) == nil)
     }
 
     @Test func aCookieMadeForALongerLifetimeIsRefusedWhenTheLifetimeIsShortened() throws {
         let key = try DeviceProof(registration: SoftwareDevice.p256().proof(challenge: "c")).key
         let long = try DeviceBinding(secrets: [Self.secret], boundCookieLifetime: .seconds(3_600))
-        let cookie = long.boundCookie(sessionIdentifier: "sid", key: key, at: now)
-        #expect(long.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", key: key, at: now))
-        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", key: key, at: now))
+        let cookie = long.boundCookie(sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now)
+        #expect(long.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
+        #expect(!binding.isValidBoundCookie(cookie.value, sessionIdentifier: "sid", keyThumbprint: key.thumbprint, at: now))
     }
 
     @Test func aSettingThatCannotWorkIsRefusedByName() {

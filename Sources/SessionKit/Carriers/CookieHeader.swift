@@ -94,7 +94,8 @@
         "\(configuration.name)=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT" + attributes(configuration)
     }
 
-    private static func attributes(_ configuration: SessionCookieConfiguration) -> String {
+    /// The attributes `setCookie` writes after the value and `Max-Age`, each behind `; `.
+    public static func attributes(_ configuration: SessionCookieConfiguration) -> String {
         var attributes = ""
         if let domain = configuration.domain { attributes += "; Domain=\(domain)" }
         attributes += "; Path=\(configuration.path)"

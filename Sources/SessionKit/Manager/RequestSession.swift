@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import Logging
 import Synchronization
 
@@ -359,6 +359,27 @@ public final class RequestSession: Sendable {
         try await lookedUpUnchecked().session
     }
 
+    /// Replaces the stored session's device binding when it is `expected`, at once, and
+    /// admits this request to the session so bound (for `SessionKitDeviceBound`'s
+    /// endpoints, which have checked a proof by the device's key).
+    package func replaceDeviceBinding(expected: SessionDeviceBinding?, with binding: SessionDeviceBinding) async throws
+        -> SessionApplyResult
+    {
+        let manager = try attachedManager()
+        guard let current = try await lookedUpUnchecked().session else { return .missing }
+        let result = try await manager.replaceDeviceBinding(of: current.key, expected: expected, with: binding, logger: logger)
+        try record { state in
+            switch result {
+            case .applied(let written):
+                state.load = .loaded(.live(written))
+                state.deviceAdmitted = true
+            case .missing: state.load = .loaded(.ended(current.key))
+            case .conflict: break
+            }
+        }
+        return result
+    }
+
     // MARK: Loading
 
     /// What this request knows of its stored session, looking it up on first use, and
@@ -513,7 +534,7 @@ public final class RequestSession: Sendable {
     }
 
     /// Now, by the manager's wall clock.
-    func now() throws -> Date { try attachedManager().now() }
+    package func now() throws -> Date { try attachedManager().now() }
 
     private func attachedManager() throws -> SessionManager {
         guard let manager else { throw SessionError.notAttached }
