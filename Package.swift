@@ -121,6 +121,9 @@ let package = Package(
         .target(
             name: "SessionKitTestSupport",
             dependencies: [
+                "SessionKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
@@ -182,6 +185,7 @@ let package = Package(
                 "SessionKit",
                 "SessionKitDeviceBound",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -216,6 +220,7 @@ let package = Package(
             name: "SessionKitDemo",
             dependencies: [
                 "SessionKit",
+                .target(name: "SessionKitDeviceBound", condition: .when(traits: ["DeviceBound"])),
                 .target(name: "SessionKitHummingbird", condition: .when(traits: ["Hummingbird"])),
                 .target(name: "SessionKitVapor", condition: .when(traits: ["Vapor"])),
                 "SessionKitStores",
@@ -260,7 +265,11 @@ let package = Package(
                 "SessionKitDemo",
                 "SessionKit",
                 "SessionKitSQLite",
+                "SessionKitStores",
                 "SessionKitTesting",
+                "SessionKitTestSupport",
+                .target(name: "SessionKitDeviceBound", condition: .when(traits: ["DeviceBound"])),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,6 +12,15 @@ import Hummingbird
 #if Prometheus
 import Prometheus
 #endif
+#if DeviceBound
+import SessionKitDeviceBound
+
+/// Device-bound sessions, in a build with the DeviceBound trait.
+typealias DemoDeviceBound = DeviceBoundSessions
+#else
+/// Device-bound sessions, absent from a build without the DeviceBound trait.
+typealias DemoDeviceBound = Never
+#endif
 
 @main
 struct DemoCommand: AsyncParsableCommand {
@@ -78,6 +87,14 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var metrics = false
 
+    @Flag(
+        help: """
+            Bind signed-in sessions to a key the browser keeps (Device Bound Session Credentials): a copied session cookie \
+            stops working off that device. Needs server-side sessions, and the demo built with the DeviceBound trait.
+            """
+    )
+    var deviceBound = false
+
     @Option(help: "The web framework that serves the shop: hummingbird or vapor (the same pages, API and cookies on either).")
     var framework = Framework.defaultValue
 
@@ -131,6 +148,17 @@ struct DemoCommand: AsyncParsableCommand {
         guard UserSessionLimit.Policy(rawValue: sessionLimitPolicy) != nil else {
             throw ValidationError("--session-limit-policy must be evict-oldest or refuse")
         }
+        if deviceBound {
+            guard Self.deviceBoundIsBuilt else {
+                throw ValidationError(
+                    "--device-bound needs the demo built with the DeviceBound trait: swift run --traits DeviceBound sessionkit-demo --device-bound"
+                )
+            }
+            if store == Self.sealedStore {
+                throw ValidationError(
+                    "--device-bound needs server-side sessions (device keys, single-use challenges); --store sealed keeps none")
+            }
+        }
         if store == Self.sealedStore {
             if maxSessionsPerUser != nil {
                 throw ValidationError("--max-sessions-per-user needs server-side sessions; sealed cookies keep no per-user index")
@@ -148,6 +176,15 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError(
                 "\(error.setting == "--store" && store == Self.sealedStore ? "--revocations" : error.setting): \(error.message)")
         }
+    }
+
+    /// Whether this build has device-bound sessions (the DeviceBound trait was on).
+    static var deviceBoundIsBuilt: Bool {
+        #if DeviceBound
+        true
+        #else
+        false
+        #endif
     }
 
     /// The `--store` value that seals sessions in cookies.
@@ -185,14 +222,22 @@ struct DemoCommand: AsyncParsableCommand {
         }
         guard store == Self.sealedStore else {
             let spec = try StoreSpec(parsing: store)
+            let deviceBound: DemoDeviceBound? = try self.deviceBound ? makeDeviceBound() : nil
+            #if DeviceBound
+            let deviceGuard: (any SessionDeviceGuard)? = deviceBound
+            #else
+            let deviceGuard: (any SessionDeviceGuard)? = nil
+            #endif
             try await spec.withStore(logger: logger) { store in
                 let manager: SessionManager
                 do {
-                    manager = try SessionManager(store: store, configuration: configuration, logger: logger)
+                    manager = try SessionManager(store: store, configuration: configuration, logger: logger, deviceGuard: deviceGuard)
                 } catch {
                     throw ValidationError("\(error)")
                 }
-                try await serve(manager, kind: spec.kind, description: spec.description, metricsPage: metricsPage, logger: logger)
+                try await serve(
+                    manager, kind: spec.kind, description: spec.description, metricsPage: metricsPage, deviceBound: deviceBound,
+                    logger: logger)
             }
             return
         }
@@ -221,10 +266,30 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// Device-bound sessions under a secret made for this run: bound cookies from an earlier
+    /// run no longer check, and browsers refresh them with their keys.
+    private func makeDeviceBound() throws -> DemoDeviceBound {
+        #if DeviceBound
+        var secret = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in secret.indices { secret[index] = .random(in: .min ... .max, using: &generator) }
+        do {
+            let boundCookie =
+                insecureCookies ? SessionCookieConfiguration.insecureForDevelopment(name: "bound") : DeviceBoundSessions.defaultBoundCookie
+            return try DeviceBoundSessions(binding: try DeviceBinding(secrets: [secret]), boundCookie: boundCookie)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        #else
+        throw ValidationError("--device-bound needs the demo built with the DeviceBound trait")
+        #endif
+    }
+
     /// Runs the shop on `manager` until the process is stopped; with `metricsPage`, it also
-    /// serves `GET /metrics`.
+    /// serves `GET /metrics`; with `deviceBound`, its registration and refresh endpoints.
     private func serve(
-        _ manager: SessionManager, kind: String, description: String, metricsPage: (@Sendable () -> [UInt8])?, logger: Logger
+        _ manager: SessionManager, kind: String, description: String, metricsPage: (@Sendable () -> [UInt8])?,
+        deviceBound: DemoDeviceBound? = nil, logger: Logger
     ) async throws {
         let accounts = Accounts(password: demoPassword)
         let host = self.host
@@ -232,6 +297,9 @@ struct DemoCommand: AsyncParsableCommand {
         var shop = Shop(manager: manager, accounts: accounts, storeDescription: kind, trustedProxies: trustedProxies)
         shop.logger = logger
         shop.metricsPage = metricsPage
+        #if DeviceBound
+        shop.deviceBound = deviceBound
+        #endif
         let framework = self.framework
         let banner: @Sendable (Int) -> Void = { port in
             printLine("SessionKit demo shop on http://\(host):\(port) — sessions in \(description) — served by \(framework.rawValue)")

@@ -78,9 +78,11 @@ extension Shop {
         var ip: String?
         var userAgent: String?
         var device: String?
+        /// Since when the session is bound to a key its device holds (DBSC), or null.
+        var deviceBoundSince: Date?
 
         private enum CodingKeys: String, CodingKey {
-            case handle, current, createdAt, lastSeenAt, ip, userAgent, device
+            case handle, current, createdAt, lastSeenAt, ip, userAgent, device, deviceBoundSince
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -92,6 +94,7 @@ extension Shop {
             try container.encode(ip, forKey: .ip)
             try container.encode(userAgent, forKey: .userAgent)
             try container.encode(device, forKey: .device)
+            try container.encode(deviceBoundSince, forKey: .deviceBoundSince)
         }
     }
 
@@ -139,7 +142,7 @@ extension Shop {
                 else {
                     throw DemoError(status: .unauthorized, code: "invalid_credentials", message: "wrong username or password")
                 }
-                return try .json(UserJSON(user: login.username))
+                return try .json(UserJSON(user: login.username), headers: try await signInFields(request.session))
             },
             // A signed-in bearer session for an API client; its token is shown this once.
             // `remember` gives it the remember-me limits, as for a browser.
@@ -178,7 +181,8 @@ extension Shop {
                         lastSeenAt: info.lastSeenAt,
                         ip: info.client.ipAddress,
                         userAgent: info.client.userAgent,
-                        device: info.device
+                        device: info.device,
+                        deviceBoundSince: info.deviceBoundSince
                     )
                 }
                 return try .json(devices, headers: Self.noStore)

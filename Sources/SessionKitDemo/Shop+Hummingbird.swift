@@ -4,6 +4,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SessionKit
+#if DeviceBound
+import SessionKitDeviceBound
+#endif
 import SessionKitHummingbird
 
 typealias ShopContext = BasicSessionKitRequestContext
@@ -23,8 +26,11 @@ extension Shop {
         let api = router.group().add(
             middleware: SessionKitMiddleware(manager: manager, carriers: apiCarriers, trustedProxies: trustedProxies))
         let pages = router.group()
-            .add(middleware: SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies))
+            .add(middleware: SessionKitMiddleware(manager: manager, crossOrigin: crossOrigin, trustedProxies: trustedProxies))
             .add(middleware: CSRFTokenMiddleware())
+        #if DeviceBound
+        if let deviceBound { pages.addDeviceBoundRoutes(deviceBound) }
+        #endif
         for route in routes() {
             let names = route.parameterNames
             (route.group == .api ? api : pages).on(RouterPath(route.path), method: route.method) { request, context -> Response in

@@ -115,7 +115,9 @@ extension Shop {
                     "Log in", frame: frame, status: .unauthorized, body: loginForm(error: "Wrong username or password.", frame: frame))
             }
             try request.session.setFlash(.notice, "Welcome, \(username). Your cart came with you.")
-            return HTML.redirect("/")
+            var response = HTML.redirect("/")
+            response.headers.append(contentsOf: try await signInFields(request.session))
+            return response
         }
         page(.post, "/logout") { request in
             try request.session.destroy()
@@ -165,11 +167,12 @@ extension Shop {
                     : #"<form method="post" action="/sessions/\#(info.handle)/revoke" class="inline">\#(frame.csrfField)\#(password)<button>Revoke</button></form>"#
                 return """
                     <tr><td title="\(HTML.escape(info.client.userAgent ?? ""))">\(HTML.escape(info.device))</td><td>\(HTML.escape(info.client.ipAddress ?? "unknown"))</td>
-                    <td>\(HTML.time(info.createdAt, now: frame.now))</td><td>\(HTML.time(info.lastSeenAt, now: frame.now))</td><td>\(action)</td></tr>
+                    <td>\(HTML.time(info.createdAt, now: frame.now))</td><td>\(HTML.time(info.lastSeenAt, now: frame.now))</td>
+                    <td>\(info.deviceBoundSince.map { "since " + HTML.time($0, now: frame.now) } ?? "no")</td><td>\(action)</td></tr>
                     """
             }
             let body = """
-                <table><tr><th>Device</th><th>IP address</th><th>Started</th><th>Last seen</th><th></th></tr>\(rows.joined())</table>
+                <table><tr><th>Device</th><th>IP address</th><th>Started</th><th>Last seen</th><th>Bound to its device</th><th></th></tr>\(rows.joined())</table>
                 <form method="post" action="/sessions/revoke-others">\(frame.csrfField)<p>\(password)<button>Sign out everywhere else</button></p></form>
                 """
             return HTML.page("Your sessions", frame: frame, body: body)

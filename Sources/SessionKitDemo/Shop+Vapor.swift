@@ -3,6 +3,9 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import SessionKit
+#if DeviceBound
+import SessionKitDeviceBound
+#endif
 import SessionKitVapor
 import Vapor
 
@@ -21,7 +24,11 @@ extension Shop {
             }
         }
         let api = app.grouped(SessionKitMiddleware(manager: manager, carriers: apiCarriers, trustedProxies: trustedProxies))
-        let pages = app.grouped(SessionKitMiddleware(manager: manager, trustedProxies: trustedProxies), CSRFTokenMiddleware())
+        let pages = app.grouped(
+            SessionKitMiddleware(manager: manager, crossOrigin: crossOrigin, trustedProxies: trustedProxies), CSRFTokenMiddleware())
+        #if DeviceBound
+        if let deviceBound { pages.addDeviceBoundRoutes(deviceBound) }
+        #endif
         for route in routes() {
             let names = route.parameterNames
             let method = Vapor.HTTPMethod(rawValue: route.method.rawValue)

@@ -1,6 +1,11 @@
 import Foundation
+import HTTPTypes
 import Logging
 import SessionKit
+
+#if DeviceBound
+import SessionKitDeviceBound
+#endif
 
 /// The demo shop: its accounts, its session manager, and the routes of both the HTML pages
 /// and the JSON API, which each framework's glue serves.
@@ -16,6 +21,41 @@ struct Shop: Sendable {
     var logger = Logger(label: "sessionkit-demo")
     /// Renders `GET /metrics` (Prometheus text format) when the demo runs with `--metrics`.
     var metricsPage: (@Sendable () -> [UInt8])?
+    #if DeviceBound
+    /// Device-bound sessions, when the demo runs with `--device-bound`: the manager's guard,
+    /// and the endpoints the glue routes.
+    var deviceBound: DeviceBoundSessions?
+    #endif
+
+    /// The pages' cross-origin protection: the device-binding endpoints are authenticated
+    /// by the device's signatures instead.
+    var crossOrigin: CrossOriginProtection {
+        var protection = CrossOriginProtection()
+        protection.exemptPaths = deviceBindingPaths
+        return protection
+    }
+
+    /// The device-binding endpoints, when device binding is on.
+    private var deviceBindingPaths: Set<String> {
+        #if DeviceBound
+        deviceBound?.endpointPaths ?? []
+        #else
+        []
+        #endif
+    }
+
+    /// What a response that signed `session` in adds: with device binding on, the header
+    /// that asks the browser to bind the session to a key of its own.
+    func signInFields(_ session: RequestSession) async throws -> HTTPFields {
+        #if DeviceBound
+        if let deviceBound, let value = try await deviceBound.registrationHeader(for: session),
+            let name = HTTPField.Name(DeviceBindingHeaders.registration)
+        {
+            return [name: value]
+        }
+        #endif
+        return [:]
+    }
 
     /// Every route of the shop, the API's and the pages'.
     func routes() -> [ShopRoute] { apiRoutes() + pageRoutes() }

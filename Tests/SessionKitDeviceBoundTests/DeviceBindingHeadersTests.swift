@@ -1,6 +1,7 @@
 #if DeviceBound
 import Foundation
 import SessionKitDeviceBound
+import SessionKitTestSupport
 import Testing
 
 @Suite struct DeviceBindingHeadersTests {

@@ -2,6 +2,7 @@
 import Foundation
 import SessionKit
 import SessionKitDeviceBound
+import SessionKitTestSupport
 import Testing
 
 @Suite struct DeviceBindingTests {

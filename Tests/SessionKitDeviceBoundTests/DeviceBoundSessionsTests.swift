@@ -3,6 +3,7 @@ import Foundation
 import Logging
 @_spi(Parsers) import SessionKit
 import SessionKitDeviceBound
+import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 

@@ -4,6 +4,7 @@ import CryptoExtras
 import Foundation
 import SessionKit
 import SessionKitDeviceBound
+import SessionKitTestSupport
 import Testing
 
 @Suite struct DeviceProofTests {

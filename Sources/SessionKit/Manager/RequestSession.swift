@@ -339,12 +339,19 @@ public final class RequestSession: Sendable {
     /// binding, when the manager guards bindings.
     /// - Throws: ``SessionError/Code/deviceBindingRequired``.
     func admit(_ binding: SessionDeviceBinding, now: Date) throws(SessionError) {
-        guard let deviceGuard = manager?.deviceGuard, !state.withLock({ $0.deviceAdmitted }) else { return }
-        guard deviceGuard.admits(binding, credential: deviceCredential, now: now) else {
+        guard admits(binding, now: now) else {
             logger.debug("session is bound to a device and the request did not prove it; refused")
             throw .deviceBindingRequired
         }
+    }
+
+    /// Whether this request may use a session bound as `binding`: no guard, or the proof
+    /// checked (once per request).
+    func admits(_ binding: SessionDeviceBinding, now: Date) -> Bool {
+        guard let deviceGuard = manager?.deviceGuard, !state.withLock({ $0.deviceAdmitted }) else { return true }
+        guard deviceGuard.admits(binding, credential: deviceCredential, now: now) else { return false }
         state.withLock { $0.deviceAdmitted = true }
+        return true
     }
 
     /// Admits this request to its bound session: it proved possession of the device's key

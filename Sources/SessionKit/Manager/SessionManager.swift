@@ -228,8 +228,12 @@ public final class SessionManager: Sendable {
                 lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
                 plan = planned(lookup)
             }
-            if case .write = plan.step, let binding = lookup.session?.deviceBinding {
-                try session.admit(binding, now: now)
+            if case .write(let operation) = plan.step, let binding = lookup.session?.deviceBinding, !session.admits(binding, now: now) {
+                // A refresh of the idle deadline is skipped, not refused: the request was
+                // answered already (a refusal, or a refresh endpoint's challenge), and must
+                // not extend the session.
+                guard case .touch = operation else { throw SessionError.deviceBindingRequired }
+                plan.step = .done
             }
 
             var written = lookup.session

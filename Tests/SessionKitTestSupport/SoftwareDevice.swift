@@ -1,29 +1,28 @@
-#if DeviceBound
-import Crypto
-import CryptoExtras
+public import Crypto
+public import CryptoExtras
 import Foundation
 import SessionKit
-import Testing
+public import Testing
 
 /// The browser's part of DBSC with a software key: it holds a P-256 or RSA private key and
 /// signs proofs. Each proof's header and payload are JSON objects a test may change before
 /// signing (or after, to tamper).
-struct SoftwareDevice: Sendable, CustomTestStringConvertible {
-    enum PrivateKey: Sendable {
+public struct SoftwareDevice: Sendable, CustomTestStringConvertible {
+    public enum PrivateKey: Sendable {
         case p256(P256.Signing.PrivateKey)
         case rsa(_RSA.Signing.PrivateKey)
     }
 
-    let privateKey: PrivateKey
+    public let privateKey: PrivateKey
 
-    static func p256() -> SoftwareDevice { SoftwareDevice(privateKey: .p256(P256.Signing.PrivateKey())) }
+    public static func p256() -> SoftwareDevice { SoftwareDevice(privateKey: .p256(P256.Signing.PrivateKey())) }
 
     /// One RSA key for the whole run: generating one costs about a second in a debug build.
-    static let rsa = SoftwareDevice(privateKey: .rsa(try! _RSA.Signing.PrivateKey(keySize: .bits2048)))
+    public static let rsa = SoftwareDevice(privateKey: .rsa(try! _RSA.Signing.PrivateKey(keySize: .bits2048)))
 
-    var testDescription: String { "a \(algorithm) device" }
+    public var testDescription: String { "a \(algorithm) device" }
 
-    var algorithm: String {
+    public var algorithm: String {
         switch privateKey {
         case .p256: "ES256"
         case .rsa: "RS256"
@@ -31,7 +30,7 @@ struct SoftwareDevice: Sendable, CustomTestStringConvertible {
     }
 
     /// The public key's JWK members.
-    var jwk: [String: String] {
+    public var jwk: [String: String] {
         switch privateKey {
         case .p256(let key):
             let point = Array(key.publicKey.x963Representation)
@@ -45,11 +44,11 @@ struct SoftwareDevice: Sendable, CustomTestStringConvertible {
     }
 
     /// The header a browser sends: `alg`, `typ` and the key as `jwk`.
-    var header: [String: any Sendable] { ["alg": algorithm, "typ": "dbsc+jwt", "jwk": jwk] }
+    public var header: [String: any Sendable] { ["alg": algorithm, "typ": "dbsc+jwt", "jwk": jwk] }
 
     /// A proof answering `challenge`: `header` and `payload` (by default the browser's
     /// header, and `jti`, `aud`, `iat`), edited by `edit`, then signed.
-    func proof(
+    public func proof(
         challenge: String, subject: String? = nil,
         edit: (inout [String: any Sendable], inout [String: any Sendable]) -> Void = { _, _ in }
     ) -> String {
@@ -62,15 +61,14 @@ struct SoftwareDevice: Sendable, CustomTestStringConvertible {
     }
 
     /// The raw signature a JWS carries: r ‖ s for ES256, the PKCS #1 v1.5 block for RS256.
-    func sign(_ message: [UInt8]) -> [UInt8] {
+    public func sign(_ message: [UInt8]) -> [UInt8] {
         switch privateKey {
         case .p256(let key): Array(try! key.signature(for: message).rawRepresentation)
         case .rsa(let key): Array(try! key.signature(for: message, padding: .insecurePKCS1v1_5).rawRepresentation)
         }
     }
 
-    static func part(_ object: [String: any Sendable]) -> String {
+    public static func part(_ object: [String: any Sendable]) -> String {
         Base64URL.encode(Array(try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])))
     }
 }
-#endif
