@@ -122,6 +122,7 @@ let package = Package(
             name: "SessionKitTestSupport",
             dependencies: [
                 "SessionKit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

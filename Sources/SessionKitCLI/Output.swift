@@ -13,6 +13,8 @@ enum Output {
         var lastSeenAt: Date
         var expiresAt: Date
         var remembered: Bool
+        /// Since when the session is bound to a key its device holds (DBSC); absent when it is not.
+        var deviceBoundSince: Date?
     }
 
     private struct StatisticsJSON: Encodable {
@@ -29,7 +31,8 @@ enum Output {
                 sessions.map {
                     SessionJSON(
                         handle: $0.handle, user: $0.userID, device: $0.device, ip: $0.client.ipAddress, userAgent: $0.client.userAgent,
-                        createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt, remembered: $0.isPersistent
+                        createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt, remembered: $0.isPersistent,
+                        deviceBoundSince: $0.deviceBoundSince
                     )
                 }
             )
@@ -42,16 +45,17 @@ enum Output {
                 ("created", time(session.createdAt)), ("last seen", time(session.lastSeenAt)),
                 ("idle deadline", time(session.idleDeadline)), ("absolute deadline", time(session.absoluteDeadline)),
                 ("remembered", session.isPersistent ? "yes" : "no"),
+                ("device bound", session.deviceBoundSince.map { "since " + time($0) } ?? "no"),
             ]
             for (name, value) in rows { print(name.padding(toLength: 18, withPad: " ", startingAt: 0) + value) }
             return
         }
         table(
-            ["HANDLE", "USER", "DEVICE", "IP", "CREATED", "LAST SEEN", "EXPIRES"],
+            ["HANDLE", "USER", "DEVICE", "IP", "CREATED", "LAST SEEN", "EXPIRES", "BOUND"],
             sessions.map {
                 [
                     $0.handle, $0.userID ?? "-", $0.device, $0.client.ipAddress ?? "-", time($0.createdAt), time($0.lastSeenAt),
-                    time($0.expiresAt),
+                    time($0.expiresAt), $0.deviceBoundSince == nil ? "-" : "yes",
                 ]
             }
         )

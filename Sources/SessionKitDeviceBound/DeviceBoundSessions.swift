@@ -256,8 +256,9 @@ public struct DeviceBoundSessions: SessionDeviceGuard {
     }
 
     /// Logs what `Secure-Session-Skipped` says of a request: a browser that could not
-    /// refresh a bound session (the request is then refused all the same) or has no key.
-    public func logSkipped(_ request: some SessionCarrierRequest, logger: Logger) {
+    /// refresh a bound session (the request is then refused all the same), or has no key
+    /// to bind one with (the session stays unbound).
+    public func inspect(_ request: any SessionCarrierRequest, logger: Logger) {
         let values = request.headerValues(DeviceBindingHeaders.skippedName)
         guard !values.isEmpty else { return }
         for entry in DeviceBindingHeaders.skipped(in: values) {

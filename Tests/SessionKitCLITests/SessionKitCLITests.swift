@@ -39,6 +39,11 @@ import Testing
                 #expect(response.status == .ok)
             }
         }
+        // The Firefox session bound to a device key, as the demo's --device-bound would.
+        let firefox = try #require(
+            try await store.sessions(ofUser: "alice", now: Date()).first { $0.client.userAgent?.contains("Firefox") == true })
+        let binding = SessionDeviceBinding(identifier: "cli-test", publicKey: "{}", boundAt: Date())
+        #expect(try await store.replaceDeviceBinding(of: firefox.key, expected: nil, with: binding, now: Date()).session != nil)
         let past = Date() - 7200
         for _ in 0..<2 {
             try await store.insert(
@@ -75,11 +80,15 @@ import Testing
         #expect(Set(sessions.compactMap { $0["device"] as? String }) == ["Firefox on Linux", "Safari on iPhone", "curl"])
         #expect(sessions.allSatisfy { $0["user"] as? String == "alice" && ($0["handle"] as? String)?.count == 32 })
         #expect(sessions.allSatisfy { $0["createdAt"] is String && $0["expiresAt"] is String })
+        #expect(sessions.filter { $0["deviceBoundSince"] is String }.map { $0["device"] as? String } == ["Firefox on Linux"])
 
         let table = try cli("list", "--user", "alice", store)
         #expect(table.status == 0)
         #expect(table.output.hasPrefix("HANDLE"))
         #expect(table.output.contains("Firefox on Linux"))
+        #expect(table.output.split(separator: "\n").first?.hasSuffix("BOUND") == true)
+        let bound = try #require(sessions.first { $0["deviceBoundSince"] is String }?["handle"] as? String)
+        #expect(try cli("show", bound, store).output.contains("device bound      since "))
 
         let handle = try #require(sessions.first { $0["device"] as? String == "curl" }?["handle"] as? String)
         let show = try cli("show", handle, store, "--json")

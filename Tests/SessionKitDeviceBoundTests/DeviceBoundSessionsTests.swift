@@ -5,6 +5,7 @@ import Logging
 import SessionKitDeviceBound
 import SessionKitTestSupport
 import SessionKitTesting
+import Synchronization
 import Testing
 
 /// A request of header fields, as an adapter hands one over.
@@ -190,6 +191,15 @@ private extension SessionKey where Value == String {
         #expect(try await send(browser) { session, _ in try await deviceBound.registrationHeader(for: session) } == nil)
         clock.advance(by: .seconds(601))
         #expect(try await refresh(browser, identifier: identifier).status == 200)
+    }
+
+    @Test func aBrowsersSkippedRefreshIsLogged() throws {
+        let logs = CapturedLogs()
+        let request = DeviceRequestFields(fields: ["secure-session-skipped": [#"unreachable;session_identifier="abc""#]])
+        _ = try manager.session(for: request, carriers: [.cookie], client: SessionClient(), logger: logs.logger)
+        let record = try #require(logs.records.withLock { $0.first { $0.message.contains("skipped") } })
+        #expect(record.metadata["sessionkit.reason"] == "unreachable")
+        #expect(record.metadata["sessionkit.device_session"] == "abc")
     }
 }
 #endif

@@ -3,6 +3,7 @@ import InMemoryTracing
 import Logging
 import MetricsTestKit
 import SessionKit
+import SessionKitTestSupport
 import SessionKitTesting
 import Synchronization
 import Testing
@@ -252,38 +253,6 @@ private struct Browser {
         #expect(failed.errors.count == 1)
         #expect(failed.status?.code == .error)
         #expect(spans.first?.errors.isEmpty == true)
-    }
-}
-
-/// Every log record, at every level.
-private final class CapturedLogs: Sendable {
-    struct Record: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    let records = Mutex<[Record]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "test") { _ in Handler(logs: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let logs: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let metadata = self.metadata.merging(event.metadata ?? [:]) { $1 }.mapValues { "\($0)" }
-            logs.records.withLock { $0.append(Record(level: event.level, message: "\(event.message)", metadata: metadata)) }
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 
 /// What a manager asks before a request uses a session bound to a device key (DBSC):
 /// whether the request carries the proof of that binding. `SessionKitDeviceBound`'s
@@ -15,4 +16,14 @@ public protocol SessionDeviceGuard: Sendable {
     /// Whether `credential`, the value of the request's one ``boundCookieName`` cookie
     /// (`nil` when it has none, or several), proves `binding` at `now`.
     func admits(_ binding: SessionDeviceBinding, credential: String?, now: Date) -> Bool
+
+    /// Sees every request before its session is used, for what the request says of its
+    /// binding (a browser's `Secure-Session-Skipped`, say). Must be cheap; the default does
+    /// nothing.
+    func inspect(_ request: any SessionCarrierRequest, logger: Logger)
+}
+
+extension SessionDeviceGuard {
+    /// Nothing.
+    public func inspect(_ request: any SessionCarrierRequest, logger: Logger) {}
 }

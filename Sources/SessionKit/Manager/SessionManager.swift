@@ -179,6 +179,7 @@ public final class SessionManager: Sendable {
             }
             chosen = (carrier, credential)
         }
+        deviceGuard?.inspect(request, logger: logger)
         if let chosen, chosen.credential.token == nil {
             logger.debug(
                 "session credential is malformed or repeated; treated as no session",
