@@ -82,7 +82,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(
         help: """
             Serve GET /metrics in Prometheus text format: SessionKit's metrics and Hummingbird's request metrics. \
-            Needs the demo built with the Prometheus trait (swift run --traits Prometheus sessionkit-demo --metrics).
+            Needs the demo built with the Prometheus trait (swift run --traits defaults,Prometheus sessionkit-demo --metrics).
             """
     )
     var metrics = false
@@ -134,7 +134,7 @@ struct DemoCommand: AsyncParsableCommand {
             let trait = framework == .vapor ? "Vapor" : "Hummingbird"
             throw ValidationError(
                 "--framework \(framework.rawValue) needs the demo built with the \(trait) trait: "
-                    + "swift run --traits \(trait) sessionkit-demo --framework \(framework.rawValue) (or --enable-all-traits)")
+                    + "swift run --traits defaults,\(trait) sessionkit-demo --framework \(framework.rawValue) (or --enable-all-traits)")
         }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
@@ -142,7 +142,8 @@ struct DemoCommand: AsyncParsableCommand {
         if let demoPassword, demoPassword.isEmpty { throw ValidationError("--demo-password must not be empty") }
         if metrics, Self.metricsExporter == nil {
             throw ValidationError(
-                "--metrics needs the demo built with the Prometheus trait: swift run --traits Prometheus sessionkit-demo --metrics")
+                "--metrics needs the demo built with the Prometheus trait: swift run --traits defaults,Prometheus sessionkit-demo --metrics"
+            )
         }
         if let maxSessionsPerUser, maxSessionsPerUser < 1 { throw ValidationError("--max-sessions-per-user must be at least 1") }
         guard UserSessionLimit.Policy(rawValue: sessionLimitPolicy) != nil else {
@@ -151,7 +152,7 @@ struct DemoCommand: AsyncParsableCommand {
         if deviceBound {
             guard Self.deviceBoundIsBuilt else {
                 throw ValidationError(
-                    "--device-bound needs the demo built with the DeviceBound trait: swift run --traits DeviceBound sessionkit-demo --device-bound"
+                    "--device-bound needs the demo built with the DeviceBound trait: swift run --traits defaults,DeviceBound sessionkit-demo --device-bound"
                 )
             }
             if store == Self.sealedStore {

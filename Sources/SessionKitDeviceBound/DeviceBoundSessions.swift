@@ -3,7 +3,7 @@ public import Foundation
 public import Logging
 @_spi(Parsers) public import SessionKit
 
-/// Device-bound sessions for a ``SessionManager``: what a bound session's request must carry
+/// Device-bound sessions for a `SessionManager`: what a bound session's request must carry
 /// (the manager's `deviceGuard`), the registration header a sign-in sends, and the
 /// registration and refresh endpoints, independent of the web framework (the adapters route
 /// them).
@@ -288,7 +288,7 @@ public struct DeviceBindingResponse: Sendable {
         ]
     }
 
-    /// `{"error", "message"}`, encoded as ``SessionError/jsonBody`` is.
+    /// `{"error", "message"}`, encoded as `SessionError.jsonBody` is.
     static func error(_ status: Int, _ code: String, _ message: String) -> DeviceBindingResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

@@ -151,7 +151,7 @@ public enum StoreSpec: Equatable, CustomStringConvertible, Sendable {
         SessionConfigurationError(
             setting: "--store",
             message: "'\(redacted(text))' needs SessionKit's \(trait) trait, which this build was made without: "
-                + "build with --traits \(trait) (or --enable-all-traits)"
+                + "build with --traits defaults,\(trait) (or --enable-all-traits)"
         )
     }
 
