@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import SessionKit
 
 /// The behaviour every store must show, one set of checks per protocol a store adopts:
@@ -141,6 +141,31 @@ public enum SessionStoreConformance {
         case .bindingFollowsRotationAndSignIn: try await context.bindingFollowsRotationAndSignIn()
         case .bindingNeedsALiveSession: try await context.bindingNeedsALiveSession()
         }
+    }
+
+    /// A session for an upgrade check: written before the store's schema had device
+    /// bindings (the test then takes the binding's column away, as the earlier schema had
+    /// none), and checked by ``checkUpgradeToDeviceBindings(of:in:now:)`` once upgraded.
+    public static func sessionBeforeDeviceBindings(now: Date) -> StoredSession {
+        StoredSession(
+            key: SessionToken.generate().storageKey, values: ["cart": SessionValue(["tea"])], createdAt: now, lastSeenAt: now,
+            idleDeadline: now + 600, absoluteDeadline: now + 600)
+    }
+
+    /// Checks that `session`, written before `store` kept device bindings, loads from the
+    /// upgraded store unbound with its values, and can then be bound.
+    public static func checkUpgradeToDeviceBindings(
+        of session: StoredSession, in store: any DeviceBindingSessionStore, now: Date
+    ) async throws {
+        func fail(_ message: String) -> Failure { Failure(check: "upgradeToDeviceBindings", message: message) }
+        guard let loaded = try await store.load(session.key, now: now) else { throw fail("a session from before the upgrade did not load") }
+        guard loaded.deviceBinding == nil else { throw fail("a session from before the upgrade loaded bound") }
+        guard try loaded.values["cart"]?.decode(as: [String].self) == ["tea"] else { throw fail("the session's values did not survive") }
+        let binding = SessionDeviceBinding(identifier: "upgraded", publicKey: "{}", boundAt: now)
+        guard case .applied = try await store.replaceDeviceBinding(of: session.key, expected: nil, with: binding, now: now) else {
+            throw fail("the upgraded session could not be bound")
+        }
+        guard try await store.load(session.key, now: now)?.deviceBinding == binding else { throw fail("the binding did not load") }
     }
 
     /// Runs one check of administration.

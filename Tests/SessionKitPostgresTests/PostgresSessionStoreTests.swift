@@ -46,21 +46,14 @@ struct PostgresSessionStoreTests {
     @Test func aVersionTwoSchemaGainsDeviceBindings() async throws {
         let schema = "sessionkit_v2_\(UInt32.random(in: 0...UInt32.max))"
         let now = Date()
-        let session = StoredSession(
-            key: SessionToken.generate().storageKey, values: ["cart": SessionValue(["tea"])], createdAt: now, lastSeenAt: now,
-            idleDeadline: now + 600, absoluteDeadline: now + 600)
+        let session = SessionStoreConformance.sessionBeforeDeviceBindings(now: now)
         try await withPostgresStore(schema: schema) { store, client in
             try await store.insert(session, now: now)
             try await client.query("ALTER TABLE sessionkit_sessions DROP COLUMN device_binding")
             try await client.query("UPDATE sessionkit_meta SET value = 2 WHERE name = 'schema_version'")
         }
         try await withPostgresStore(schema: schema) { store, client in
-            let loaded = try #require(try await store.load(session.key, now: now))
-            #expect(loaded.deviceBinding == nil)
-            #expect(try loaded.values["cart"]?.decode(as: [String].self) == ["tea"])
-            let binding = SessionDeviceBinding(identifier: "id", publicKey: "{}", boundAt: now)
-            #expect(try await store.replaceDeviceBinding(of: session.key, expected: nil, with: binding, now: now).session != nil)
-            #expect(try await store.load(session.key, now: now)?.deviceBinding == binding)
+            try await SessionStoreConformance.checkUpgradeToDeviceBindings(of: session, in: store, now: now)
             try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA \(schema) CASCADE"))
         }
     }

@@ -66,21 +66,14 @@ func withStore<Result>(
     @Test func aVersionTwoFileGainsDeviceBindings() async throws {
         try await withTemporaryDatabase { path in
             let now = Date()
-            let session = StoredSession(
-                key: SessionToken.generate().storageKey, values: ["cart": SessionValue(["tea"])], createdAt: now, lastSeenAt: now,
-                idleDeadline: now + 600, absoluteDeadline: now + 600)
+            let session = SessionStoreConformance.sessionBeforeDeviceBindings(now: now)
             try await withStore(at: path) { store in try await store.insert(session, now: now) }
             let connection = try await SQLiteConnection.open(storage: .file(path: path))
             try await connection.query("ALTER TABLE sessionkit_sessions DROP COLUMN device_binding", [], { _ in })
             try await connection.query("UPDATE sessionkit_meta SET value = 2 WHERE name = 'schema_version'", [], { _ in })
             try await connection.close()
             try await withStore(at: path) { store in
-                let loaded = try #require(try await store.load(session.key, now: now))
-                #expect(loaded.deviceBinding == nil)
-                #expect(try loaded.values["cart"]?.decode(as: [String].self) == ["tea"])
-                let binding = SessionDeviceBinding(identifier: "id", publicKey: "{}", boundAt: now)
-                #expect(try await store.replaceDeviceBinding(of: session.key, expected: nil, with: binding, now: now).session != nil)
-                #expect(try await store.load(session.key, now: now)?.deviceBinding == binding)
+                try await SessionStoreConformance.checkUpgradeToDeviceBindings(of: session, in: store, now: now)
             }
         }
     }
