@@ -270,6 +270,7 @@ let package = Package(
                 "SessionKitTesting",
                 "SessionKitTestSupport",
                 .target(name: "SessionKitDeviceBound", condition: .when(traits: ["DeviceBound"])),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),

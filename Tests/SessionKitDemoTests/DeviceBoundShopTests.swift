@@ -1,4 +1,5 @@
 #if DeviceBound
+import ArgumentParser
 import Foundation
 import HTTPTypes
 import Logging
@@ -195,6 +196,17 @@ private func error(_ response: AdapterResponse) -> String? {
             #expect(again.status == .forbidden)
             _ = clock
         }
+    }
+
+    /// Device binding keeps keys and single-use challenges on the server: with sealed
+    /// cookies the demo refuses to start, naming the setting.
+    @Test func sealedCookiesRefuseDeviceBinding() {
+        #expect {
+            _ = try DemoCommand.parseAsRoot(["--store", "sealed", "--device-bound"])
+        } throws: { error in
+            DemoCommand.message(for: error).contains("--device-bound needs server-side sessions")
+        }
+        #expect(throws: Never.self) { _ = try DemoCommand.parseAsRoot(["--store", "memory", "--device-bound"]) }
     }
 }
 #endif

@@ -201,5 +201,21 @@ private extension SessionKey where Value == String {
         #expect(record.metadata["sessionkit.reason"] == "unreachable")
         #expect(record.metadata["sessionkit.device_session"] == "abc")
     }
+
+    /// A refresh without a valid proof answers, and never extends the session: the idle
+    /// deadline stays where it was, though a touch was due.
+    @Test func aRefusedRefreshDoesNotExtendTheSession() async throws {
+        let browser = Browser(.p256())
+        let identifier = try await signInAndRegister(browser)
+        let key = try #require(try await send(browser) { session, _ in try await session.storedSessionIgnoringDeviceBinding()?.key })
+        let before = try #require(store.load(key, now: clock.now()))
+        clock.advance(by: .seconds(900))
+        let thief = Browser(.p256())
+        thief.cookies = browser.cookies.filter { $0.key != "__Host-bound" }
+        #expect(try await refresh(thief, identifier: identifier, signer: thief.device).status == 400)
+        let after = try #require(store.load(key, now: clock.now()))
+        #expect(after.idleDeadline == before.idleDeadline)
+        #expect(after.version == before.version)
+    }
 }
 #endif

@@ -81,10 +81,13 @@ private extension SessionKey where Value == String {
         let manager = try manager()
         let (cookie, _) = try await boundSession(manager)
         let refresh = manager.session(cookieHeaders: [cookie], client: SessionClient(), logger: logger)
-        let stored = try await refresh.storedSessionIgnoringDeviceBinding()
-        #expect(stored?.deviceBinding?.identifier == "device-1")
+        let stored = try #require(try await refresh.storedSessionIgnoringDeviceBinding()?.deviceBinding)
+        #expect(stored.identifier == "device-1")
         await #expect(throws: SessionError.self) { try await refresh.get(.note) }
-        refresh.admitDevice()
+        // A proof checked, the endpoint records the challenge it answered: the request is admitted.
+        var answered = stored
+        answered.answeredChallenges.append(.init(nonce: "n", issuedAt: manager.now()))
+        #expect(try await refresh.replaceDeviceBinding(expected: stored, with: answered).session != nil)
         #expect(try await refresh.get(.note) == "tea")
         #expect(await manager.commit(refresh).error == nil)
     }

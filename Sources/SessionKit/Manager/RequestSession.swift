@@ -354,12 +354,6 @@ public final class RequestSession: Sendable {
         return true
     }
 
-    /// Admits this request to its bound session: it proved possession of the device's key
-    /// some other way (a refresh proof).
-    package func admitDevice() {
-        state.withLock { $0.deviceAdmitted = true }
-    }
-
     /// The stored session as looked up, before the device-binding check: for the refresh
     /// endpoint, which checks a proof instead.
     package func storedSessionIgnoringDeviceBinding() async throws -> StoredSession? {
