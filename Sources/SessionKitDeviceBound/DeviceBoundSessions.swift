@@ -120,8 +120,8 @@ public struct DeviceBoundSessions: SessionDeviceGuard {
     /// challenge issued for this session, stores the key with a new session identifier, and
     /// answers the session instructions with a bound cookie.
     ///
-    /// Refusals (each a JSON error; none changes the session): no proof or an invalid one
-    /// (400 `device_proof_invalid`), a challenge not issued for this session or expired
+    /// Refusals (each a JSON error; none changes the session): no proof, two, or an invalid
+    /// one (400 `device_proof_invalid`), a challenge not issued for this session or expired
     /// (400 `device_challenge_invalid`), no session (401 `not_authenticated`), a session bound
     /// already (403 `device_already_bound`), a registration that raced another (409).
     public func register(_ request: some SessionCarrierRequest, session: RequestSession) async -> DeviceBindingResponse {
@@ -177,7 +177,7 @@ public struct DeviceBoundSessions: SessionDeviceGuard {
         do {
             let now = try session.now()
             guard
-                let identifier = request.headerValues(DeviceBindingHeaders.sessionIdentifierName).first
+                let identifier = Self.single(request.headerValues(DeviceBindingHeaders.sessionIdentifierName))
                     .flatMap(DeviceBindingHeaders.sessionIdentifier(in:))
             else {
                 return .error(400, "device_session_unknown", "a refresh names its session in Sec-Secure-Session-Id")
@@ -252,8 +252,12 @@ public struct DeviceBoundSessions: SessionDeviceGuard {
     }
 
     private static func proofText(_ request: some SessionCarrierRequest) -> String? {
-        request.headerValues(DeviceBindingHeaders.responseName).first.flatMap(DeviceBindingHeaders.proof(in:))
+        single(request.headerValues(DeviceBindingHeaders.responseName)).flatMap(DeviceBindingHeaders.proof(in:))
     }
+
+    /// The one value of a header field; `nil` when it is absent or doubled, which is never
+    /// guessed between.
+    private static func single(_ values: [String]) -> String? { values.count == 1 ? values[0] : nil }
 
     /// Logs what `Secure-Session-Skipped` says of a request: a browser that could not
     /// refresh a bound session (the request is then refused all the same), or has no key

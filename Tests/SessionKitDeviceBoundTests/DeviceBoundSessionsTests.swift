@@ -217,5 +217,29 @@ private extension SessionKey where Value == String {
         #expect(after.idleDeadline == before.idleDeadline)
         #expect(after.version == before.version)
     }
+
+    /// Two proofs, or two session identifiers, in one request: refused, never guessed between.
+    @Test func doubledHeadersAreRefused() async throws {
+        let browser = Browser(.p256())
+        let header = try #require(
+            try await send(browser) { session, _ in
+                try await session.authenticate(userID: "alice")
+                return try await deviceBound.registrationHeader(for: session)
+            })
+        let challenge = String(header.split(separator: "challenge=\"")[1].dropLast())
+        let proof = browser.device.proof(challenge: challenge)
+        let doubled = try await send(browser, ["secure-session-response": [proof, proof]]) { session, request in
+            await deviceBound.register(request, session: session)
+        }
+        #expect(doubled.status == 400)
+        #expect(!doubled.headerFields.contains { $0.name == .setCookie })
+        #expect(try await send(browser) { session, _ in try await session.info()?.deviceBoundSince } == nil)
+
+        let identifier = try await signInAndRegister(browser)
+        let ids = try await send(browser, ["sec-secure-session-id": ["\"\(identifier)\"", "\"\(identifier)\""]]) { session, request in
+            await deviceBound.refresh(request, session: session)
+        }
+        #expect(ids.status == 400)
+    }
 }
 #endif
