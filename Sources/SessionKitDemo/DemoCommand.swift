@@ -271,9 +271,7 @@ struct DemoCommand: AsyncParsableCommand {
     /// run no longer check, and browsers refresh them with their keys.
     private func makeDeviceBound() throws -> DemoDeviceBound {
         #if DeviceBound
-        var secret = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for index in secret.indices { secret[index] = .random(in: .min ... .max, using: &generator) }
+        let secret = SecureRandom.bytes(32)
         do {
             let boundCookie =
                 insecureCookies ? SessionCookieConfiguration.insecureForDevelopment(name: "bound") : DeviceBoundSessions.defaultBoundCookie

@@ -1,4 +1,5 @@
 import Foundation
+import SessionKit
 
 #if canImport(Glibc)
 import Glibc
@@ -30,8 +31,7 @@ struct SecretFile {
     private func create() throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bytes = SecureRandom.bytes(32)
         let text = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         // Created with owner-only permissions (never readable by others, not even for a
         // moment), and only if no file is there.

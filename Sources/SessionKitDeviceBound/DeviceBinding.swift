@@ -86,16 +86,14 @@ public struct DeviceBinding: Sendable {
     /// A new session identifier for a binding: 16 random bytes in base64url, unrelated to
     /// the session's token and storage key, kept for the binding's life.
     public static func newSessionIdentifier() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        Base64URL.encode(SecureRandom.bytes(16))
     }
 
     // MARK: Challenges
 
     /// A new challenge for `subject` (a session identifier), issued at `now`.
     public func issueChallenge(for subject: String, at now: Date) -> DeviceChallenge {
-        var generator = SystemRandomNumberGenerator()
-        let body = Self.bigEndian(Self.seconds(now)) + (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let body = Self.bigEndian(Self.seconds(now)) + SecureRandom.bytes(16)
         let tag = Self.tag(keys[0].challenge, body, subject)
         return DeviceChallenge(text: Base64URL.encode(body + tag), issuedAt: Self.date(body), nonce: Base64URL.encode(body[8...]))
     }

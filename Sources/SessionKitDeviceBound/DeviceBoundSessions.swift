@@ -292,12 +292,9 @@ public struct DeviceBindingResponse: Sendable {
         ]
     }
 
-    /// `{"error", "message"}`, encoded as `SessionError.jsonBody` is.
+    /// `{"error", "message"}`, as every `SessionError` reads.
     static func error(_ status: Int, _ code: String, _ message: String) -> DeviceBindingResponse {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        // Two strings always encode.
-        return DeviceBindingResponse(status: status, json: try! encoder.encode(["error": code, "message": message]))
+        DeviceBindingResponse(status: status, json: Data(SessionError.jsonBody(error: code, message: message)))
     }
 }
 #endif

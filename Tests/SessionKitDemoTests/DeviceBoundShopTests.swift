@@ -166,7 +166,7 @@ private func error(_ response: AdapterResponse) -> String? {
 
     @Test(arguments: Framework.allCases)
     func badProofsAndCrossSiteRefreshesOverARealConnection(_ framework: Framework) async throws {
-        try await withShop(framework, "memory", live: true) { client, clock in
+        try await withShop(framework, "memory", live: true) { client, _ in
             let browser = KeyedBrowser(client, device: .rsa)
             let identifier = try await signInAndRegister(browser)
             // The endpoints are exempt from cross-origin protection: the proof authenticates them.
@@ -194,7 +194,6 @@ private func error(_ response: AdapterResponse) -> String? {
             // A second registration of a bound session is refused.
             let again = try await browser.send(.post, "/sessionkit/dbsc/register", headers: browser.proof(answering: String(challenge)))
             #expect(again.status == .forbidden)
-            _ = clock
         }
     }
 

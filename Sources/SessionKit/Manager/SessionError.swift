@@ -103,12 +103,16 @@ public struct SessionError: Error, Sendable, CustomStringConvertible {
     /// The body every adapter answers with, `{"error": identifier, "message": message}`
     /// (UTF-8 JSON, in that order), so that the same failure reads the same bytes on every
     /// framework.
-    public var jsonBody: [UInt8] {
+    public var jsonBody: [UInt8] { Self.jsonBody(error: code.identifier, message: message) }
+
+    /// `{"error": error, "message": message}` as ``jsonBody`` writes it, for errors of other
+    /// parts of the package (the device-binding endpoints) that must read the same.
+    package static func jsonBody(error: String, message: String) -> [UInt8] {
         let encoder = JSONEncoder()
         // Foundation on Linux orders keys differently from run to run unless asked.
         encoder.outputFormatting = .sortedKeys
         // Two strings always encode; the fallback only satisfies the type checker.
-        return (try? Array(encoder.encode(JSONBody(error: code.identifier, message: message)))) ?? Array(#"{"error":"internal"}"#.utf8)
+        return (try? Array(encoder.encode(JSONBody(error: error, message: message)))) ?? Array(#"{"error":"internal"}"#.utf8)
     }
 
     /// The `Content-Type` of ``jsonBody``.

@@ -20,10 +20,10 @@ extension RequestSession {
         if let stored = try await get(Self.csrfSecret), let bytes = CSRFCoding.decode(stored, count: CSRFCoding.secretBytes) {
             secret = bytes
         } else {
-            secret = CSRFCoding.random(CSRFCoding.secretBytes)
+            secret = SecureRandom.bytes(CSRFCoding.secretBytes)
             try set(Self.csrfSecret, CSRFCoding.encode(secret))
         }
-        let mask = CSRFCoding.random(CSRFCoding.secretBytes)
+        let mask = SecureRandom.bytes(CSRFCoding.secretBytes)
         return CSRFCoding.encode(mask + zip(mask, secret).map { $0 ^ $1 })
     }
 
@@ -55,11 +55,6 @@ extension RequestSession {
         var difference: UInt8 = 0
         for index in 0..<secretBytes { difference |= bytes[index] ^ bytes[secretBytes + index] ^ secret[index] }
         return difference == 0
-    }
-
-    static func random(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
     /// `bytes` in unpadded base64url, as tokens appear in forms.
