@@ -39,6 +39,13 @@ public import SessionKit
 /// `m:ended` that expires natively when it is no longer to be remembered: a load tells
 /// an ended token from an unknown one, and every script treats the mark as absent.
 ///
+/// ## Time limits
+/// Loads and plain writes keep the manager's time limit themselves
+/// (`TimeLimitedSessionStore`): each command they send waits for its reply, and for a
+/// connection, at most until the call's deadline, so the manager calls them without a
+/// task of its own. Sign-ins, rotations, deletions and the index's calls, whose steps
+/// must not be cut between, keep the manager's watch.
+///
 /// What a reader can briefly see: entries whose session is not written yet (a sign-in in
 /// flight) or already gone (a deletion in flight, or a process that died between steps);
 /// readers skip them by loading each session, and remove an entry once its deadline score
@@ -47,7 +54,9 @@ public import SessionKit
 /// behind the session, and readers and ``purgeExpired(now:)`` repair it after loading the
 /// session. An entry left by a sign-in that died midway counts against the user's limit
 /// until its provisional deadline passes. The index never relies on keyspace notifications.
-public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
+public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore,
+    TimeLimitedSessionStore
+{
     /// How the Redis store names its keys and bounds its records.
     public struct Configuration: Sendable {
         /// Prepended to every key. The default is `sessionkit:`. On a cluster it must not
@@ -87,6 +96,12 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         // Judged in whole microseconds, as the script judges it, so both agree at the boundary.
         guard Self.microseconds(session.expiresAt) > Self.microseconds(now) else { return .absent }
         return .live(session)
+    }
+
+    /// ``lookUp(_:now:)`` answered within `limit` (`TimeLimitedSessionStore`): its command
+    /// gives up by then, whatever the client's `commandTimeout`.
+    public func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult {
+        try await RedisCallDeadline.within(limit) { try await lookUp(key, now: now) }
     }
 
     /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
@@ -160,6 +175,18 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         case "CONFLICT": return .conflict
         default: throw try failure(reply)
         }
+    }
+
+    /// ``apply(_:to:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`):
+    /// its script (and on a cluster the index entry's refresh after it) gives up by then.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        within limit: Duration
+    ) async throws -> SessionApplyResult {
+        try await RedisCallDeadline.within(limit) { try await apply(changes, to: key, ifVersion: expectedVersion, now: now) }
     }
 
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
@@ -671,7 +698,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         do {
             return try await client.run(RedisSessionScript.script, keys: keys, arguments: head + arguments)
         } catch let error as RedisError {
-            throw SessionStoreError(code: .unavailable, message: error.description)
+            throw Self.storeError(error)
         }
     }
 
@@ -680,7 +707,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         do {
             return try await client.send(arguments, routedBy: key)
         } catch let error as RedisError {
-            throw SessionStoreError(code: .unavailable, message: error.description)
+            throw Self.storeError(error)
         }
     }
 
@@ -688,8 +715,14 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         do {
             return try await client.scan(match: pattern)
         } catch let error as RedisError {
-            throw SessionStoreError(code: .unavailable, message: error.description)
+            throw Self.storeError(error)
         }
+    }
+
+    /// A client's failure as the store reports it: a timeout as `timedOut`, which the
+    /// manager counts as a store that did not answer in time.
+    private static func storeError(_ error: RedisError) -> SessionStoreError {
+        SessionStoreError(code: error.code == .timeout ? .timedOut : .unavailable, message: error.description)
     }
 
     /// Members and integer scores from a `WITHSCORES` reply: a flat list (RESP2) or pairs (RESP3).

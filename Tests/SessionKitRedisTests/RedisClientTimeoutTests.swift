@@ -1,9 +1,12 @@
+import Foundation
+import Logging
 import NIOCore
 import NIOPosix
+import SessionKit
 import SessionKitRedis
 import Testing
 
-/// A server that stops answering: the client's time limits, with a listener of our own
+/// A server that stops answering: the client's and the store's time limits, with a listener of our own
 /// (no Redis needed) that accepts connections and answers only the first `answers`
 /// messages, each with `+OK`. A call that hangs fails at the time limit.
 struct RedisClientTimeoutTests {
@@ -23,6 +26,39 @@ struct RedisClientTimeoutTests {
                 $0.commandTimeout = .milliseconds(200)
             }
             await #expect { try await client.send(["PING"]) } throws: { ($0 as? RedisError)?.code == .timeout }
+            await client.close()
+        }
+    }
+
+    /// A store call given a time limit (as the manager gives loads and plain writes) ends
+    /// within it: a command timeout of ten minutes would outlast the test's time limit.
+    @Test(.timeLimit(.minutes(1))) func aStoreCallGivenATimeLimitEndsWithinItWhateverTheCommandTimeout() async throws {
+        try await withSilentServer(answers: 1) { port in
+            let client = try redisClient("redis://127.0.0.1:\(port)") {
+                $0.connections = 1
+                $0.commandTimeout = .seconds(600)
+            }
+            let store = RedisSessionStore(client: client, logger: Logger(label: "test"))
+            let key = SessionToken.generate().storageKey
+            await #expect { try await store.lookUp(key, now: Date(), within: .milliseconds(200)) } throws: {
+                ($0 as? SessionStoreError)?.code == .timedOut
+            }
+            await #expect {
+                try await store.apply(SessionChanges(values: ["a": nil]), to: key, ifVersion: nil, now: Date(), within: .milliseconds(200))
+            } throws: { ($0 as? SessionStoreError)?.code == .timedOut }
+            await client.close()
+        }
+    }
+
+    /// Waiting for a connection counts against the limit too: a handshake that is never
+    /// answered, with a connect timeout of ten minutes, still ends the call within it.
+    @Test(.timeLimit(.minutes(1))) func aStoreCallGivenATimeLimitStopsWaitingForAConnection() async throws {
+        try await withSilentServer(answers: 0) { port in
+            let client = try redisClient("redis://127.0.0.1:\(port)") { $0.connectTimeout = .seconds(600) }
+            let store = RedisSessionStore(client: client, logger: Logger(label: "test"))
+            await #expect { try await store.lookUp(SessionToken.generate().storageKey, now: Date(), within: .milliseconds(200)) } throws: {
+                ($0 as? SessionStoreError)?.code == .timedOut
+            }
             await client.close()
         }
     }

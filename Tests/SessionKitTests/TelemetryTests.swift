@@ -34,6 +34,41 @@ private final class FaultyStore: ForwardingSessionStore {
     }
 }
 
+/// A store that keeps its own time limit on loads and plain writes: the manager must call
+/// those with its limit, for the plain calls hang.
+private final class SelfTimedStore: ForwardingSessionStore, TimeLimitedSessionStore {
+    let wrapped: any SessionStore = MemorySessionStore()
+    let limits = Mutex<[Duration]>([])
+    let timesOut = Atomic(false)
+
+    func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
+        try await Task.sleep(for: .seconds(3600))
+        return try await wrapped.lookUp(key, now: now)
+    }
+
+    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date) async throws -> SessionApplyResult {
+        try await Task.sleep(for: .seconds(3600))
+        return try await wrapped.apply(changes, to: key, ifVersion: ifVersion, now: now)
+    }
+
+    private func limited(_ limit: Duration) throws {
+        limits.withLock { $0.append(limit) }
+        if timesOut.load(ordering: .relaxed) { throw SessionStoreError(code: .timedOut, message: "no answer within \(limit)") }
+    }
+
+    func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult {
+        try limited(limit)
+        return try await wrapped.lookUp(key, now: now)
+    }
+
+    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date, within limit: Duration)
+        async throws -> SessionApplyResult
+    {
+        try limited(limit)
+        return try await wrapped.apply(changes, to: key, ifVersion: ifVersion, now: now)
+    }
+}
+
 /// The client every test request comes from: its address and agent must never reach a
 /// metric, a span or a log line.
 private let testClient = SessionClient(ipAddress: "203.0.113.7", userAgent: "Mozilla/5.0 Firefox/140.0")
@@ -179,6 +214,39 @@ private struct Browser {
         }
         #expect(errors("failure") == 1 && errors("timeout") == 1)
         #expect(loads.values.count >= 2, "a failed call is timed too")
+    }
+
+    /// A store that keeps its own time limit is given the manager's for loads and plain
+    /// writes (no watching task), and its timeout counts as one.
+    @Test func aTimeLimitedStoresLoadsAndWritesAreGivenTheLimitAndTheirTimeoutsCounted() async throws {
+        let metrics = TestMetrics()
+        let store = SelfTimedStore()
+        var configuration = SessionConfiguration()
+        configuration.storeTimeout = .milliseconds(50)
+        let manager = try SessionManager(store: store, configuration: configuration, telemetry: SessionTelemetry(metricsFactory: metrics))
+        var browser = Browser(manager: manager)
+        try await browser.send { try $0.set(.visits, 1) }
+        try await browser.send { session in
+            let visits = try await session.get(.visits)
+            #expect(visits == 1)
+            try session.set(.visits, (visits ?? 0) + 1)
+        }
+        try await browser.send { session in
+            let visits = try await session.get(.visits)
+            #expect(visits == 2)
+        }
+        // A load, a plain write, a load: each given the limit, none hanging in the plain call.
+        #expect(store.limits.withLock { $0 } == Array(repeating: .milliseconds(50), count: 3))
+
+        let errors = { (kind: String) in
+            metrics.counterTotal(
+                label: "sessionkit_store_errors_total", dimensions: [("store", "memory"), ("operation", "load"), ("error", kind)])
+        }
+        store.timesOut.store(true, ordering: .relaxed)
+        await #expect { try await browser.send { _ = try await $0.get(.visits) } } throws: {
+            ($0 as? SessionError)?.code == .storeUnavailable
+        }
+        #expect(errors("timeout") == 1 && errors("failure") == 0)
     }
 
     @Test func noMetricCarriesAUserTokenOrAddress() async throws {

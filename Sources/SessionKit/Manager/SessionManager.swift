@@ -21,6 +21,8 @@ public final class SessionManager: Sendable {
     let updateLocks = KeyedAsyncLock<SessionStorageKey>()
     /// Whether store calls complete in-process, so they run without a time limit.
     private let callsInProcess: Bool
+    /// The store, when it bounds its own loads and plain writes (and is not in-process).
+    private let timeLimited: (any TimeLimitedSessionStore)?
     /// Session events, for whoever subscribes.
     public let events: SessionEvents
     /// Metrics and traces (``SessionTelemetry``).
@@ -139,6 +141,7 @@ public final class SessionManager: Sendable {
         self.sealed = sealed
         self.deviceGuard = deviceGuard
         self.callsInProcess = store is any InProcessSessionStore
+        self.timeLimited = callsInProcess || sealed != nil ? nil : store as? any TimeLimitedSessionStore
         self.configuration = configuration
         self.wallClock = wallClock
         self.clock = clock
@@ -463,7 +466,16 @@ public final class SessionManager: Sendable {
     ) async throws -> SessionLookup {
         if let sealed { return try await lookUpSealed(key, held: held, revocations: sealed.revocations, now: now, logger: logger) }
         let session: StoredSession
-        switch try await storeCall(.load, key: key, logger: logger, { try await $0.lookUp(key, now: now) }) {
+        let found: SessionLoadResult
+        if let timeLimited {
+            let limit = configuration.storeTimeout
+            found = try await storeCall(.load, key: key, timedByStore: true, logger: logger) { _ in
+                try await timeLimited.lookUp(key, now: now, within: limit)
+            }
+        } else {
+            found = try await storeCall(.load, key: key, logger: logger) { try await $0.lookUp(key, now: now) }
+        }
+        switch found {
         case .live(let found): session = found
         case .ended:
             logger.debug("session token was ended moments ago; its writes are refused")
@@ -530,18 +542,12 @@ public final class SessionManager: Sendable {
             events.emit(.created, session.key, userID: session.userID, at: now)
             return .written(session)
         case .apply(let changes, let key, let version):
-            let result = try await storeCall(.apply, key: key, logger: logger) {
-                try await $0.apply(changes, to: key, ifVersion: version, now: now)
-            }
-            return OperationResult(result)
+            return OperationResult(try await apply(changes, to: key, ifVersion: version, as: .apply, now: now, logger: logger))
         case .touch(let changes, let key):
             // The response does not depend on the touch: a session ended meanwhile or a
             // failing store just means it ages sooner.
             do {
-                let result = try await storeCall(.touch, key: key, logger: logger) {
-                    try await $0.apply(changes, to: key, ifVersion: nil, now: now)
-                }
-                return .written(result.session)
+                return .written(try await apply(changes, to: key, ifVersion: nil, as: .touch, now: now, logger: logger).session)
             } catch {
                 logger.debug("session touch failed", metadata: ["sessionkit.session": "\(key.shortHash)"])
                 return .written(nil)
@@ -571,6 +577,23 @@ public final class SessionManager: Sendable {
             logger.debug("session destroyed", metadata: ["sessionkit.session": "\(key.shortHash)"])
             events.emit(.destroyed, key, userID: userID, at: now)
             return .written(nil)
+        }
+    }
+
+    /// A plain write (`operation` is `.apply` or `.touch`), within the store's own time
+    /// limit when it keeps one.
+    private func apply(
+        _ changes: SessionChanges, to key: SessionStorageKey, ifVersion version: UInt64?, as operation: SessionStoreCall, now: Date,
+        logger: Logger
+    ) async throws -> SessionApplyResult {
+        guard let timeLimited else {
+            return try await storeCall(operation, key: key, logger: logger) {
+                try await $0.apply(changes, to: key, ifVersion: version, now: now)
+            }
+        }
+        let limit = configuration.storeTimeout
+        return try await storeCall(operation, key: key, timedByStore: true, logger: logger) { _ in
+            try await timeLimited.apply(changes, to: key, ifVersion: version, now: now, within: limit)
         }
     }
 
@@ -613,27 +636,31 @@ public final class SessionManager: Sendable {
         SessionError(code: .unsupportedByStore, message: "the session store does not keep \(what)")
     }
 
-    /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
-    /// failure turned into a ``SessionError``.
-    /// One store call, within the time limit unless the store answers in-process.
-    private func call<Value: Sendable>(_ body: @escaping @Sendable (any SessionStore) async throws -> Value) async throws -> Value {
+    /// One store call, within the time limit unless the store answers in-process or
+    /// (`timedByStore`) keeps the limit itself.
+    private func call<Value: Sendable>(timedByStore: Bool, _ body: @escaping @Sendable (any SessionStore) async throws -> Value)
+        async throws -> Value
+    {
         let store = self.store
-        if callsInProcess { return try await body(store) }
+        if callsInProcess || timedByStore { return try await body(store) }
         return try await deadline.run { try await body(store) }
     }
 
-    /// Measured and traced as `operation` (``SessionTelemetry``); `key` names the session
-    /// for a span that carries its handle.
+    /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
+    /// failure turned into a ``SessionError``. Measured and traced as `operation`
+    /// (``SessionTelemetry``); `key` names the session for a span that carries its handle.
+    /// `timedByStore`: `body` calls a ``TimeLimitedSessionStore`` method given the limit.
     func storeCall<Value: Sendable>(
         _ operation: SessionStoreCall,
         key: SessionStorageKey? = nil,
+        timedByStore: Bool = false,
         logger: Logger,
         _ body: @escaping @Sendable (any SessionStore) async throws -> Value
     ) async throws -> Value {
         do {
             // With nothing bootstrapped, the call is made as if there were no instruments.
-            guard instruments.isOn else { return try await call(body) }
-            return try await instruments.measure(operation, key: key) { try await call(body) }
+            guard instruments.isOn else { return try await call(timedByStore: timedByStore, body) }
+            return try await instruments.measure(operation, key: key) { try await call(timedByStore: timedByStore, body) }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug(
                 "session store refused a value",
@@ -647,7 +674,7 @@ public final class SessionManager: Sendable {
                 "sign-in refused at the session limit",
                 metadata: ["sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)"])
             throw SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
-        } catch is Deadline.Exceeded {
+        } catch let error where error is Deadline.Exceeded || (error as? SessionStoreError)?.code == .timedOut {
             instruments.count(.timeout, in: operation)
             logger.warning(
                 "session store did not answer in time",

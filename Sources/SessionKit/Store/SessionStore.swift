@@ -90,6 +90,27 @@ extension SessionStore {
 /// time limit (one would only add cost).
 public protocol InProcessSessionStore: SessionStore {}
 
+/// A store that bounds its own loads and plain writes: told a time limit, such a call
+/// returns, or throws ``SessionStoreError/Code/timedOut``, within it — also when its
+/// backend never answers (a network store's own timers close the connection). The manager
+/// calls these two directly on the request path, without the task it otherwise starts per
+/// call to watch ``SessionConfiguration/storeTimeout``. Its other calls keep that watch.
+public protocol TimeLimitedSessionStore: SessionStore {
+    /// ``SessionStore/lookUp(_:now:)``, answered within `limit`.
+    func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult
+
+    /// ``SessionStore/apply(_:to:ifVersion:now:)`` of changes that sign no user in
+    /// (``SessionChanges/authentication`` is `nil`), answered within `limit`. A call cut
+    /// short may or may not have written, as with any failed write.
+    func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        within limit: Duration
+    ) async throws -> SessionApplyResult
+}
+
 /// A store that keeps a per-user index: a user's sessions listed, revoked, and limited on
 /// sign-in.
 public protocol UserIndexedSessionStore: SessionStore {

@@ -9,6 +9,7 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
             case corrupt
             case sessionLimitReached
             case unsupported
+            case timedOut
         }
 
         private let base: Base
@@ -26,6 +27,9 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
         /// The store does not adopt the protocol the operation needs (a per-user index,
         /// administration).
         public static let unsupported = Code(base: .unsupported)
+        /// The store's backend did not answer in time: within the limit a
+        /// ``TimeLimitedSessionStore`` call was given, or the store's own timeout.
+        public static let timedOut = Code(base: .timedOut)
 
         /// The code, for logs.
         public var description: String { base.rawValue }

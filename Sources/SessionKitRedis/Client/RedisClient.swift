@@ -89,11 +89,11 @@ public final class RedisClient: Sendable {
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
         let connection = try await connection(at: index)
-        let timeout = TimeAmount(configuration.commandTimeout)
+        let timeout = try RedisCallDeadline.timeout(configuration.commandTimeout)
         do {
             return try await asking ? connection.sendAsking(arguments, timeout: timeout) : connection.send(arguments, timeout: timeout)
         } catch let error as RedisError where error.code == .connectionClosed {
-            throw RedisError(code: .timeout, message: "no reply within \(configuration.commandTimeout), or the connection dropped")
+            throw RedisError(code: .timeout, message: "no reply in time, or the connection dropped")
         }
     }
 
@@ -136,14 +136,16 @@ public final class RedisClient: Sendable {
                 return .refuse("Redis at \(configuration.host):\(configuration.port) is unreachable; retrying shortly")
             case .idle, .connected:
                 let task = Task {
-                    try await RedisConnection.connect(
-                        host: configuration.host,
-                        port: configuration.port,
-                        username: configuration.username,
-                        password: configuration.password,
-                        connectTimeout: configuration.connectTimeout,
-                        decoder: configuration.decoder
-                    )
+                    try await RedisCallDeadline.outside {
+                        try await RedisConnection.connect(
+                            host: configuration.host,
+                            port: configuration.port,
+                            username: configuration.username,
+                            password: configuration.password,
+                            connectTimeout: configuration.connectTimeout,
+                            decoder: configuration.decoder
+                        )
+                    }
                 }
                 let failures: Int = if case .idle(let failures, _) = slots[index] { failures } else { 0 }
                 slots[index] = .connecting(task)
@@ -154,7 +156,7 @@ public final class RedisClient: Sendable {
         switch step {
         case .ready(let connection): return connection
         case .refuse(let message): throw RedisError(code: .unavailable, message: message)
-        case .wait(let task): return try await task.value
+        case .wait(let task): return try await RedisCallDeadline.value(of: task)
         }
     }
 

@@ -121,12 +121,12 @@ public final class RedisClusterClient: RedisCommands {
         let task = state.withLock { state -> Task<Void, any Error> in
             if let running = state.refreshing { return running }
             let candidates = Array(state.nodes.keys) + configuration.seeds
-            let task = Task { try await self.fetchSlotMap(asking: candidates) }
+            let task = Task { try await RedisCallDeadline.outside { try await self.fetchSlotMap(asking: candidates) } }
             state.refreshing = task
             return task
         }
         defer { state.withLock { if $0.refreshing == task { $0.refreshing = nil } } }
-        try await task.value
+        try await RedisCallDeadline.value(of: task)
     }
 
     /// Closes every connection to every node.
@@ -181,7 +181,9 @@ public final class RedisClusterClient: RedisCommands {
                 guard retries < configuration.maxRetries else { return reply }
                 retries += 1
                 retried.add(1, ordering: .relaxed)
-                try await Task.sleep(for: configuration.retryDelay * retries)
+                let delay = configuration.retryDelay * retries
+                guard RedisCallDeadline.leaves(delay) else { throw RedisCallDeadline.exceeded() }
+                try await Task.sleep(for: delay)
                 if words.first == "CLUSTERDOWN" { try? await refresh() }
             default:
                 return reply
