@@ -466,14 +466,8 @@ public final class SessionManager: Sendable {
     ) async throws -> SessionLookup {
         if let sealed { return try await lookUpSealed(key, held: held, revocations: sealed.revocations, now: now, logger: logger) }
         let session: StoredSession
-        let found: SessionLoadResult
-        if let timeLimited {
-            let limit = configuration.storeTimeout
-            found = try await storeCall(.load, key: key, timedByStore: true, logger: logger) { _ in
-                try await timeLimited.lookUp(key, now: now, within: limit)
-            }
-        } else {
-            found = try await storeCall(.load, key: key, logger: logger) { try await $0.lookUp(key, now: now) }
+        let found = try await storeCall(.load, key: key, logger: logger, timed: { try await $0.lookUp(key, now: now, within: $1) }) {
+            try await $0.lookUp(key, now: now)
         }
         switch found {
         case .live(let found): session = found
@@ -580,21 +574,14 @@ public final class SessionManager: Sendable {
         }
     }
 
-    /// A plain write (`operation` is `.apply` or `.touch`), within the store's own time
-    /// limit when it keeps one.
+    /// A plain write (`operation` is `.apply` or `.touch`).
     private func apply(
         _ changes: SessionChanges, to key: SessionStorageKey, ifVersion version: UInt64?, as operation: SessionStoreCall, now: Date,
         logger: Logger
     ) async throws -> SessionApplyResult {
-        guard let timeLimited else {
-            return try await storeCall(operation, key: key, logger: logger) {
-                try await $0.apply(changes, to: key, ifVersion: version, now: now)
-            }
-        }
-        let limit = configuration.storeTimeout
-        return try await storeCall(operation, key: key, timedByStore: true, logger: logger) { _ in
-            try await timeLimited.apply(changes, to: key, ifVersion: version, now: now, within: limit)
-        }
+        try await storeCall(
+            operation, key: key, logger: logger, timed: { try await $0.apply(changes, to: key, ifVersion: version, now: now, within: $1) }
+        ) { try await $0.apply(changes, to: key, ifVersion: version, now: now) }
     }
 
     /// A sign-in: the store's own atomic step when it keeps a per-user index (the limit
@@ -636,31 +623,36 @@ public final class SessionManager: Sendable {
         SessionError(code: .unsupportedByStore, message: "the session store does not keep \(what)")
     }
 
-    /// One store call, within the time limit unless the store answers in-process or
-    /// (`timedByStore`) keeps the limit itself.
-    private func call<Value: Sendable>(timedByStore: Bool, _ body: @escaping @Sendable (any SessionStore) async throws -> Value)
-        async throws -> Value
-    {
+    /// A call a ``TimeLimitedSessionStore`` keeps within the limit it is given.
+    typealias TimedCall<Value> = @Sendable (any TimeLimitedSessionStore, Duration) async throws -> Value
+
+    /// One store call, within the time limit: none for a store that answers in-process, the
+    /// store's own for a ``TimeLimitedSessionStore`` when the call has a `timed` form, and
+    /// otherwise the manager's ``Deadline``, which costs a task per call.
+    private func call<Value: Sendable>(
+        timed: TimedCall<Value>?, _ body: @escaping @Sendable (any SessionStore) async throws -> Value
+    ) async throws -> Value {
         let store = self.store
-        if callsInProcess || timedByStore { return try await body(store) }
+        if callsInProcess { return try await body(store) }
+        if let timed, let timeLimited { return try await timed(timeLimited, configuration.storeTimeout) }
         return try await deadline.run { try await body(store) }
     }
 
     /// One store round trip, within ``SessionConfiguration/storeTimeout``, with every
     /// failure turned into a ``SessionError``. Measured and traced as `operation`
     /// (``SessionTelemetry``); `key` names the session for a span that carries its handle.
-    /// `timedByStore`: `body` calls a ``TimeLimitedSessionStore`` method given the limit.
+    /// `timed` is the same call on a ``TimeLimitedSessionStore``, made instead when the store is one.
     func storeCall<Value: Sendable>(
         _ operation: SessionStoreCall,
         key: SessionStorageKey? = nil,
-        timedByStore: Bool = false,
         logger: Logger,
+        timed: TimedCall<Value>? = nil,
         _ body: @escaping @Sendable (any SessionStore) async throws -> Value
     ) async throws -> Value {
         do {
             // With nothing bootstrapped, the call is made as if there were no instruments.
-            guard instruments.isOn else { return try await call(timedByStore: timedByStore, body) }
-            return try await instruments.measure(operation, key: key) { try await call(timedByStore: timedByStore, body) }
+            guard instruments.isOn else { return try await call(timed: timed, body) }
+            return try await instruments.measure(operation, key: key) { try await call(timed: timed, body) }
         } catch let error as SessionStoreError where error.code == .tooLarge {
             logger.debug(
                 "session store refused a value",
