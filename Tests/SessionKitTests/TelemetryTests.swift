@@ -184,13 +184,23 @@ private struct Browser {
         #expect(metrics.counterTotal(label: "sessionkit_write_conflicts_total", dimensions: [("reason", "ended")]) == 1)
     }
 
+    /// A manager on `store` whose store calls have 50 ms, measured by `metrics`.
+    private func quickTimeoutManager(on store: any SessionStore, _ metrics: TestMetrics) throws -> SessionManager {
+        var configuration = SessionConfiguration()
+        configuration.storeTimeout = .milliseconds(50)
+        return try SessionManager(store: store, configuration: configuration, telemetry: SessionTelemetry(metricsFactory: metrics))
+    }
+
+    /// The loads of the memory store that failed as `kind` (`failure`, `timeout`).
+    private func loadErrors(_ metrics: TestMetrics, _ kind: String) -> Int64 {
+        metrics.counterTotal(
+            label: "sessionkit_store_errors_total", dimensions: [("store", "memory"), ("operation", "load"), ("error", kind)])
+    }
+
     @Test func storeCallsAreTimedAndTheirFailuresCountedByOperation() async throws {
         let metrics = TestMetrics()
         let store = FaultyStore()
-        var configuration = SessionConfiguration()
-        configuration.storeTimeout = .milliseconds(50)
-        let manager = try SessionManager(store: store, configuration: configuration, telemetry: SessionTelemetry(metricsFactory: metrics))
-        var browser = Browser(manager: manager)
+        var browser = Browser(manager: try quickTimeoutManager(on: store, metrics))
         try await browser.send { try $0.set(.visits, 1) }
         try await browser.send { _ = try await $0.get(.visits) }
         let loads = try metrics.expectTimer("sessionkit_store_duration_seconds", [("store", "memory"), ("operation", "load")])
@@ -198,10 +208,7 @@ private struct Browser {
         #expect(
             try metrics.expectTimer("sessionkit_store_duration_seconds", [("store", "memory"), ("operation", "insert")]).values.count == 1)
 
-        let errors = { (kind: String) in
-            metrics.counterTotal(
-                label: "sessionkit_store_errors_total", dimensions: [("store", "memory"), ("operation", "load"), ("error", kind)])
-        }
+        let errors = { (kind: String) in loadErrors(metrics, kind) }
         #expect(errors("failure") == 0 && errors("timeout") == 0)
         store.faults.value.withLock { $0[.load] = .fail }
         await #expect { try await browser.send { _ = try await $0.get(.visits) } } throws: {
@@ -221,10 +228,7 @@ private struct Browser {
     @Test func aTimeLimitedStoresLoadsAndWritesAreGivenTheLimitAndTheirTimeoutsCounted() async throws {
         let metrics = TestMetrics()
         let store = SelfTimedStore()
-        var configuration = SessionConfiguration()
-        configuration.storeTimeout = .milliseconds(50)
-        let manager = try SessionManager(store: store, configuration: configuration, telemetry: SessionTelemetry(metricsFactory: metrics))
-        var browser = Browser(manager: manager)
+        var browser = Browser(manager: try quickTimeoutManager(on: store, metrics))
         try await browser.send { try $0.set(.visits, 1) }
         try await browser.send { session in
             let visits = try await session.get(.visits)
@@ -238,10 +242,7 @@ private struct Browser {
         // A load, a plain write, a load: each given the limit, none hanging in the plain call.
         #expect(store.limits.withLock { $0 } == Array(repeating: .milliseconds(50), count: 3))
 
-        let errors = { (kind: String) in
-            metrics.counterTotal(
-                label: "sessionkit_store_errors_total", dimensions: [("store", "memory"), ("operation", "load"), ("error", kind)])
-        }
+        let errors = { (kind: String) in loadErrors(metrics, kind) }
         store.timesOut.store(true, ordering: .relaxed)
         await #expect { try await browser.send { _ = try await $0.get(.visits) } } throws: {
             ($0 as? SessionError)?.code == .storeUnavailable
