@@ -2,6 +2,7 @@
 public import Foundation
 public import Logging
 public import SessionKit
+import Synchronization
 
 /// Sessions in one SQLite file: persistent, embedded, no server.
 ///
@@ -19,7 +20,14 @@ public import SessionKit
 /// reason (`RETURNING` needs that journal too). A rotation or deletion records the ended
 /// key in `sessionkit_ended` in the same transaction. Run a `SessionPurgeService` to
 /// delete expired rows.
-public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
+///
+/// Loads and plain writes keep the manager's time limit themselves
+/// (`TimeLimitedSessionStore`): their work already runs on the store's threads, so the
+/// caller is answered at the limit (the work still runs in its turn) without a task per
+/// call to watch it.
+public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore,
+    TimeLimitedSessionStore
+{
     /// Where the database is and how the store uses it.
     public struct Configuration: Sendable {
         /// The database file. Created, with its folder, when missing.
@@ -47,6 +55,9 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     private let configuration: Configuration
     private let writer: SQLiteWriter
     private let readers: SQLiteReaders
+    /// Watches calls given a time limit; made for the first limit a caller gives (the
+    /// manager always gives its `storeTimeout`).
+    private let deadline = Mutex<Deadline?>(nil)
 
     private init(configuration: Configuration, writer: SQLiteWriter, readers: SQLiteReaders) {
         self.configuration = configuration
@@ -144,18 +155,25 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
 
     /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
-        try await readers.read { reader in
-            let found = try reader.query(
-                "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key = ? AND expires_at > ?", [Schema.blob(key), .real(now)],
-                Schema.session
-            ).first
-            if let found { return .live(found) }
-            // Only a miss asks whether the key was ended moments ago.
-            let ended = try reader.query("SELECT 1 FROM sessionkit_ended WHERE key = ? AND until > ?", [Schema.blob(key), .real(now)]) {
-                $0.integer(0)
-            }
-            return ended.isEmpty ? .absent : .ended
+        try await readers.read { try Self.lookUp(key, now: now, on: $0) }
+    }
+
+    /// ``lookUp(_:now:)`` answered within `limit` (`TimeLimitedSessionStore`).
+    public func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult {
+        try await timed(limit) { try await readers.read(within: $0) { try Self.lookUp(key, now: now, on: $0) } }
+    }
+
+    private static func lookUp(_ key: SessionStorageKey, now: Date, on reader: SQLiteHandle) throws -> SessionLoadResult {
+        let found = try reader.query(
+            "SELECT \(Schema.columns) FROM sessionkit_sessions WHERE key = ? AND expires_at > ?", [Schema.blob(key), .real(now)],
+            Schema.session
+        ).first
+        if let found { return .live(found) }
+        // Only a miss asks whether the key was ended moments ago.
+        let ended = try reader.query("SELECT 1 FROM sessionkit_ended WHERE key = ? AND until > ?", [Schema.blob(key), .real(now)]) {
+            $0.integer(0)
         }
+        return ended.isEmpty ? .absent : .ended
     }
 
     /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
@@ -173,6 +191,36 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     ) async throws -> SessionApplyResult {
         let statement = try updateStatement(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
         return try await writer.write { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
+    }
+
+    /// ``apply(_:to:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`).
+    /// A write answered at the limit still runs in its turn, and may land.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        within limit: Duration
+    ) async throws -> SessionApplyResult {
+        let statement = try updateStatement(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
+        return try await timed(limit) { deadline in
+            try await writer.write(within: deadline) { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
+        }
+    }
+
+    /// `body` with the watch of calls limited to `limit`, its expiry reported as `timedOut`.
+    private func timed<Value>(_ limit: Duration, _ body: (Deadline) async throws -> Value) async throws -> Value {
+        let deadline = self.deadline.withLock { deadline in
+            if let current = deadline, current.limit == limit { return current }
+            let made = Deadline(limit: limit, clock: ContinuousClock())
+            deadline = made
+            return made
+        }
+        do {
+            return try await body(deadline)
+        } catch is Deadline.Exceeded {
+            throw SessionStoreError(code: .timedOut, message: "SQLite did not answer within \(limit)")
+        }
     }
 
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).

@@ -57,6 +57,14 @@ final class SQLiteWriter: Sendable {
         try await enqueue(groups: true, body)
     }
 
+    /// ``write(_:)`` answered within `deadline`'s limit: after it, the caller gets
+    /// `Deadline.Exceeded` and the write still runs in its turn (it may or may not land).
+    func write<Result: Sendable>(within deadline: Deadline, _ body: @escaping @Sendable (SQLiteHandle) throws -> Result)
+        async throws -> Result
+    {
+        try await deadline.run(reporting: { report in self.enqueue(groups: true, body, report: report) })
+    }
+
     /// `body` on the writer connection outside any group, with nothing else running.
     func alone<Result: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> Result) async throws -> Result {
         try await enqueue(groups: false, body)
@@ -83,23 +91,32 @@ final class SQLiteWriter: Sendable {
         _ body: @escaping @Sendable (SQLiteHandle) throws -> Result
     ) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            let job = Job(groups: groups) { handle in
-                let result = Swift.Result { try body(handle) }
-                return { continuation.resume(with: result) }
-            } abandon: { error in
-                continuation.resume(throwing: error)
-            }
-            let starts = state.withLock { queue -> Bool in
-                queue.jobs.append(job)
-                guard !queue.draining else { return false }
-                queue.draining = true
-                return true
-            }
-            if starts {
-                thread.submit { [self] workState in
-                    guard case .active = workState else { return abandonQueued() }
-                    drain()
-                }
+            enqueue(groups: groups, body) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Queues `body`; `report` gets its outcome once it is committed (or abandoned).
+    private func enqueue<Result: Sendable>(
+        groups: Bool,
+        _ body: @escaping @Sendable (SQLiteHandle) throws -> Result,
+        report: @escaping @Sendable (Swift.Result<Result, any Error>) -> Void
+    ) {
+        let job = Job(groups: groups) { handle in
+            let result = Swift.Result { try body(handle) }
+            return { report(result) }
+        } abandon: { error in
+            report(.failure(error))
+        }
+        let starts = state.withLock { queue -> Bool in
+            queue.jobs.append(job)
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
+        }
+        if starts {
+            thread.submit { [self] workState in
+                guard case .active = workState else { return abandonQueued() }
+                drain()
             }
         }
     }
@@ -191,14 +208,30 @@ final class SQLiteReaders: Sendable {
 
     func read<Result: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> Result) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            threads.submit { [self] workState in
-                guard case .active = workState, let handle = idle.withLock({ $0.popLast() }) else {
-                    return continuation.resume(throwing: storeClosed)
-                }
-                let result = Swift.Result { try body(handle) }
-                idle.withLock { $0.append(handle) }
-                continuation.resume(with: result)
+            read(body) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// ``read(_:)`` answered within `deadline`'s limit (then `Deadline.Exceeded`; the read
+    /// still runs in its turn, its result dropped).
+    func read<Result: Sendable>(within deadline: Deadline, _ body: @escaping @Sendable (SQLiteHandle) throws -> Result)
+        async throws -> Result
+    {
+        try await deadline.run(reporting: { report in self.read(body, report: report) })
+    }
+
+    /// Runs `body` on a reader's thread; `report` gets its outcome.
+    private func read<Result: Sendable>(
+        _ body: @escaping @Sendable (SQLiteHandle) throws -> Result,
+        report: @escaping @Sendable (Swift.Result<Result, any Error>) -> Void
+    ) {
+        threads.submit { [self] workState in
+            guard case .active = workState, let handle = idle.withLock({ $0.popLast() }) else {
+                return report(.failure(storeClosed))
             }
+            let result = Swift.Result { try body(handle) }
+            idle.withLock { $0.append(handle) }
+            report(result)
         }
     }
 }

@@ -113,6 +113,39 @@ func withStore<Result>(
         }
     }
 
+    /// A load or a plain write given a time limit (as the manager gives them) is answered
+    /// within it: here another connection holds the write lock, and the store's busy
+    /// timeout of ten minutes would outlast the test's time limit. The write, answered at
+    /// the limit, still runs in its turn once the lock is released.
+    @Test(.timeLimit(.minutes(1))) func aPlainWriteGivenATimeLimitIsAnsweredWithinItWhileALockIsHeld() async throws {
+        try await withTemporaryDatabase { path in
+            let now = Date()
+            let session = StoredSession(
+                key: SessionToken.generate().storageKey, values: ["n": SessionValue(1)], createdAt: now, lastSeenAt: now,
+                idleDeadline: now + 600, absoluteDeadline: now + 600)
+            try await withStore(at: path, { $0.busyTimeout = .seconds(600) }) { store in
+                try await store.insert(session, now: now)
+                let other = try await SQLiteConnection.open(storage: .file(path: path))
+                try await other.query("BEGIN EXCLUSIVE", [], { _ in })
+                await #expect {
+                    try await store.apply(
+                        SessionChanges(values: ["n": SessionValue(2)]), to: session.key, ifVersion: nil, now: now,
+                        within: .milliseconds(200))
+                } throws: { ($0 as? SessionStoreError)?.code == .timedOut }
+                // Readers are not held by a writer's lock (WAL): the load answers, unchanged.
+                let loaded = try await store.lookUp(session.key, now: now, within: .milliseconds(200)).session
+                #expect(loaded?.values["n"].flatMap { try? $0.decode(as: Int.self) } == 1)
+                try await other.query("ROLLBACK", [], { _ in })
+                try await other.close()
+                // The write answered at the limit lands once the lock is free.
+                #expect(
+                    try await TestServices.poll(within: .seconds(20)) {
+                        (try? await store.lookUp(session.key, now: now))?.session?.values["n"].flatMap { try? $0.decode(as: Int.self) } == 2
+                    })
+            }
+        }
+    }
+
     /// Concurrent writes share transactions; a write that fails inside a group (here a
     /// duplicate key) fails alone, and every write acknowledged is there after reopening.
     @Test func groupedWritesFailAloneAndLandWhenAcknowledged() async throws {

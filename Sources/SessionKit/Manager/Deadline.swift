@@ -8,8 +8,11 @@ import Synchronization
 /// limit and answers those that have waited the whole limit, so a call is answered after
 /// between 1 and 1¼ limits. (A timer per call would leave a sleeping task behind for the
 /// full limit after each call, thousands of them under load.)
-final class Deadline: Sendable {
-    struct Exceeded: Error {}
+///
+/// Package-wide so that a store whose work runs on threads of its own (SQLite's) can keep a
+/// time limit without a task per call (``run(reporting:)``).
+package final class Deadline: Sendable {
+    package struct Exceeded: Error {}
 
     /// Ticks per limit.
     private static let ticks = 4
@@ -21,26 +24,48 @@ final class Deadline: Sendable {
         var ticking = false
     }
 
-    private let limit: Duration
     private let clock: any Clock<Duration>
     private let state = Mutex(State())
 
-    init(limit: Duration, clock: any Clock<Duration>) {
+    /// The limit of every call, measured by `clock`.
+    package let limit: Duration
+
+    package init(limit: Duration, clock: any Clock<Duration>) {
         self.limit = limit
         self.clock = clock
     }
 
+    /// `operation`'s result, or ``Exceeded`` at the limit, when `operation` is left running
+    /// in the task it is given.
     func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let call = Call(continuation)
-            let startTicking = state.withLock { state in
-                state.pending.append((state.tick, call))
-                defer { state.ticking = true }
-                return !state.ticking
-            }
-            if startTicking { Task { await tickWhileCallsArePending() } }
+            let call = watch(continuation)
             call.work = Task { call.resume(with: await Result(awaiting: operation)) }
         }
+    }
+
+    /// The result that `start`'s work reports, or ``Exceeded`` at the limit, for work that
+    /// runs elsewhere (a thread of the store's own) and reports through the closure `start`
+    /// is given: no task is started for it. A report after the limit is dropped.
+    package func run<Value: Sendable>(
+        reporting start: (@escaping @Sendable (Result<Value, any Error>) -> Void) -> Void
+    ) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let call = watch(continuation)
+            start { call.resume(with: $0) }
+        }
+    }
+
+    /// A call answering `continuation`, watched by the ticker.
+    private func watch<Value: Sendable>(_ continuation: CheckedContinuation<Value, any Error>) -> Call<Value> {
+        let call = Call(continuation)
+        let startTicking = state.withLock { state in
+            state.pending.append((state.tick, call))
+            defer { state.ticking = true }
+            return !state.ticking
+        }
+        if startTicking { Task { await tickWhileCallsArePending() } }
+        return call
     }
 
     private func tickWhileCallsArePending() async {
