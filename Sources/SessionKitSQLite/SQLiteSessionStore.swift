@@ -55,9 +55,9 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     private let configuration: Configuration
     private let writer: SQLiteWriter
     private let readers: SQLiteReaders
-    /// Watches calls given a time limit; made for the first limit a caller gives (the
-    /// manager always gives its `storeTimeout`).
-    private let deadline = Mutex<Deadline?>(nil)
+    /// Watches the calls given a time limit (answering them after between 1 and 1¼ of it);
+    /// made for the first limit a caller gives, which is the manager's `storeTimeout`.
+    private let limitWatch = Mutex<Deadline?>(nil)
 
     private init(configuration: Configuration, writer: SQLiteWriter, readers: SQLiteReaders) {
         self.configuration = configuration
@@ -203,21 +203,21 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         within limit: Duration
     ) async throws -> SessionApplyResult {
         let statement = try updateStatement(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
-        return try await timed(limit) { deadline in
-            try await writer.write(within: deadline) { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
+        return try await timed(limit) { watch in
+            try await writer.write(within: watch) { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
         }
     }
 
     /// `body` with the watch of calls limited to `limit`, its expiry reported as `timedOut`.
     private func timed<Value>(_ limit: Duration, _ body: (Deadline) async throws -> Value) async throws -> Value {
-        let deadline = self.deadline.withLock { deadline in
-            if let current = deadline, current.limit == limit { return current }
+        let watch = limitWatch.withLock { watch in
+            if let current = watch, current.limit == limit { return current }
             let made = Deadline(limit: limit, clock: ContinuousClock())
-            deadline = made
+            watch = made
             return made
         }
         do {
-            return try await body(deadline)
+            return try await body(watch)
         } catch is Deadline.Exceeded {
             throw SessionStoreError(code: .timedOut, message: "SQLite did not answer within \(limit)")
         }

@@ -91,8 +91,9 @@ extension SessionStore {
 public protocol InProcessSessionStore: SessionStore {}
 
 /// A store that bounds its own loads and plain writes: told a time limit, such a call
-/// returns, or throws ``SessionStoreError/Code/timedOut``, within it — also when its
-/// backend never answers (a network store's own timers close the connection). The manager
+/// returns, or throws ``SessionStoreError/Code/timedOut``, within it (or a quarter more,
+/// as the manager's own watch allows) — also when its backend never answers (a network
+/// store's own timers close the connection). The manager
 /// calls these two directly on the request path, without the task it otherwise starts per
 /// call to watch ``SessionConfiguration/storeTimeout``. Its other calls keep that watch.
 public protocol TimeLimitedSessionStore: SessionStore {
