@@ -9,9 +9,11 @@ public import SessionKit
 /// Values are hash fields `v:NAME` holding JSON; metadata fields start with `m:`. Expiry
 /// is judged against the `now` each call receives; `PEXPIREAT` at the earlier deadline
 /// plus ``Configuration/expiryGrace`` only collects what has ended. A load is one
-/// `HGETALL`; every write is one `EVALSHA` of a script that checks before it writes,
-/// never touches a missing session, and touches only keys of one hash slot, so the same
-/// steps run on one server and on a cluster.
+/// `HGETALL`; a plain write is one `EVALSHA` of a script that checks the session is live
+/// (and at the expected version, and within the size limit) before it writes, and touches
+/// nothing else. Every script does one operation and touches only keys of one hash slot,
+/// so the same steps run on one server and on a cluster. The invariants those steps keep,
+/// and where the code keeps each, are in the article "The Redis store's invariants".
 ///
 /// ## Rotation
 /// On one server, a session without a user moves in one script. Otherwise the old and new
@@ -22,17 +24,24 @@ public import SessionKit
 /// old token never loads again, whatever fails next; a failure after it loses the session.
 ///
 /// ## The per-user index
-/// Each user has two sorted sets, hash-tagged to one slot: `{u:USER}` scores each session
-/// by its deadline, `{u:USER}l` by its last-seen time. The index is kept a superset of the
-/// user's sessions: an entry is *claimed* before its session is written, and removed only
-/// after its session is deleted. A sign-in's limit is enforced by the claim, atomically in
-/// the index's slot; evicted entries and those of a "sign out everywhere" are first
-/// *marked* revoked (score `-1`), then their sessions are deleted, then the entries removed.
-/// A session written after its entry was marked deletes itself when it confirms its claim,
-/// so no session escapes a revocation that started before it was confirmed. The limit
-/// itself is decided in Swift (`UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)`)
-/// on the index as read; the claim lands only if the user's other live entries are still
-/// those it saw, and the sign-in reads the index again otherwise.
+/// Each user has one sorted set, `{u:USER}`, hash-tagged to one slot: member each
+/// session's key, score its deadline as last recorded there. Only sign-ins, sign-outs and
+/// revocations write it, never a read or a plain change, so a session kept alive by its
+/// requests has an entry whose deadline lags behind its own. Nothing trusts that score
+/// for more than "not ended before this": whoever needs to know loads the session. The
+/// index is kept a superset of the user's sessions: an entry is *claimed* before its
+/// session is written, and removed only after its session is deleted, or once it is
+/// absent and its recorded deadline has passed. A sign-in's limit is enforced by the
+/// claim, atomically in the index's slot; evicted entries and those of a "sign out
+/// everywhere" are first *marked* revoked (score `-1`), then their sessions are deleted,
+/// then the entries removed. A session written after its entry was marked deletes itself
+/// when it confirms its claim, so no session escapes a revocation that started before it
+/// was confirmed. The limit itself is decided in Swift
+/// (`UserSessionLimit/sessionsToEvict(among:userID:lastSeen:)`) on the index as read, with
+/// each entry's session loaded (a live session counts, last seen when it says; an absent
+/// one counts while its recorded deadline has not passed, as a sign-in in flight); the
+/// claim lands only if the user's entries are still those it read, and the sign-in reads
+/// them again otherwise.
 ///
 /// ## Ended sessions
 /// A rotation's freeze, and a deletion, replace the session's hash by a single field
@@ -48,12 +57,12 @@ public import SessionKit
 ///
 /// What a reader can briefly see: entries whose session is not written yet (a sign-in in
 /// flight) or already gone (a deletion in flight, or a process that died between steps);
-/// readers skip them by loading each session, and remove an entry once its deadline score
-/// has passed or it is marked revoked. On a cluster, a write to a signed-in session
-/// refreshes its entry in a second command; should that fail, the entry's score lags
-/// behind the session, and readers and ``purgeExpired(now:)`` repair it after loading the
-/// session. An entry left by a sign-in that died midway counts against the user's limit
-/// until its provisional deadline passes. The index never relies on keyspace notifications.
+/// readers skip them by loading each session, and remove an entry once its recorded
+/// deadline has passed or it is marked revoked. Readers and ``purgeExpired(now:)`` record
+/// the deadline of a live session whose entry lags, so the purge does not load it again
+/// until it might have ended. An entry left by a sign-in that died midway counts against
+/// the user's limit until its provisional deadline passes. The index never relies on
+/// keyspace notifications.
 public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore,
     TimeLimitedSessionStore
 {
@@ -107,13 +116,13 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
     public func insert(_ session: StoredSession, now: Date) async throws {
         let fields = try fields(of: session)
-        guard let user = session.userID else { return try await insertFields(fields, at: session.key, now: now) }
+        guard let user = session.userID else { return try await insertFields(fields, at: session.key, expiring: session.expiresAt) }
         let entry = IndexEntry(session: session)
         _ = try await claim(entry, for: user, replacing: nil, limit: nil, now: now)
         do {
-            try await insertFields(fields, at: session.key, now: now)
+            try await insertFields(fields, at: session.key, expiring: session.expiresAt)
         } catch {
-            try? await forget([entry.member], of: user, now: now)
+            try? await forget([entry.member], of: user)
             throw error
         }
         try await confirm(entry, of: user, now: now)
@@ -124,8 +133,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     public func replaceDeviceBinding(
         of key: SessionStorageKey, expected: SessionDeviceBinding?, with binding: SessionDeviceBinding, now: Date
     ) async throws -> SessionApplyResult {
-        let reply = try await script(
-            "bind", now: now, keys: [sessionKey(key)], [.text(expected?.storedForm ?? ""), .text(binding.storedForm)])
+        let reply = try await run(
+            RedisSessionScript.bind, keys: [sessionKey(key)],
+            [.text(Self.micros(now)), .text(expected?.storedForm ?? ""), .text(binding.storedForm)])
         let parts = reply.elements ?? []
         switch parts.first?.string {
         case "OK":
@@ -144,33 +154,24 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
-        // Signing a user in through a plain write claims the index entry first, as a sign-in does.
+        // Signing a user in through a plain write claims the index entry first, as a sign-in
+        // does. Any other change leaves the index alone: an entry's deadline may lag behind
+        // its session's (see "The per-user index" above).
         let signingIn = changes.authentication.map { (user: $0.userID, entry: provisionalEntry(key, changes, now: now)) }
         if let signingIn { _ = try await claim(signingIn.entry, for: signingIn.user, replacing: nil, limit: nil, now: now) }
-        // One server: the script refreshes the index entry itself. A cluster: a second command.
-        let inlineIndex = client.isCluster ? "" : configuration.keyPrefix + "{u:"
         let arguments: [RESPArgument] = [
-            .text(expectedVersion.map { String($0) } ?? ""), .text(String(configuration.limits.maxSessionBytes)), .text(inlineIndex),
+            .text(Self.micros(now)), .text(String(graceMilliseconds)), .text(expectedVersion.map { String($0) } ?? ""),
         ]
-        let reply = try await script("change", now: now, keys: [sessionKey(key)], arguments + (try encode(changes)))
+        let reply = try await run(RedisSessionScript.change, keys: [sessionKey(key)], arguments + (try encode(changes)))
         let parts = reply.elements ?? []
         switch parts.first?.string {
         case "OK":
             guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
-            if let signingIn {
-                try await confirm(IndexEntry(session: session), of: signingIn.user, now: now)
-            } else if client.isCluster, let user = session.userID {
-                do {
-                    try await refresh(IndexEntry(session: session), of: user, now: now)
-                } catch {
-                    logger.warning(
-                        "session index refresh failed", metadata: ["sessionkit.session": "\(key.shortHash)", "error": "\(error)"])
-                }
-            }
+            if let signingIn { try await confirm(IndexEntry(session: session), of: signingIn.user, now: now) }
             return .applied(session)
         case "MISSING":
             // The session is gone, so its entry is stale whoever claimed it.
-            if let signingIn { try await forget([signingIn.entry.member], of: signingIn.user, now: now) }
+            if let signingIn { try await forget([signingIn.entry.member], of: signingIn.user) }
             return .missing
         case "CONFLICT": return .conflict
         default: throw try failure(reply)
@@ -178,7 +179,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     }
 
     /// ``apply(_:to:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`):
-    /// its script (and on a cluster the index entry's refresh after it) gives up by then.
+    /// its script gives up by then.
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -220,9 +221,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             let entry = IndexEntry(session: session)
             let victims = try await claim(entry, for: signIn.userID, replacing: nil, limit: signIn.limit, now: now) ?? []
             do {
-                try await insertFields(fields, at: signIn.newKey, now: now)
+                try await insertFields(fields, at: signIn.newKey, expiring: session.expiresAt)
             } catch {
-                try? await restore(victims, forgetting: entry, of: signIn.userID, now: now)
+                try? await restore(victims, forgetting: entry, of: signIn.userID)
                 throw error
             }
             try await confirm(entry, of: signIn.userID, now: now)
@@ -233,21 +234,18 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// Removes a session and remembers its key as ended (`SessionStore/delete(_:now:rememberEndedUntil:)`).
     public func delete(_ key: SessionStorageKey, now: Date, rememberEndedUntil: Date) async throws {
         if let taken = try await take(key, ifUser: nil, now: now, endedUntil: rememberEndedUntil), let user = taken.userID {
-            try await forget([key.hex], of: user, now: now)
+            try await forget([key.hex], of: user)
         }
     }
 
     /// The user's unexpired sessions, most recently seen first (`UserIndexedSessionStore/sessions(ofUser:now:)`).
     public func sessions(ofUser userID: String, now: Date) async throws -> [StoredSession] {
-        let index = indexKeys(userID)
-        let reply = try await call(["ZRANGE", .text(index[0]), "0", "-1", "WITHSCORES"], routedBy: index[0])
-        return try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).live.sorted { $0.lastSeenAt > $1.lastSeenAt }
+        try await reconcile(try await entries(of: userID), of: userID, now: now).live.sorted { $0.lastSeenAt > $1.lastSeenAt }
     }
 
     /// Deletes every session of a user but one, and returns their keys (`UserIndexedSessionStore/deleteSessions(ofUser:except:now:)`).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) async throws -> [SessionStorageKey] {
-        let index = indexKeys(userID)
-        let reply = try await script("revoke", now: now, keys: [index[0]], [.text(keptKey?.hex ?? "")])
+        let reply = try await run(RedisSessionScript.revoke, keys: [indexKey(userID)], [.text(keptKey?.hex ?? "")])
         try expectOK(reply)
         let marked = (reply.elements?.dropFirst().first?.elements ?? []).compactMap(\.string)
         let deleted = try await take(marked.compactMap { SessionStorageKey(hex: $0) }, of: userID, now: now)
@@ -256,11 +254,15 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     /// Redis expires sessions itself; this removes the index entries of sessions that have
     /// ended (returning them), finishes revocations a failed process left behind, and
-    /// repairs entries whose deadline lags behind their session.
+    /// records the deadlines of entries that lag behind their sessions.
     public func purgeExpired(now: Date) async throws -> [SessionReference] {
         var removed = [SessionReference]()
         let prefix = configuration.keyPrefix + "{u:"
-        for index in try await scan(match: prefix + "*") where index.hasSuffix("}") {
+        for index in try await scan(match: prefix + "*") {
+            // Before 2026-12-03 each user also had a set of last-seen times, `{u:USER}l`;
+            // nothing reads it now, and this removes it.
+            if index.hasSuffix("}l") { try await call(["UNLINK", .text(index)], routedBy: index) }
+            guard index.hasSuffix("}") else { continue }
             let userID = String(index.dropFirst(prefix.count).dropLast())
             let reply = try await call(["ZRANGEBYSCORE", .text(index), "-inf", .text(Self.micros(now)), "WITHSCORES"], routedBy: index)
             removed += try await reconcile(try Self.scoredMembers(reply), of: userID, now: now).ended
@@ -302,20 +304,18 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     // MARK: Steps
 
-    /// What a user's index holds for one session.
+    /// What a user's index records for one session: its member and a deadline.
     private struct IndexEntry {
         var member: String
         var deadline: Date
-        var lastSeen: Date
 
-        init(member: String, deadline: Date, lastSeen: Date) {
+        init(member: String, deadline: Date) {
             self.member = member
             self.deadline = deadline
-            self.lastSeen = lastSeen
         }
 
         init(session: StoredSession) {
-            self.init(member: session.key.hex, deadline: session.expiresAt, lastSeen: session.lastSeenAt)
+            self.init(member: session.key.hex, deadline: session.expiresAt)
         }
     }
 
@@ -323,7 +323,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     private func provisionalEntry(_ key: SessionStorageKey, _ changes: SessionChanges, now: Date) -> IndexEntry {
         var deadline = now + configuration.provisionalLifetime
         if let idle = changes.idleDeadline, let absolute = changes.absoluteDeadline { deadline = min(idle, absolute) }
-        return IndexEntry(member: key.hex, deadline: deadline, lastSeen: changes.lastSeenAt ?? now)
+        return IndexEntry(member: key.hex, deadline: deadline)
     }
 
     /// An index entry marked revoked by a claim, with the deadline it had.
@@ -341,10 +341,12 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         endedUntil: Date
     ) async throws -> (StoredSession, evicted: [StoredSession])? {
         let newName = sessionKey(newKey)
-        let changeArguments = [RESPArgument.text(String(configuration.limits.maxSessionBytes))] + (try encode(changes))
+        let change = try encode(changes)
         // One server, no user: the whole rotation is one script.
         if !client.isCluster, user == nil {
-            let reply = try await script("move", now: now, endedUntil: endedUntil, keys: [sessionKey(oldKey), newName], changeArguments)
+            let reply = try await run(
+                RedisSessionScript.move, keys: [sessionKey(oldKey), newName],
+                [.text(Self.micros(now)), .text(String(graceMilliseconds)), .text(Self.micros(endedUntil))] + change)
             switch reply.elements?.first?.string {
             case "OK":
                 guard let fields = reply.elements?.dropFirst().first, let session = try Self.session(newKey, fields) else {
@@ -367,10 +369,11 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             claimed = (user, entry, victims)
         }
 
-        let frozen = try await script("freeze", now: now, endedUntil: endedUntil, keys: [sessionKey(oldKey)], changeArguments)
+        let frozen = try await run(
+            RedisSessionScript.freeze, keys: [sessionKey(oldKey)], [.text(Self.micros(now)), .text(Self.micros(endedUntil))] + change)
         let parts = frozen.elements ?? []
         guard parts.first?.string == "OK" else {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user, now: now) }
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
             if parts.first?.string == "MISSING" { return nil }
             throw try failure(frozen)
         }
@@ -391,21 +394,18 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             if case .bulkString(let bytes?) = value { .bytes(bytes) } else { .text(value.string ?? "") }
         }
         do {
-            try await insertFields(arguments, at: newKey, now: now)
+            try await insertFields(arguments, at: newKey, expiring: session.expiresAt)
         } catch {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user, now: now) }
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
             throw error
         }
         var evicted = [StoredSession]()
         if let claimed {
-            var confirmed = claimed.entry
-            confirmed.deadline = session.expiresAt
-            confirmed.lastSeen = session.lastSeenAt
-            try await confirm(confirmed, of: claimed.user, now: now)
+            try await confirm(IndexEntry(member: claimed.entry.member, deadline: session.expiresAt), of: claimed.user, now: now)
             evicted = try await take(claimed.victims, of: claimed.user, now: now)
         }
         for owner in Set([previousUser, session.userID].compactMap { $0 }) {
-            try await forget([oldKey.hex], of: owner, now: now)
+            try await forget([oldKey.hex], of: owner)
         }
         session.key = newKey
         return (session, evicted)
@@ -415,9 +415,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// `limit`). Returns the entries evicted to make room (already marked revoked), or `nil`
     /// when `replaced` is being revoked. Throws when the limit refuses the sign-in.
     ///
-    /// Under a limit the index is read, the shared rule decides, and the claim lands only
-    /// if the user's other live entries are still those that were read; otherwise it is
-    /// decided again on a fresh read.
+    /// Under a limit the index is read and its sessions loaded, the shared rule decides, and
+    /// the claim lands only if the user's other entries are still those that were read;
+    /// otherwise it is decided again on a fresh read.
     private func claim(
         _ entry: IndexEntry,
         for user: String,
@@ -425,17 +425,15 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         limit: UserSessionLimit?,
         now: Date
     ) async throws -> [Victim]? {
-        let head: [RESPArgument] = [
-            .text(entry.member), .text(replaced ?? ""), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen)),
-        ]
+        let head: [RESPArgument] = [.text(entry.member), .text(replaced ?? ""), .text(Self.micros(entry.deadline))]
         for _ in 0..<Self.claimAttempts {
             var check = [RESPArgument]()
             if let limit {
-                let others = try await liveEntries(of: user, now: now).filter { $0.member != entry.member && $0.member != replaced }
-                let victims = try limit.sessionsToEvict(among: others, userID: user, lastSeen: \.lastSeen)
-                check = [.text("check"), .text(String(others.count))] + others.map { .text($0.member) } + victims.map { .text($0.member) }
+                let (others, counted) = try await limitCandidates(of: user, except: [entry.member, replaced], now: now)
+                let victims = try limit.sessionsToEvict(among: counted, userID: user, lastSeen: \.lastSeen)
+                check = [.text("check"), .text(String(others.count))] + others.map { .text($0) } + victims.map { .text($0.member) }
             }
-            let reply = try await script("claim", now: now, keys: indexKeys(user), head + check)
+            let reply = try await run(RedisSessionScript.claim, keys: [indexKey(user)], head + check)
             let parts = reply.elements ?? []
             switch parts.first?.string {
             case "OK":
@@ -453,54 +451,74 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// concurrent sign-ins keep changing it.
     private static let claimAttempts = 64
 
-    /// The entries of `user`'s index that count against a limit: live as of `now` and not
-    /// marked revoked, with their last-seen times.
-    private func liveEntries(of user: String, now: Date) async throws -> [IndexEntry] {
-        let index = indexKeys(user)
-        let deadlines = try Self.scoredMembers(try await call(["ZRANGE", .text(index[0]), "0", "-1", "WITHSCORES"], routedBy: index[0]))
-        let seen = try Self.scoredMembers(try await call(["ZRANGE", .text(index[1]), "0", "-1", "WITHSCORES"], routedBy: index[1]))
-        let lastSeen = Dictionary(seen.map { ($0.member, $0.score) }, uniquingKeysWith: max)
+    /// What a sign-in under a limit decides on: `others`, every member of `user`'s index
+    /// not marked revoked (but those `excepted`), which the claim checks are unchanged; and
+    /// `counted`, those that count against the limit, each with when it was last seen.
+    ///
+    /// An entry counts when its session is live (last seen as the session says, however
+    /// far its recorded deadline lags), or when its session is absent and its deadline has
+    /// not passed: a sign-in in flight, last seen now.
+    private func limitCandidates(of user: String, except excepted: [String?], now: Date) async throws -> (
+        others: [String], counted: [(member: String, lastSeen: Date)]
+    ) {
+        let revoked = RedisSessionScript.revokedScore
+        let others = try await entries(of: user).filter { $0.score != revoked && !excepted.contains($0.member) }
+        let loaded = try await sessions(of: others, now: now)
         let nowMicros = Self.microseconds(now)
-        return deadlines.filter { $0.score > nowMicros }.map { member, score in
-            IndexEntry(member: member, deadline: Self.date(micros: score), lastSeen: Self.date(micros: lastSeen[member] ?? 0))
+        let counted = loaded.compactMap { member, score, session -> (member: String, lastSeen: Date)? in
+            if let session { return session.userID == user ? (member, session.lastSeenAt) : nil }
+            return score > nowMicros ? (member, now) : nil
         }
+        return (others.map(\.member), counted)
     }
 
-    /// Confirms a claimed entry with its session's real times. When the entry was revoked
-    /// since the claim, the session just written is deleted: the revocation came after it.
+    /// Records a claimed entry's real deadline. When the entry was revoked since the claim,
+    /// the session just written is deleted: the revocation came after it.
     private func confirm(_ entry: IndexEntry, of user: String, now: Date) async throws {
-        let reply = try await script(
-            "confirm", now: now, keys: indexKeys(user),
-            [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))])
-        guard reply.elements?.first?.string == "REVOKED" else { return try expectOK(reply) }
-        if let key = SessionStorageKey(hex: entry.member) {
-            _ = try await take(key, ifUser: nil, now: now)
-            try await forget([entry.member], of: user, now: now)
+        guard try await record(entry, of: user) == false, let key = SessionStorageKey(hex: entry.member) else { return }
+        logger.debug(
+            "a session signed in while its user's sessions were revoked was deleted", metadata: ["sessionkit.session": "\(key.shortHash)"])
+        _ = try await take(key, ifUser: nil, now: now)
+        try await forget([entry.member], of: user)
+    }
+
+    /// Records `entry`'s deadline in `user`'s index; `false`, writing nothing, when the
+    /// entry is gone or marked revoked.
+    private func record(_ entry: IndexEntry, of user: String) async throws -> Bool {
+        let reply = try await run(
+            RedisSessionScript.record, keys: [indexKey(user)], [.text(entry.member), .text(Self.micros(entry.deadline))])
+        guard reply.elements?.first?.string == "REVOKED" else {
+            try expectOK(reply)
+            return true
         }
+        return false
     }
 
     /// Undoes a claim whose sign-in failed: unmarks its victims and removes its entry.
-    private func restore(_ victims: [Victim], forgetting entry: IndexEntry, of user: String, now: Date) async throws {
+    private func restore(_ victims: [Victim], forgetting entry: IndexEntry, of user: String) async throws {
         let pairs = victims.flatMap { [RESPArgument.text($0.member), .text($0.deadline)] }
-        try expectOK(try await script("restore", now: now, keys: indexKeys(user), [.text(entry.member)] + pairs))
+        try expectOK(try await run(RedisSessionScript.restore, keys: [indexKey(user)], [.text(entry.member)] + pairs))
     }
 
-    private func refresh(_ entry: IndexEntry, of user: String, now: Date) async throws {
-        try expectOK(
-            try await script(
-                "refresh", now: now, keys: indexKeys(user),
-                [.text(entry.member), .text(Self.micros(entry.deadline)), .text(Self.micros(entry.lastSeen))]))
-    }
-
-    private func forget(_ members: [String], of user: String, now: Date) async throws {
+    /// Removes entries from `user`'s index.
+    private func forget(_ members: [String], of user: String) async throws {
         guard !members.isEmpty else { return }
-        try expectOK(try await script("forget", now: now, keys: indexKeys(user), members.map { .text($0) }))
+        let index = indexKey(user)
+        try await call(["ZREM", .text(index)] + members.map { .text($0) }, routedBy: index)
+    }
+
+    /// Every entry of `user`'s index with its score.
+    private func entries(of user: String) async throws -> [(member: String, score: Int64)] {
+        let index = indexKey(user)
+        return try Self.scoredMembers(try await call(["ZRANGE", .text(index), "0", "-1", "WITHSCORES"], routedBy: index))
     }
 
     /// Deletes a session and returns it; with `user`, only when it is that user's. With
     /// `endedUntil`, the key is remembered as ended until then.
     private func take(_ key: SessionStorageKey, ifUser user: String?, now: Date, endedUntil: Date? = nil) async throws -> StoredSession? {
-        let reply = try await script("take", now: now, endedUntil: endedUntil, keys: [sessionKey(key)], [.text(user ?? "")])
+        let reply = try await run(
+            RedisSessionScript.take, keys: [sessionKey(key)],
+            [.text(Self.micros(now)), .text(endedUntil.map(Self.micros) ?? ""), .text(user ?? "")])
         try expectOK(reply)
         guard let fields = reply.elements?.dropFirst().first else { throw corrupt("take reply") }
         return try Self.session(key, fields)
@@ -514,7 +532,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             for key in keys { group.addTask { try await self.take(key, ifUser: user, now: now) } }
             return try await group.reduce(into: [StoredSession]()) { if let session = $1 { $0.append(session) } }
         }
-        try await forget(keys.map(\.hex), of: user, now: now)
+        try await forget(keys.map(\.hex), of: user)
         return taken
     }
 
@@ -522,14 +540,11 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         try await take(victims.compactMap { SessionStorageKey(hex: $0.member) }, of: user, now: now)
     }
 
-    /// Loads the sessions of `entries` (in flight together) and settles each entry: a live
-    /// session of the user is returned (its entry repaired when its deadline lags); an
-    /// entry marked revoked has its session deleted and is removed; an entry whose session
-    /// is gone is removed once its deadline has passed, and reported as ended.
-    private func reconcile(_ entries: [(member: String, score: Int64)], of user: String, now: Date) async throws -> (
-        live: [StoredSession], ended: [SessionReference]
-    ) {
-        let loaded = try await withThrowingTaskGroup(of: (String, Int64, StoredSession?).self) { group in
+    /// The sessions of `entries`, loaded in flight together (`nil` when absent or expired).
+    private func sessions(of entries: [(member: String, score: Int64)], now: Date) async throws -> [(
+        member: String, score: Int64, session: StoredSession?
+    )] {
+        try await withThrowingTaskGroup(of: (String, Int64, StoredSession?).self) { group in
             for (member, score) in entries {
                 group.addTask {
                     guard let key = SessionStorageKey(hex: member) else { return (member, score, nil) }
@@ -538,20 +553,30 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             }
             return try await group.reduce(into: [(String, Int64, StoredSession?)]()) { $0.append($1) }
         }
+    }
+
+    /// Loads the sessions of `entries` and settles each entry: a live session of the user
+    /// is returned (its entry's deadline recorded when it lags); an entry marked revoked
+    /// has its session deleted and is removed; an entry whose session is gone is removed
+    /// once its deadline has passed, and reported as ended.
+    private func reconcile(_ entries: [(member: String, score: Int64)], of user: String, now: Date) async throws -> (
+        live: [StoredSession], ended: [SessionReference]
+    ) {
         let revoked = RedisSessionScript.revokedScore
         let nowMicros = Self.microseconds(now)
         var live = [StoredSession]()
         var ended = [SessionReference]()
         var finishRevoking = [SessionStorageKey]()
         var gone = [String]()
-        for (member, score, session) in loaded {
+        for (member, score, session) in try await sessions(of: entries, now: now) {
             if let session, session.userID == user {
                 if score == revoked {
                     finishRevoking.append(session.key)
                 } else {
                     live.append(session)
                     if score < Self.microseconds(session.expiresAt) {
-                        try await refresh(IndexEntry(session: session), of: user, now: now)
+                        // Revoked since it was read: the revocation deletes the session.
+                        _ = try await record(IndexEntry(session: session), of: user)
                     }
                 }
             } else if session != nil || score == revoked || score <= nowMicros {
@@ -562,24 +587,24 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             }
         }
         _ = try await take(finishRevoking, of: user, now: now)
-        try await forget(gone, of: user, now: now)
+        try await forget(gone, of: user)
         return (live, ended)
     }
 
     // MARK: Encoding
 
     private func sessionKey(_ key: SessionStorageKey) -> String { configuration.keyPrefix + "s:" + key.hex }
-    /// A user's index: deadlines, then last-seen times, hash-tagged to one slot.
-    private func indexKeys(_ userID: String) -> [String] {
-        let deadlines = configuration.keyPrefix + "{u:" + userID + "}"
-        return [deadlines, deadlines + "l"]
+    /// A user's index, hash-tagged so that it sits in one slot.
+    private func indexKey(_ userID: String) -> String { configuration.keyPrefix + "{u:" + userID + "}" }
+
+    /// Stores a new session's fields; Redis may expire them ``Configuration/expiryGrace`` after `deadline`.
+    private func insertFields(_ fields: [RESPArgument], at key: SessionStorageKey, expiring deadline: Date) async throws {
+        let expireAt = Self.microseconds(deadline) / 1000 + graceMilliseconds
+        try expectOK(try await run(RedisSessionScript.insert, keys: [sessionKey(key)], [.text(String(expireAt))] + fields))
     }
 
-    private func insertFields(_ fields: [RESPArgument], at key: SessionStorageKey, now: Date) async throws {
-        try expectOK(try await script("insert", now: now, keys: [sessionKey(key)], fields))
-    }
-
-    /// Changes as the script's `parse` reads them.
+    /// A change as the scripts' `prepare` reads it: the size limit, the value fields
+    /// removed (counted), then the field/value pairs set.
     private func encode(_ changes: SessionChanges) throws -> [RESPArgument] {
         let encoded = try changes.encodedValues(within: configuration.limits)
         let removed = encoded.filter { $0.value == nil }.keys.sorted()
@@ -595,10 +620,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             meta.append(("m:ip", authentication.client.ipAddress ?? ""))
             meta.append(("m:ua", authentication.client.userAgent ?? ""))
         }
-        var arguments: [RESPArgument] = [.text(String(removed.count))] + removed.map { .text("v:" + $0) }
-        arguments.append(.text(String(set.count)))
+        var arguments: [RESPArgument] = [.text(String(configuration.limits.maxSessionBytes)), .text(String(removed.count))]
+        arguments += removed.map { .text("v:" + $0) }
         for (name, data) in set { arguments += [.text("v:" + name), .bytes(ByteBuffer(bytes: data))] }
-        arguments.append(.text(String(meta.count)))
         for (field, value) in meta { arguments += [.text(field), .text(value)] }
         return arguments
     }
@@ -683,20 +707,12 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     // MARK: Calls
 
-    private func script(
-        _ operation: String,
-        now: Date,
-        endedUntil: Date? = nil,
-        keys: [String],
-        _ arguments: [RESPArgument]
-    ) async throws -> RESPValue {
-        let grace = configuration.expiryGrace.components.seconds * 1000
-        let head: [RESPArgument] = [
-            .text(operation), .text(configuration.keyPrefix), .text(String(grace)), .text(Self.micros(now)),
-            .text(endedUntil.map(Self.micros) ?? ""),
-        ]
+    /// ``Configuration/expiryGrace`` in milliseconds, as the scripts take it.
+    private var graceMilliseconds: Int64 { configuration.expiryGrace.components.seconds * 1000 }
+
+    private func run(_ script: RedisScript, keys: [String], _ arguments: [RESPArgument]) async throws -> RESPValue {
         do {
-            return try await client.run(RedisSessionScript.script, keys: keys, arguments: head + arguments)
+            return try await client.run(script, keys: keys, arguments: arguments)
         } catch let error as RedisError {
             throw Self.storeError(error)
         }

@@ -44,6 +44,7 @@ public enum SessionStoreConformance {
         case signInAsAnotherUser
         case signInLimitEvictsLeastRecentlyActive
         case signInLimitRefuses
+        case signInLimitSeesWritesSinceSignIn
         case concurrentSignInsRespectTheLimit
 
         /// The check's name.
@@ -128,6 +129,7 @@ public enum SessionStoreConformance {
         case .signInAsAnotherUser: try await context.signInAsAnotherUser()
         case .signInLimitEvictsLeastRecentlyActive: try await context.signInLimitEvictsLeastRecentlyActive()
         case .signInLimitRefuses: try await context.signInLimitRefuses()
+        case .signInLimitSeesWritesSinceSignIn: try await context.signInLimitSeesWritesSinceSignIn()
         case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
         }
     }
@@ -787,6 +789,36 @@ private struct Context: Sendable {
         }
         try expect(try await load(anonymous.key) != nil, "a refused sign-in changed the session it was for")
         try expect(try await indexed.sessions(ofUser: user, now: clock.now()).count == 2, "a refused sign-in changed the index")
+    }
+
+    /// A limit judges sessions as their requests left them, not as they were signed in: a
+    /// session kept alive by plain writes counts after its first deadline, and is as recently
+    /// active as its last write says.
+    func signInLimitSeesWritesSinceSignIn() async throws {
+        let user = newUser()
+        let limit = UserSessionLimit(maxSessions: 2, policy: .evictLeastRecentlyActive)
+        let (kept, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 1), "first sign-in")
+        let (idle, _) = try signedIn(try await signIn(user, limit: limit, lastSeen: 2), "second sign-in")
+        clock.advance(by: .seconds(Int64(Self.idle * 2 / 3)))
+        let now = clock.now()
+        _ = try applied(
+            try await store.apply(
+                SessionChanges(values: ["n": SessionValue(1)], lastSeenAt: now, idleDeadline: now + Self.idle),
+                to: kept.key, ifVersion: nil, now: now),
+            "a write to the first session")
+        let (third, evicted) = try signedIn(try await signIn(user, limit: limit, lastSeen: 1), "third sign-in")
+        try expect(
+            evicted.map(\.key) == [idle.key],
+            "the limit evicted \(evicted.count == 1 ? "the session written since sign-in" : "\(evicted.count) sessions"), not the idle one")
+        // Past the first session's deadline at sign-in, but not the one its write gave it.
+        clock.advance(by: .seconds(Int64(Self.idle / 2)))
+        let (fourth, evictedLater) = try signedIn(try await signIn(user, limit: limit, lastSeen: 2), "fourth sign-in")
+        try expect(
+            evictedLater.map(\.key) == [kept.key],
+            "a session kept alive past its first deadline \(evictedLater.isEmpty ? "did not count" : "was not the one evicted")")
+        try expect(
+            Set(try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key)) == [third.key, fourth.key],
+            "after the fourth sign-in the user holds the wrong sessions")
     }
 
     func concurrentSignInsRespectTheLimit() async throws {

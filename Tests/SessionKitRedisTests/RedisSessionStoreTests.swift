@@ -50,19 +50,74 @@ struct RedisConformanceTests {
         try await withStore(topology) { try await SessionStoreConformance.run(check, on: $0) }
     }
 
-    /// A store under a key prefix of its own, on a client closed afterwards.
     private func withStore(_ topology: RedisTopology, _ body: (RedisSessionStore) async throws -> Void) async throws {
-        let client = try topology.commands()
-        var configuration = RedisSessionStore.Configuration()
-        configuration.keyPrefix = "conformance-\(UUID().uuidString.prefix(8)):"
-        let store = RedisSessionStore(client: client, configuration: configuration, logger: Logger(label: "redis"))
-        do {
-            try await body(store)
-        } catch {
-            await client.close()
-            throw error
-        }
+        try await withRedisStore(topology) { store, _, _ in try await body(store) }
+    }
+}
+
+/// A store under a key prefix of its own, with its client and that prefix; the client is
+/// closed afterwards.
+func withRedisStore(
+    _ topology: RedisTopology, _ body: (RedisSessionStore, any RedisCommands, String) async throws -> Void
+) async throws {
+    let client = try topology.commands()
+    var configuration = RedisSessionStore.Configuration()
+    configuration.keyPrefix = "conformance-\(UUID().uuidString.prefix(8)):"
+    let store = RedisSessionStore(client: client, configuration: configuration, logger: Logger(label: "redis"))
+    do {
+        try await body(store, client, configuration.keyPrefix)
+    } catch {
         await client.close()
+        throw error
+    }
+    await client.close()
+}
+
+struct RedisUserIndexTests {
+    /// The index is written by sign-ins, sign-outs and revocations only: a plain write that
+    /// extends a signed-in session leaves its entry's recorded deadline behind, and the
+    /// purge, finding that deadline passed, loads the session and records the new one
+    /// instead of reporting it ended. The purge also removes the last-seen sets that
+    /// earlier versions kept beside each index.
+    @Test(arguments: RedisTopology.available)
+    func aPlainWriteLeavesTheIndexAloneAndThePurgeRecordsTheNewDeadline(_ topology: RedisTopology) async throws {
+        try await withRedisStore(topology) { store, client, prefix in
+            let user = "user-\(UUID().uuidString)"
+            let index = prefix + "{u:" + user + "}"
+            let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded())
+            let session = StoredSession(
+                key: SessionToken.generate().storageKey, createdAt: start, lastSeenAt: start, idleDeadline: start + 1800,
+                absoluteDeadline: start + 86_400, userID: user, authenticatedAt: start)
+            let signIn = SessionSignIn(
+                source: .insert(session), newKey: session.key, userID: user, limit: nil, rememberEndedUntil: start + 3600)
+            guard case .authenticated = try await store.signIn(signIn, now: start) else {
+                Issue.record("the sign-in did not land")
+                return
+            }
+            func recordedDeadline() async throws -> Date? {
+                let reply = try await client.send(["ZSCORE", .text(index), .text(session.key.hex)], routedBy: index)
+                return reply.string.flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1_000_000) }
+            }
+            #expect(try await recordedDeadline() == start + 1800)
+            let legacy = index + "l"
+            try await client.send(["ZADD", .text(legacy), "1", .text(session.key.hex)], routedBy: legacy)
+
+            let later = start + 1200
+            let changes = SessionChanges(values: ["cart": SessionValue(["tea"])], lastSeenAt: later, idleDeadline: later + 1800)
+            guard case .applied(let written) = try await store.apply(changes, to: session.key, ifVersion: nil, now: later) else {
+                Issue.record("the write did not land")
+                return
+            }
+            #expect(written.expiresAt == later + 1800)
+            #expect(try await recordedDeadline() == start + 1800, "a plain write changed the index")
+
+            let afterFirstDeadline = start + 2400
+            let ended = try await store.purgeExpired(now: afterFirstDeadline)
+            #expect(!ended.map(\.key).contains(session.key), "the purge reported a live session ended")
+            #expect(try await recordedDeadline() == later + 1800, "the purge did not record the session's deadline")
+            #expect(try await client.send(["EXISTS", .text(legacy)], routedBy: legacy).int == 0, "the old last-seen set is still there")
+            #expect(try await store.sessions(ofUser: user, now: afterFirstDeadline).map(\.key) == [session.key])
+        }
     }
 }
 
