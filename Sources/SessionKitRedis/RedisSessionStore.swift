@@ -452,8 +452,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     private static let claimAttempts = 64
 
     /// What a sign-in under a limit decides on: `others`, every member of `user`'s index
-    /// not marked revoked (but those `excepted`), which the claim checks are unchanged; and
-    /// `counted`, those that count against the limit, each with when it was last seen.
+    /// not marked revoked (but those `excepted`), which the claim checks are still the
+    /// same; and `counted`, those of them that count against the limit, each with when it
+    /// was last seen.
     ///
     /// An entry counts when its session is live (last seen as the session says, however
     /// far its recorded deadline lags), or when its session is absent and its deadline has
@@ -475,7 +476,8 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// Records a claimed entry's real deadline. When the entry was revoked since the claim,
     /// the session just written is deleted: the revocation came after it.
     private func confirm(_ entry: IndexEntry, of user: String, now: Date) async throws {
-        guard try await record(entry, of: user) == false, let key = SessionStorageKey(hex: entry.member) else { return }
+        let recorded = try await record(entry, of: user)
+        guard !recorded, let key = SessionStorageKey(hex: entry.member) else { return }
         logger.debug(
             "a session signed in while its user's sessions were revoked was deleted", metadata: ["sessionkit.session": "\(key.shortHash)"])
         _ = try await take(key, ifUser: nil, now: now)
@@ -575,7 +577,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
                 } else {
                     live.append(session)
                     if score < Self.microseconds(session.expiresAt) {
-                        // Revoked since it was read: the revocation deletes the session.
+                        // Revoked since it was read, it is left to the revocation, which deletes the session.
                         _ = try await record(IndexEntry(session: session), of: user)
                     }
                 }
@@ -703,7 +705,6 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     private static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
     private static func micros(_ date: Date) -> String { String(microseconds(date)) }
-    private static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 
     // MARK: Calls
 

@@ -37,11 +37,21 @@ func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async t
     return Double(done) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
-func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) async throws {
+/// Load+apply pairs and apply-only writes per second at each task count, each task on its
+/// own session; with `signedIn`, each session belongs to a user of its own (and so sits in
+/// a per-user index, where the store keeps one).
+func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], signedIn: Bool) async throws {
     for tasks in taskCounts {
         let now = Date()
         let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
-        for key in keys { try await store.insert(shopSession(key, now: now), now: now) }
+        for key in keys {
+            var session = shopSession(key, now: now)
+            if signedIn {
+                session.userID = "bench-\(key.shortHash)"
+                session.authenticatedAt = now
+            }
+            try await store.insert(session, now: now)
+        }
         let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
             let now = Date()
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
@@ -60,8 +70,10 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int]) a
 }
 
 /// Away from the main actor, which the store's closure must not capture.
-func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int]) async throws {
-    try await spec.withStore(logger: logger) { store in try await operations(store, seconds: seconds, taskCounts: taskCounts) }
+func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int], signedIn: Bool) async throws {
+    try await spec.withStore(logger: logger) { store in
+        try await operations(store, seconds: seconds, taskCounts: taskCounts, signedIn: signedIn)
+    }
 }
 
 /// A key from a number, so the benchmark itself holds no table of keys.
@@ -134,7 +146,9 @@ struct BenchStore {
         case ("ops", 4...):
             let seconds = Double(arguments[2]) ?? 3
             let tasks = arguments.dropFirst(3).compactMap { Int($0) }
-            try await operations(on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks)
+            try await operations(
+                on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks,
+                signedIn: arguments.contains("signed-in"))
         case ("redis-client", 4...):
             try await redisClient(url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) })
         case ("memory", 2):
@@ -142,7 +156,7 @@ struct BenchStore {
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
