@@ -159,12 +159,14 @@ enum RedisSessionScript {
         return {'OK', victims}
         """#)
 
-    /// Records an entry's deadline, unless the entry was revoked (marked or removed).
+    /// Records an entry's deadline, unless the entry was revoked (marked or removed); first
+    /// removes the entry of the session it replaces, if any.
     ///
-    /// `KEYS[1]` the index; `ARGV[1]` the member, `ARGV[2]` its deadline. Answers `REVOKED`
-    /// or `OK`.
+    /// `KEYS[1]` the index; `ARGV[1]` the member, `ARGV[2]` its deadline, `ARGV[3]` the
+    /// member to remove or `''`. Answers `REVOKED` or `OK`.
     static let record = RedisScript(
         #"""
+        if ARGV[3] ~= '' then redis.call('ZREM', KEYS[1], ARGV[3]) end
         local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
         if not score or tonumber(score) == \#(revokedScore) then return {'REVOKED'} end
         redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])

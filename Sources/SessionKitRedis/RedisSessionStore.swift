@@ -399,14 +399,15 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
             throw error
         }
+        // The old key's entry, if it had one, is in its previous user's index: removed with
+        // the new entry's confirmation when that is the same index.
         var evicted = [StoredSession]()
         if let claimed {
-            try await confirm(IndexEntry(member: claimed.entry.member, deadline: session.expiresAt), of: claimed.user, now: now)
+            let entry = IndexEntry(member: claimed.entry.member, deadline: session.expiresAt)
+            try await confirm(entry, of: claimed.user, replacing: previousUser == claimed.user ? oldKey.hex : nil, now: now)
             evicted = try await take(claimed.victims, of: claimed.user, now: now)
         }
-        for owner in Set([previousUser, session.userID].compactMap { $0 }) {
-            try await forget([oldKey.hex], of: owner)
-        }
+        if let previousUser, previousUser != claimed?.user { try await forget([oldKey.hex], of: previousUser) }
         session.key = newKey
         return (session, evicted)
     }
@@ -473,10 +474,11 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         return (others.map(\.member), counted)
     }
 
-    /// Records a claimed entry's real deadline. When the entry was revoked since the claim,
-    /// the session just written is deleted: the revocation came after it.
-    private func confirm(_ entry: IndexEntry, of user: String, now: Date) async throws {
-        let recorded = try await record(entry, of: user)
+    /// Records a claimed entry's real deadline, removing the entry it `replaces`. When the
+    /// entry was revoked since the claim, the session just written is deleted: the
+    /// revocation came after it.
+    private func confirm(_ entry: IndexEntry, of user: String, replacing replaced: String? = nil, now: Date) async throws {
+        let recorded = try await record(entry, of: user, replacing: replaced)
         guard !recorded, let key = SessionStorageKey(hex: entry.member) else { return }
         logger.debug(
             "a session signed in while its user's sessions were revoked was deleted", metadata: ["sessionkit.session": "\(key.shortHash)"])
@@ -484,11 +486,12 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         try await forget([entry.member], of: user)
     }
 
-    /// Records `entry`'s deadline in `user`'s index; `false`, writing nothing, when the
-    /// entry is gone or marked revoked.
-    private func record(_ entry: IndexEntry, of user: String) async throws -> Bool {
+    /// Records `entry`'s deadline in `user`'s index, after removing `replaced`; `false`,
+    /// recording nothing, when the entry is gone or marked revoked.
+    private func record(_ entry: IndexEntry, of user: String, replacing replaced: String? = nil) async throws -> Bool {
         let reply = try await run(
-            RedisSessionScript.record, keys: [indexKey(user)], [.text(entry.member), .text(Self.micros(entry.deadline))])
+            RedisSessionScript.record, keys: [indexKey(user)],
+            [.text(entry.member), .text(Self.micros(entry.deadline)), .text(replaced ?? "")])
         guard reply.elements?.first?.string == "REVOKED" else {
             try expectOK(reply)
             return true

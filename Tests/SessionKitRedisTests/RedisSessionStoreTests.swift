@@ -74,6 +74,48 @@ func withRedisStore(
 }
 
 struct RedisUserIndexTests {
+    /// A rotation moves a signed-in session's entry within its user's index, and a sign-in
+    /// as another user moves it to that user's index; no entry of an ended key is left.
+    @Test(arguments: RedisTopology.available)
+    func entriesFollowRotationsAndSignIns(_ topology: RedisTopology) async throws {
+        try await withRedisStore(topology) { store, client, prefix in
+            let (alice, bob) = ("alice-\(UUID().uuidString)", "bob-\(UUID().uuidString)")
+            func members(_ user: String) async throws -> Set<String> {
+                let index = prefix + "{u:" + user + "}"
+                return Set(
+                    (try await client.send(["ZRANGE", .text(index), "0", "-1"], routedBy: index).elements ?? []).compactMap(\.string))
+            }
+            let now = Date()
+            let first = StoredSession(
+                key: SessionToken.generate().storageKey, createdAt: now, lastSeenAt: now, idleDeadline: now + 1800,
+                absoluteDeadline: now + 86_400, userID: alice, authenticatedAt: now)
+            try await store.insert(first, now: now)
+            #expect(try await members(alice) == [first.key.hex])
+
+            let rotated = SessionToken.generate().storageKey
+            guard
+                case .applied = try await store.rotate(
+                    from: first.key, to: rotated, applying: SessionChanges(), now: now, rememberEndedUntil: now + 60)
+            else {
+                Issue.record("the rotation did not land")
+                return
+            }
+            #expect(try await members(alice) == [rotated.hex])
+
+            var changes = SessionChanges()
+            changes.authentication = .init(userID: bob, authenticatedAt: now, client: SessionClient())
+            let bobs = SessionToken.generate().storageKey
+            let signIn = SessionSignIn(
+                source: .rotate(from: rotated, applying: changes), newKey: bobs, userID: bob, limit: nil, rememberEndedUntil: now + 60)
+            guard case .authenticated = try await store.signIn(signIn, now: now) else {
+                Issue.record("the sign-in did not land")
+                return
+            }
+            #expect(try await members(alice).isEmpty)
+            #expect(try await members(bob) == [bobs.hex])
+        }
+    }
+
     /// The index is written by sign-ins, sign-outs and revocations only: a plain write that
     /// extends a signed-in session leaves its entry's recorded deadline behind, and the
     /// purge, finding that deadline passed, loads the session and records the new one
