@@ -82,6 +82,8 @@ enum PostgresStatements {
     /// one round trip: `LIMIT 1` stops the `UNION ALL` after a live session is found, so a
     /// hit never probes the ended keys, and a miss (a made-up token) costs no second trip.
     struct LookUp: PostgresPreparedStatement {
+        /// Named here: the default name is worked out by reflection on every query.
+        static let name = "sessionkit_look_up"
         static let sql = """
             (SELECT \(columns) FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2)
             UNION ALL
@@ -119,6 +121,7 @@ enum PostgresStatements {
     }
 
     struct Insert: PostgresPreparedStatement {
+        static let name = "sessionkit_insert"
         static let sql = """
             INSERT INTO sessionkit_sessions (key, data, created_at, last_seen_at, idle_deadline, absolute_deadline,
                 user_id, authenticated_at, persistent, client_ip, user_agent, version, device_binding)
@@ -151,6 +154,7 @@ enum PostgresStatements {
 
     /// Sets a session's device binding when it is `$4` (NULL: not bound).
     struct BindDevice: PostgresPreparedStatement {
+        static let name = "sessionkit_bind_device"
         static let sql = """
             UPDATE sessionkit_sessions SET device_binding = $2, version = version + 1
             WHERE key = $1 AND expires_at > $3 AND device_binding IS NOT DISTINCT FROM $4::text
@@ -179,6 +183,7 @@ enum PostgresStatements {
     /// limit on the result. A rotation remembers the old key as ended until `$16` in the
     /// same statement.
     struct Change: PostgresPreparedStatement {
+        static let name = "sessionkit_change"
         static let sql = """
             WITH changed AS (UPDATE sessionkit_sessions SET
                 key = coalesce($2::bytea, key),
@@ -237,6 +242,7 @@ enum PostgresStatements {
 
     /// Why a change touched no row.
     struct Version: PostgresPreparedStatement {
+        static let name = "sessionkit_version"
         static let sql = "SELECT version FROM sessionkit_sessions WHERE key = $1 AND expires_at > $2"
         typealias Row = Int64
         var key: ByteBuffer
@@ -254,6 +260,7 @@ enum PostgresStatements {
 
     /// Deletes a session and, when there was one, remembers its key as ended until `$2`.
     struct Delete: PostgresPreparedStatement {
+        static let name = "sessionkit_delete"
         static let sql = """
             WITH deleted AS (DELETE FROM sessionkit_sessions WHERE key = $1 RETURNING key)
             INSERT INTO sessionkit_ended (key, until) SELECT key, $2 FROM deleted
@@ -274,6 +281,7 @@ enum PostgresStatements {
     }
 
     struct UserSessions: PostgresPreparedStatement {
+        static let name = "sessionkit_user_sessions"
         static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC"
         typealias Row = SessionRow
         var userID: String
@@ -290,6 +298,7 @@ enum PostgresStatements {
     }
 
     struct DeleteUserSessions: PostgresPreparedStatement {
+        static let name = "sessionkit_delete_user_sessions"
         static let sql = "DELETE FROM sessionkit_sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR key <> $2::bytea) RETURNING key"
         typealias Row = ByteBuffer
         var userID: String
@@ -308,6 +317,7 @@ enum PostgresStatements {
     /// One bounded batch; `SKIP LOCKED` lets purgers on several replicas share the work
     /// without waiting on each other or deleting a row twice.
     struct PurgeBatch: PostgresPreparedStatement {
+        static let name = "sessionkit_purge_batch"
         static let sql = """
             DELETE FROM sessionkit_sessions WHERE key IN
                 (SELECT key FROM sessionkit_sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
@@ -329,6 +339,7 @@ enum PostgresStatements {
 
     /// Forgets ended keys whose time has passed.
     struct ForgetEnded: PostgresPreparedStatement {
+        static let name = "sessionkit_forget_ended"
         static let sql = "DELETE FROM sessionkit_ended WHERE until <= $1"
         typealias Row = Void
         var now: Date
@@ -343,6 +354,7 @@ enum PostgresStatements {
     }
 
     struct ByHandle: PostgresPreparedStatement {
+        static let name = "sessionkit_by_handle"
         static let sql = "SELECT \(columns) FROM sessionkit_sessions WHERE key BETWEEN $1 AND $2 AND expires_at > $3 LIMIT 1"
         typealias Row = SessionRow
         var low: ByteBuffer
