@@ -661,53 +661,89 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         return elements[1].string.flatMap { Int64($0) } ?? 0
     }
 
-    /// A session from its `HGETALL` reply; `nil` when the hash is empty.
+    /// A session from its `HGETALL` reply; `nil` when the hash is empty. Read on every
+    /// load and write, so each field is matched and parsed from its bytes, with no table of
+    /// metadata in between.
     static func session(_ key: SessionStorageKey, _ reply: RESPValue) throws -> StoredSession? {
         let elements = reply.elements ?? []
         guard !elements.isEmpty else { return nil }
         var values = [String: SessionValue]()
-        var meta = [String: String]()
-        for index in stride(from: 0, to: elements.count - 1, by: 2) {
-            guard let field = elements[index].string else { continue }
-            if field.hasPrefix("v:") {
-                guard case .bulkString(let bytes?) = elements[index + 1] else { continue }
-                values[String(field.dropFirst(2))] = SessionValue(encodedJSON: Data(bytes.readableBytesView))
-            } else {
-                meta[field] = elements[index + 1].string
-            }
-        }
-        func date(_ field: String) throws -> Date {
-            guard let text = meta[field], let micros = Double(text) else {
-                throw SessionStoreError(code: .corrupt, message: "session hash without \(field)")
-            }
-            return Date(timeIntervalSince1970: micros / 1_000_000)
-        }
+        var created, lastSeen, idle, absolute, authenticated: Int64?
+        var user, ipAddress, userAgent: String?
+        var persistent = false
+        var version: UInt64 = 0
         var deviceBinding: SessionDeviceBinding?
-        if let text = meta["m:bind"] {
-            guard let binding = SessionDeviceBinding(storedForm: text) else {
-                throw SessionStoreError(code: .corrupt, message: "session hash whose m:bind is not a binding")
+        for index in stride(from: 0, to: elements.count - 1, by: 2) {
+            guard case .bulkString(let field?) = elements[index], case .bulkString(let value?) = elements[index + 1] else { continue }
+            let name = field.readableBytesView
+            guard name.count > 2, name[name.startIndex + 1] == UInt8(ascii: ":") else { continue }
+            if name.first == UInt8(ascii: "v") {
+                values[String(decoding: name.dropFirst(2), as: UTF8.self)] = SessionValue(encodedJSON: Data(value.readableBytesView))
+                continue
             }
-            deviceBinding = binding
+            switch String(buffer: field) {
+            case "m:created": created = integer(value)
+            case "m:last": lastSeen = integer(value)
+            case "m:idle": idle = integer(value)
+            case "m:abs": absolute = integer(value)
+            case "m:auth": authenticated = integer(value)
+            case "m:user": user = nonEmpty(value)
+            case "m:ip": ipAddress = nonEmpty(value)
+            case "m:ua": userAgent = nonEmpty(value)
+            case "m:pers": persistent = value.readableBytesView.elementsEqual([UInt8(ascii: "1")])
+            case "m:ver": version = integer(value).flatMap { UInt64(exactly: $0) } ?? 0
+            case "m:bind":
+                guard let binding = SessionDeviceBinding(storedForm: String(buffer: value)) else {
+                    throw SessionStoreError(code: .corrupt, message: "session hash whose m:bind is not a binding")
+                }
+                deviceBinding = binding
+            default: continue
+            }
+        }
+        func date(_ micros: Int64?, _ field: String) throws -> Date {
+            guard let micros else { throw SessionStoreError(code: .corrupt, message: "session hash without \(field)") }
+            return Self.date(micros: micros)
         }
         return StoredSession(
             key: key,
             values: values,
-            createdAt: try date("m:created"),
-            lastSeenAt: try date("m:last"),
-            idleDeadline: try date("m:idle"),
-            absoluteDeadline: try date("m:abs"),
-            userID: meta["m:user"].flatMap { $0.isEmpty ? nil : $0 },
-            authenticatedAt: meta["m:auth"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1_000_000) },
-            isPersistent: meta["m:pers"] == "1",
-            client: SessionClient(
-                ipAddress: meta["m:ip"].flatMap { $0.isEmpty ? nil : $0 }, userAgent: meta["m:ua"].flatMap { $0.isEmpty ? nil : $0 }),
+            createdAt: try date(created, "m:created"),
+            lastSeenAt: try date(lastSeen, "m:last"),
+            idleDeadline: try date(idle, "m:idle"),
+            absoluteDeadline: try date(absolute, "m:abs"),
+            userID: user,
+            authenticatedAt: authenticated.map(Self.date(micros:)),
+            isPersistent: persistent,
+            client: SessionClient(ipAddress: ipAddress, userAgent: userAgent),
             deviceBinding: deviceBinding,
-            version: UInt64(meta["m:ver"] ?? "") ?? 0
+            version: version
         )
+    }
+
+    /// A decimal integer's value, read from its bytes; `nil` for anything else.
+    private static func integer(_ buffer: ByteBuffer) -> Int64? {
+        let bytes = buffer.readableBytesView
+        var index = bytes.startIndex
+        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        guard index < bytes.endIndex, bytes.endIndex - index <= 18 else { return nil }
+        var value: Int64 = 0
+        while index < bytes.endIndex {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            index += 1
+        }
+        return negative ? -value : value
+    }
+
+    private static func nonEmpty(_ buffer: ByteBuffer) -> String? {
+        buffer.readableBytes == 0 ? nil : String(buffer: buffer)
     }
 
     private static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
     private static func micros(_ date: Date) -> String { String(microseconds(date)) }
+    private static func date(micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
 
     // MARK: Calls
 
