@@ -52,8 +52,8 @@ enum RedisSessionScript {
     ///
     /// `KEYS[1]` the session, `KEYS[2]` its new key; `ARGV[1]` now, `ARGV[2]` the expiry
     /// grace, `ARGV[3]` until when the old key is remembered as ended (or `''`), then the
-    /// change. Answers `DUPLICATE` when the new key is taken, `INDEXED` for a session that
-    /// has or gets a user (its rotation needs the index's steps in between), `MISSING`,
+    /// change. Answers `DUPLICATE` when the new key is taken, `INDEXED` and the user for a
+    /// session that has one (its rotation needs the index's steps in between), `MISSING`,
     /// `TOOLARGE`, or `OK` and the session as moved.
     static let move = RedisScript(
         changeFunction + markEndedFunction + expireFunction + #"""
@@ -61,7 +61,7 @@ enum RedisSessionScript {
             local change, refused = prepare(KEYS[1], now, '', 4)
             if refused then return {refused} end
             if redis.call('EXISTS', KEYS[2]) == 1 then return {'DUPLICATE'} end
-            if change.fields['m:user'] then return {'INDEXED'} end
+            if change.fields['m:user'] then return {'INDEXED', change.fields['m:user']} end
             write(KEYS[1], change)
             redis.call('RENAME', KEYS[1], KEYS[2])
             expire(KEYS[2], change.fields, tonumber(ARGV[2]))

@@ -22,6 +22,8 @@ public import SessionKit
 /// (applies the changes, returns the result, and leaves a record that loads as absent),
 /// stores the result under the new key, then deletes the old one. After the freeze the
 /// old token never loads again, whatever fails next; a failure after it loses the session.
+/// A signed-in session's new index entry is claimed before the freeze, so that a "sign out
+/// everywhere" racing the rotation cannot miss the new session.
 ///
 /// ## The per-user index
 /// Each user has one sorted set, `{u:USER}`, hash-tagged to one slot: member each
@@ -340,8 +342,10 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         now: Date,
         endedUntil: Date
     ) async throws -> (StoredSession, evicted: [StoredSession])? {
-        let newName = sessionKey(newKey)
+        let (oldName, newName) = (sessionKey(oldKey), sessionKey(newKey))
         let change = try encode(changes)
+        // Whose index the new entry goes in: the user signing in, or the session's own.
+        var owner = user
         // One server, no user: the whole rotation is one script.
         if !client.isCluster, user == nil {
             let reply = try await run(
@@ -354,23 +358,27 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
                 }
                 return (session, [])
             case "MISSING": return nil
-            case "INDEXED": break
+            case "INDEXED": owner = reply.elements?.dropFirst().first?.string
             default: throw try failure(reply)
             }
+        } else if user == nil {
+            owner = try await call(["HGET", .text(oldName), "m:user"], routedBy: oldName).string
         }
         // Checked first, so a clash leaves the old session alone (keys are random: a clash is a bug).
         if try await call(["EXISTS", .text(newName)], routedBy: newName).int == 1 { throw duplicate() }
 
-        // A sign-in claims its entry (and enforces the limit) before anything changes.
+        // The new entry is claimed (and a sign-in's limit enforced) before anything changes,
+        // so that a revocation racing this rotation either finds the claimed entry or has
+        // marked the old one, and the claim is refused.
         var claimed: (user: String, entry: IndexEntry, victims: [Victim])?
-        if let user {
+        if let owner {
             let entry = provisionalEntry(newKey, changes, now: now)
-            guard let victims = try await claim(entry, for: user, replacing: oldKey.hex, limit: limit, now: now) else { return nil }
-            claimed = (user, entry, victims)
+            guard let victims = try await claim(entry, for: owner, replacing: oldKey.hex, limit: limit, now: now) else { return nil }
+            claimed = (owner, entry, victims)
         }
 
         let frozen = try await run(
-            RedisSessionScript.freeze, keys: [sessionKey(oldKey)], [.text(Self.micros(now)), .text(Self.micros(endedUntil))] + change)
+            RedisSessionScript.freeze, keys: [oldName], [.text(Self.micros(now)), .text(Self.micros(endedUntil))] + change)
         let parts = frozen.elements ?? []
         guard parts.first?.string == "OK" else {
             if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
@@ -382,12 +390,18 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         }
         let previousUser = parts[2].string.flatMap { $0.isEmpty ? nil : $0 }
 
-        // A rotation learns the user from the frozen record, and claims after the freeze.
-        if claimed == nil, let user = session.userID {
-            guard let victims = try await claim(IndexEntry(session: session), for: user, replacing: oldKey.hex, limit: nil, now: now) else {
-                return nil  // being revoked: the freeze already ended it
+        // A plain write that signed the session in after its user was read leaves it with
+        // another user than the one claimed for: that user's entry is claimed now.
+        if claimed?.user != session.userID {
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            claimed = nil
+            if let user = session.userID {
+                guard let victims = try await claim(IndexEntry(session: session), for: user, replacing: oldKey.hex, limit: nil, now: now)
+                else {
+                    return nil  // being revoked: the freeze already ended it
+                }
+                claimed = (user, IndexEntry(session: session), victims)
             }
-            claimed = (user, IndexEntry(session: session), victims)
         }
 
         let arguments = fieldPairs.map { value -> RESPArgument in
