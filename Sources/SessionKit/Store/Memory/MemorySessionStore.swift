@@ -123,9 +123,29 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         now: Date,
         rememberEndedUntil: Date
     ) throws -> SessionApplyResult {
-        let (result, evicted, previousUser) = try move(
-            from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
-        if case .applied(let session) = result {
+        typealias Moved = (result: SessionApplyResult, evicted: [StoredSession], previousUser: String?)
+        func moved() throws -> Moved {
+            try move(from: oldKey, to: newKey, applying: changes, now: now, rememberEndedUntil: rememberEndedUntil)
+        }
+        // A signed-in session moves with its user's index locked, as "sign out everywhere"
+        // deletes: one of the two goes first, and the other sees what it did.
+        let user = shard(for: oldKey).state.withLock { $0.peek(oldKey)?.userID }
+        var outcome: Moved
+        if let user {
+            outcome = try userIndex(user).withLocked(user) { (keys: inout Set<SessionStorageKey>) throws -> Moved in
+                let outcome = try moved()
+                guard case .applied(let session) = outcome.result, outcome.previousUser == user, session.userID == user else {
+                    return outcome
+                }
+                keys.remove(oldKey)
+                keys.insert(newKey)
+                return (outcome.result, outcome.evicted, nil)
+            }
+        } else {
+            outcome = try moved()
+        }
+        let (result, evicted, previousUser) = outcome
+        if case .applied(let session) = result, previousUser != nil || session.userID != user {
             reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
         }
         unindex(evicted)
@@ -250,16 +270,18 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
 
     /// Deletes every session of a user but one, and returns their keys (``UserIndexedSessionStore/deleteSessions(ofUser:except:now:)``).
     public func deleteSessions(ofUser userID: String, except keptKey: SessionStorageKey?, now: Date) -> [SessionStorageKey] {
-        let index = userIndex(userID)
-        var deleted = [SessionStorageKey]()
-        for key in index.keys(for: userID) where key != keptKey {
-            let removed = shard(for: key).state.withLock { state in
-                state.peek(key)?.userID == userID ? state.remove(key) : nil
+        // With the user's index locked, as a rotation of one of the user's sessions moves.
+        userIndex(userID).withLocked(userID) { keys in
+            var deleted = [SessionStorageKey]()
+            for key in keys where key != keptKey {
+                let removed = shard(for: key).state.withLock { state in
+                    state.peek(key)?.userID == userID ? state.remove(key) : nil
+                }
+                if removed != nil { deleted.append(key) }
             }
-            if removed != nil { deleted.append(key) }
+            keys.subtract(deleted)
+            return deleted
         }
-        index.remove(deleted, for: userID)
-        return deleted
     }
 
     /// Removes expired sessions and returns them (``SessionStore/purgeExpired(now:)``).
@@ -344,8 +366,10 @@ private final class UserShard: Sendable {
     func keys(for userID: String) -> Set<SessionStorageKey> { index.withLock { $0[userID] ?? [] } }
 
     /// Runs `body` on the user's keys with this index shard locked, storing what it leaves.
-    func withLocked<Result>(_ userID: String, _ body: (inout Set<SessionStorageKey>) throws -> Result) throws -> Result {
-        try index.withLock { index in
+    func withLocked<Result, Failure: Error>(
+        _ userID: String, _ body: (inout Set<SessionStorageKey>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try index.withLock { index throws(Failure) in
             var keys = index[userID] ?? []
             defer { index[userID] = keys.isEmpty ? nil : keys }
             return try body(&keys)
