@@ -46,6 +46,7 @@ public enum SessionStoreConformance {
         case signInLimitRefuses
         case signInLimitSeesWritesSinceSignIn
         case concurrentSignInsRespectTheLimit
+        case noRotationOutlivesARevocationItRaces
 
         /// The check's name.
         public var description: String { rawValue }
@@ -131,6 +132,7 @@ public enum SessionStoreConformance {
         case .signInLimitRefuses: try await context.signInLimitRefuses()
         case .signInLimitSeesWritesSinceSignIn: try await context.signInLimitSeesWritesSinceSignIn()
         case .concurrentSignInsRespectTheLimit: try await context.concurrentSignInsRespectTheLimit()
+        case .noRotationOutlivesARevocationItRaces: try await context.noRotationOutlivesARevocationItRaces()
         }
     }
 
@@ -819,6 +821,23 @@ private struct Context: Sendable {
         try expect(
             Set(try await indexed.sessions(ofUser: user, now: clock.now()).map(\.key)) == [third.key, fourth.key],
             "after the fourth sign-in the user holds the wrong sessions")
+    }
+
+    /// "Sign out everywhere" racing the rotation of a signed-in session, many times over:
+    /// whichever order their steps take, the user holds no session once both are done. The
+    /// rotation either lands before the revocation reads the index, and is revoked, or fails.
+    func noRotationOutlivesARevocationItRaces() async throws {
+        let user = newUser()
+        for round in 0..<200 {
+            let session = record(userID: user)
+            try await insert(session)
+            let now = clock.now()
+            async let rotated = rotate(from: session.key, to: newKey(), applying: SessionChanges(), now: now)
+            async let revoked = indexed.deleteSessions(ofUser: user, except: nil, now: now)
+            _ = try await (rotated, revoked)
+            let left = try await indexed.sessions(ofUser: user, now: now)
+            try expect(left.isEmpty, "round \(round): a rotation outlived the \"sign out everywhere\" it raced")
+        }
     }
 
     func concurrentSignInsRespectTheLimit() async throws {
