@@ -349,7 +349,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         // One server, no user: the whole rotation is one script.
         if !client.isCluster, user == nil {
             let reply = try await run(
-                RedisSessionScript.move, keys: [sessionKey(oldKey), newName],
+                RedisSessionScript.move, keys: [oldName, newName],
                 [.text(Self.micros(now)), .text(String(graceMilliseconds)), .text(Self.micros(endedUntil))] + change)
             switch reply.elements?.first?.string {
             case "OK":
@@ -371,6 +371,10 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         // so that a revocation racing this rotation either finds the claimed entry or has
         // marked the old one, and the claim is refused.
         var claimed: (user: String, entry: IndexEntry, victims: [Victim])?
+        /// Undoes the claim, if any, for a rotation that goes no further.
+        func abandonClaim() async {
+            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+        }
         if let owner {
             let entry = provisionalEntry(newKey, changes, now: now)
             guard let victims = try await claim(entry, for: owner, replacing: oldKey.hex, limit: limit, now: now) else { return nil }
@@ -381,7 +385,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             RedisSessionScript.freeze, keys: [oldName], [.text(Self.micros(now)), .text(Self.micros(endedUntil))] + change)
         let parts = frozen.elements ?? []
         guard parts.first?.string == "OK" else {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            await abandonClaim()
             if parts.first?.string == "MISSING" { return nil }
             throw try failure(frozen)
         }
@@ -393,7 +397,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         // A plain write that signed the session in after its user was read leaves it with
         // another user than the one claimed for: that user's entry is claimed now.
         if claimed?.user != session.userID {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            await abandonClaim()
             claimed = nil
             if let user = session.userID {
                 guard let victims = try await claim(IndexEntry(session: session), for: user, replacing: oldKey.hex, limit: nil, now: now)
@@ -410,7 +414,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         do {
             try await insertFields(arguments, at: newKey, expiring: session.expiresAt)
         } catch {
-            if let claimed { try? await restore(claimed.victims, forgetting: claimed.entry, of: claimed.user) }
+            await abandonClaim()
             throw error
         }
         // The old key's entry, if it had one, is in its previous user's index: removed with

@@ -131,21 +131,23 @@ public final class MemorySessionStore: InProcessSessionStore, UserIndexedSession
         // deletes: one of the two goes first, and the other sees what it did.
         let user = shard(for: oldKey).state.withLock { $0.peek(oldKey)?.userID }
         var outcome: Moved
+        var reindexed = false
         if let user {
             outcome = try userIndex(user).withLocked(user) { (keys: inout Set<SessionStorageKey>) throws -> Moved in
                 let outcome = try moved()
-                guard case .applied(let session) = outcome.result, outcome.previousUser == user, session.userID == user else {
-                    return outcome
+                // Unless a sign-in changed the session's user meanwhile: then as below.
+                if case .applied(let session) = outcome.result, outcome.previousUser == user, session.userID == user {
+                    keys.remove(oldKey)
+                    keys.insert(newKey)
+                    reindexed = true
                 }
-                keys.remove(oldKey)
-                keys.insert(newKey)
-                return (outcome.result, outcome.evicted, nil)
+                return outcome
             }
         } else {
             outcome = try moved()
         }
         let (result, evicted, previousUser) = outcome
-        if case .applied(let session) = result, previousUser != nil || session.userID != user {
+        if case .applied(let session) = result, !reindexed {
             reindex(oldKey, from: previousUser, to: newKey, of: session.userID)
         }
         unindex(evicted)
