@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-postgres-driver", from: "2.14.0"),
         .package(url: "https://github.com/vapor/fluent-sqlite-driver", from: "4.9.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -40,10 +41,18 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
         ),
+        // postgres-nio alone, with no session library: the PostgreSQL store's baseline.
+        .target(
+            name: "BenchPostgres",
+            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault")]
+        ),
         .executableTarget(
             name: "BenchServer",
             dependencies: [
                 "BenchFixtures",
+                "BenchPostgres",
+                .product(name: "SessionKitPostgres", package: root),
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "SessionKitSQLite", package: root),
@@ -57,6 +66,8 @@ let package = Package(
             name: "BenchStore",
             dependencies: [
                 "BenchFixtures",
+                "BenchPostgres",
+                .product(name: "SessionKitPostgres", package: root),
                 .product(name: "SessionKit", package: root),
                 .product(name: "_SessionKitTooling", package: root),
             ],

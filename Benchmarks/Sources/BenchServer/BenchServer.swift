@@ -3,15 +3,19 @@
 // MODE: plain (no session middleware), sessionkit-memory, sessionkit-memory-1m (the memory
 // store holding 1 000 000 other live sessions), sessionkit-sqlite, hbauth (hummingbird-auth
 // sessions on its memory driver), sessionkit-store (SessionKit on the store a --store URL
-// names: postgres://..., redis://...). Every mode serves GET /untouched,
+// names: postgres://..., redis://...), postgres-alone (no session library: a row per visitor
+// through postgres-nio alone, the PostgreSQL store's baseline). Every mode serves GET /untouched,
 // /create (stores a counter: sets the cookie), /read (reads it) and /write (reads and
 // stores it + 1).
 import BenchFixtures
+import BenchPostgres
 import Foundation
 import Hummingbird
 import Logging
+import PostgresNIO
 import SessionKit
 import SessionKitHummingbird
+import SessionKitPostgres
 import SessionKitSQLite
 import SessionKitStores
 
@@ -20,7 +24,7 @@ struct BenchServer {
     static func main() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let port = Int(arguments[2]) else {
-            FileHandle.standardError.write(Data("usage: bench-server plain|cart-memory|cart-sealed|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|sessionkit-store|hbauth PORT [SQLITE-PATH|STORE-URL]\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-server plain|cart-memory|cart-sealed|sessionkit-memory|sessionkit-memory-1m|sessionkit-sqlite|sessionkit-store|postgres-alone|hbauth PORT [SQLITE-PATH|STORE-URL]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
@@ -55,6 +59,12 @@ struct BenchServer {
         case "cart-sealed":
             let router = cartRouter(manager: try sealedManager(revocations: nil, logger: logger))
             try await Application(router: router, configuration: configuration, logger: logger).runService()
+        case "postgres-alone":
+            guard arguments.count > 3 else {
+                FileHandle.standardError.write(Data("postgres-alone needs a postgres:// URL\n".utf8))
+                exit(2)
+            }
+            try await runPostgresAlone(url: arguments[3], configuration: configuration, logger: logger)
         case "hbauth":
             let router = hummingbirdAuthRouter()
             try await Application(router: router, configuration: configuration, logger: logger).runService()
@@ -73,5 +83,44 @@ struct BenchServer {
     static func runSessionKit(store: any SessionStore, configuration: ApplicationConfiguration, logger: Logger) async throws {
         let router = counterRouter(manager: try SessionManager(store: store, logger: logger))
         try await Application(router: router, configuration: configuration, logger: logger).runService()
+    }
+
+    /// The four routes on a row per visitor through postgres-nio alone: `/create` inserts a
+    /// row under a random key and sets it as the `row` cookie, `/read` selects the cookie's
+    /// row, `/write` selects it and updates its counter. No token hashing, no JSON decoding,
+    /// no middleware: the database's round trips and what postgres-nio costs for them.
+    static func runPostgresAlone(url: String, configuration: ApplicationConfiguration, logger: Logger) async throws {
+        let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await PostgresAlone.createTable(client, logger: logger)
+            let data = try PostgresAlone.data(cart: cart)
+            @Sendable func row(_ request: Request) throws -> ByteBuffer {
+                guard let key = request.cookies["row"].flatMap({ PostgresAlone.key(hex: $0.value) }) else { throw HTTPError(.badRequest) }
+                return key
+            }
+            @Sendable func select(_ key: ByteBuffer) async throws -> Int64 {
+                guard let (_, _, _, version) = try await PostgresAlone.first(PostgresAlone.Select(key: key, now: Date()), on: client, logger: logger)
+                else { throw HTTPError(.notFound) }
+                return version
+            }
+            let router = Router()
+            router.get("/untouched") { _, _ in "ok" }
+            router.get("/create") { _, _ -> EditedResponse<String> in
+                let key = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
+                try await PostgresAlone.first(PostgresAlone.Insert(key: key, data: data, now: Date()), on: client, logger: logger)
+                return EditedResponse(headers: [.setCookie: "row=\(PostgresAlone.hex(key)); Path=/; HttpOnly"], response: "created")
+            }
+            router.get("/read") { request, _ in "\(try await select(try row(request)))" }
+            router.get("/write") { request, _ -> String in
+                let key = try row(request)
+                let next = try await select(key) + 1
+                let update = PostgresAlone.Update(key: key, set: "{\"counter\": \(next)}", now: Date())
+                guard let version = try await PostgresAlone.first(update, on: client, logger: logger) else { throw HTTPError(.notFound) }
+                return "\(version)"
+            }
+            try await Application(router: router, configuration: configuration, logger: logger).runService()
+        }
     }
 }

@@ -1,24 +1,47 @@
 // Store-level figures, driven by Scripts/bench-store.
-//   bench-store ops STORE SECONDS TASKS...  per task count: "TASKS pairs/s writes/s", where a
-//                                           pair is one load and one apply of the task's own
-//                                           session and a write is one apply
+//   bench-store ops STORE SECONDS TASKS...  per task count: "TASKS pairs/s writes/s cpu-us/pair
+//                                           cpu-us/write", where a pair is one load and one apply
+//                                           of the task's own session, a write is one apply, and
+//                                           cpu is this process's (not the database's) per operation
 //   bench-store memory COUNT                RSS growth per session for COUNT sessions with a
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
 //                                           among 1 000 000 live sessions
-//   bench-store redis-client URL SECONDS TASKS...  GET+SET pairs/s of a 256-byte value through
-//                                           SessionKit's own Redis client (no store), per task count
+//   bench-store redis-client URL SECONDS TASKS...  "TASKS pairs/s cpu-us/pair": GET+SET pairs of a
+//                                           256-byte value through SessionKit's own Redis client
+//                                           (no store), per task count
+//   bench-store postgres-client URL SECONDS TASKS...  per task count: the same line as `ops`, of
+//                                           a session's SELECT and UPDATE through postgres-nio
+//                                           alone (no store): the PostgreSQL store's baseline
 // STORE is a --store URL: memory, sqlite:PATH, postgres://..., redis://..., redis-cluster://...
 import BenchFixtures
+import BenchPostgres
 import Foundation
 import Logging
+import PostgresNIO
 import SessionKit
+import SessionKitPostgres
 import SessionKitRedis
 import SessionKitStores
 
-/// Runs `tasks` loops of `body` for `seconds` and returns completed iterations per second.
-func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+/// Completed iterations per second, and this process's CPU time (user and system) per iteration.
+struct Rate {
+    var perSecond: Double
+    var cpuMicroseconds: Double
+}
+
+/// This process's CPU time so far, in microseconds.
+func processCPUMicroseconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let user = Double(usage.ru_utime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec)
+    return user + Double(usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_stime.tv_usec)
+}
+
+/// Runs `tasks` loops of `body` for `seconds`.
+func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Rate {
     let start = ContinuousClock.now
+    let cpuBefore = processCPUMicroseconds()
     let end = start + .milliseconds(Int64(seconds * 1000))
     let done = try await withThrowingTaskGroup(of: Int.self) { group in
         for task in 0..<tasks {
@@ -33,8 +56,15 @@ func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async t
         }
         return try await group.reduce(0, +)
     }
+    let cpu = processCPUMicroseconds() - cpuBefore
     let elapsed = ContinuousClock.now - start
-    return Double(done) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Rate(perSecond: Double(done) / wall, cpuMicroseconds: cpu / Double(max(done, 1)))
+}
+
+/// "TASKS pairs/s writes/s cpu-us/pair cpu-us/write", the line `ops` and `postgres-client` print.
+func report(tasks: Int, pairs: Rate, writes: Rate) {
+    print(tasks, Int(pairs.perSecond), Int(writes.perSecond), String(format: "%.1f %.1f", pairs.cpuMicroseconds, writes.cpuMicroseconds))
 }
 
 /// Load+apply pairs and apply-only writes per second at each task count, each task on its
@@ -65,7 +95,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
             guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
         }
         for key in keys { try await store.delete(key, now: Date(), rememberEndedUntil: Date()) }
-        print(tasks, Int(pairs), Int(writes))
+        report(tasks: tasks, pairs: pairs, writes: writes)
     }
 }
 
@@ -113,7 +143,7 @@ func scale(seconds: Double) async throws {
             let index = Int.random(in: 0..<population)
             guard try await store.load(key(index), now: Date()) != nil else { throw BenchError("session vanished") }
         }
-        print(population, Int(loads))
+        print(population, Int(loads.perSecond))
     }
 }
 
@@ -126,9 +156,35 @@ func redisClient(url: String, seconds: Double, taskCounts: [Int]) async throws {
             try await client.send(["SET", .text(key), value], routedBy: key)
             _ = try await client.send(["GET", .text(key)], routedBy: key)
         }
-        print(tasks, Int(pairs))
+        print(tasks, Int(pairs.perSecond), String(format: "%.1f", pairs.cpuMicroseconds))
     }
     await client.close()
+}
+
+func postgresClient(url: String, seconds: Double, taskCounts: [Int], logger: Logger) async throws {
+    let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        try await PostgresAlone.createTable(client, logger: logger)
+        let data = try PostgresAlone.data(cart: cart)
+        for tasks in taskCounts {
+            let keys = (0..<tasks).map { _ in ByteBuffer(bytes: SessionToken.generate().storageKey.bytes) }
+            for key in keys { try await PostgresAlone.first(PostgresAlone.Insert(key: key, data: data, now: Date()), on: client, logger: logger) }
+            let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
+                let now = Date()
+                guard let (_, _, _, version) = try await PostgresAlone.first(PostgresAlone.Select(key: keys[task], now: now), on: client, logger: logger)
+                else { throw BenchError("row vanished") }
+                let update = PostgresAlone.Update(key: keys[task], set: "{\"counter\": \(version)}", now: now)
+                guard try await PostgresAlone.first(update, on: client, logger: logger) != nil else { throw BenchError("update failed") }
+            }
+            let writes = try await rate(tasks: tasks, seconds: seconds) { task in
+                let update = PostgresAlone.Update(key: keys[task], set: "{\"counter\": \(task)}", now: Date())
+                guard try await PostgresAlone.first(update, on: client, logger: logger) != nil else { throw BenchError("update failed") }
+            }
+            report(tasks: tasks, pairs: pairs, writes: writes)
+        }
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -151,12 +207,15 @@ struct BenchStore {
                 signedIn: arguments.contains("signed-in"))
         case ("redis-client", 4...):
             try await redisClient(url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) })
+        case ("postgres-client", 4...):
+            try await postgresClient(
+                url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) }, logger: logger)
         case ("memory", 2):
             try await memoryPerSession(count: Int(arguments[1]) ?? 100_000)
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
