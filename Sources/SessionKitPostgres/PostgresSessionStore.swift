@@ -19,8 +19,8 @@ public import SessionKit
 /// condition, and expiry is judged against the `now` each call receives, never the
 /// database's clock. A sign-in under a session limit takes one short transaction that
 /// holds a per-user advisory lock. A rotation or deletion remembers the ended key in
-/// `sessionkit_ended` in the same statement; a load that finds no session asks it in a
-/// second round trip.
+/// `sessionkit_ended` in the same statement; a look-up reads both tables in one statement,
+/// so a key that has no session costs no second round trip.
 public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
     /// How the store names its tables and bounds its records.
     public struct Configuration: Sendable {
