@@ -90,35 +90,28 @@ struct BenchServer {
     /// row, `/write` selects it and updates its counter. No token hashing, no JSON decoding,
     /// no middleware: the database's round trips and what postgres-nio costs for them.
     static func runPostgresAlone(url: String, configuration: ApplicationConfiguration, logger: Logger) async throws {
-        let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await PostgresAlone.createTable(client, logger: logger)
-            let data = try PostgresAlone.data(cart: cart)
+        try await PostgresAlone.run(try PostgresClient.Configuration(sessionKitURL: url), cart: cart, logger: logger) { rows in
             @Sendable func row(_ request: Request) throws -> ByteBuffer {
                 guard let key = request.cookies["row"].flatMap({ PostgresAlone.key(hex: $0.value) }) else { throw HTTPError(.badRequest) }
                 return key
-            }
-            @Sendable func select(_ key: ByteBuffer) async throws -> Int64 {
-                guard let (_, _, _, version) = try await PostgresAlone.first(PostgresAlone.Select(key: key, now: Date()), on: client, logger: logger)
-                else { throw HTTPError(.notFound) }
-                return version
             }
             let router = Router()
             router.get("/untouched") { _, _ in "ok" }
             router.get("/create") { _, _ -> EditedResponse<String> in
                 let key = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
-                try await PostgresAlone.first(PostgresAlone.Insert(key: key, data: data, now: Date()), on: client, logger: logger)
+                try await rows.insert(key)
                 return EditedResponse(headers: [.setCookie: "row=\(PostgresAlone.hex(key)); Path=/; HttpOnly"], response: "created")
             }
-            router.get("/read") { request, _ in "\(try await select(try row(request)))" }
+            router.get("/read") { request, _ in
+                guard let version = try await rows.select(try row(request)) else { throw HTTPError(.notFound) }
+                return "\(version)"
+            }
             router.get("/write") { request, _ -> String in
                 let key = try row(request)
-                let next = try await select(key) + 1
-                let update = PostgresAlone.Update(key: key, set: "{\"counter\": \(next)}", now: Date())
-                guard let version = try await PostgresAlone.first(update, on: client, logger: logger) else { throw HTTPError(.notFound) }
-                return "\(version)"
+                guard let version = try await rows.select(key), let next = try await rows.update(key, counter: version + 1) else {
+                    throw HTTPError(.notFound)
+                }
+                return "\(next)"
             }
             try await Application(router: router, configuration: configuration, logger: logger).runService()
         }

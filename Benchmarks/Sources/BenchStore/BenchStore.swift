@@ -162,25 +162,16 @@ func redisClient(url: String, seconds: Double, taskCounts: [Int]) async throws {
 }
 
 func postgresClient(url: String, seconds: Double, taskCounts: [Int], logger: Logger) async throws {
-    let client = PostgresClient(configuration: try PostgresClient.Configuration(sessionKitURL: url), backgroundLogger: logger)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
-        try await PostgresAlone.createTable(client, logger: logger)
-        let data = try PostgresAlone.data(cart: cart)
+    try await PostgresAlone.run(try PostgresClient.Configuration(sessionKitURL: url), cart: cart, logger: logger) { rows in
         for tasks in taskCounts {
             let keys = (0..<tasks).map { _ in ByteBuffer(bytes: SessionToken.generate().storageKey.bytes) }
-            for key in keys { try await PostgresAlone.first(PostgresAlone.Insert(key: key, data: data, now: Date()), on: client, logger: logger) }
+            for key in keys { try await rows.insert(key) }
             let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
-                let now = Date()
-                guard let (_, _, _, version) = try await PostgresAlone.first(PostgresAlone.Select(key: keys[task], now: now), on: client, logger: logger)
-                else { throw BenchError("row vanished") }
-                let update = PostgresAlone.Update(key: keys[task], set: "{\"counter\": \(version)}", now: now)
-                guard try await PostgresAlone.first(update, on: client, logger: logger) != nil else { throw BenchError("update failed") }
+                guard let version = try await rows.select(keys[task]) else { throw BenchError("row vanished") }
+                guard try await rows.update(keys[task], counter: version) != nil else { throw BenchError("update failed") }
             }
             let writes = try await rate(tasks: tasks, seconds: seconds) { task in
-                let update = PostgresAlone.Update(key: keys[task], set: "{\"counter\": \(task)}", now: Date())
-                guard try await PostgresAlone.first(update, on: client, logger: logger) != nil else { throw BenchError("update failed") }
+                guard try await rows.update(keys[task], counter: Int64(task)) != nil else { throw BenchError("update failed") }
             }
             report(tasks: tasks, pairs: pairs, writes: writes)
         }
