@@ -80,9 +80,46 @@ import Testing
         }
     }
 
+    /// Integers are read from the line's bytes, and must agree with `Int64(_:)` on the text:
+    /// the extremes, a sign, and everything it refuses.
+    @Test(arguments: [
+        "0", "-0", "+7", "42", "-42", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+        "-9223372036854775809", "99999999999999999999", "", "-", "+", "1-", "--1", "1 ", " 1", "0x10", "١",
+    ])
+    func integersReadAsInt64ReadsThem(_ text: String) throws {
+        var buffer = ByteBuffer(string: ":\(text)\r\n")
+        if let expected = Int64(text) {
+            #expect(try RESPDecoder().decode(&buffer) == .integer(expected))
+        } else {
+            #expect(throws: RESPDecoder.Error.self) { _ = try RESPDecoder().decode(&buffer) }
+        }
+        // A bulk string's length and an array's count are read the same way.
+        var bulk = ByteBuffer(string: "$\(text)\r\n")
+        if Int64(text) == 0 {
+            var empty = ByteBuffer(string: "$\(text)\r\n\r\n")
+            #expect(try RESPDecoder().decode(&empty) == .bulkString(ByteBuffer()))
+        } else if Int64(text) == nil {
+            #expect(throws: RESPDecoder.Error.self) { _ = try RESPDecoder().decode(&bulk) }
+        }
+    }
+
     @Test func commandsEncodeAsArraysOfBulkStrings() {
         var buffer = ByteBuffer()
         RESPEncoder.command(["SET", "k", .bytes(ByteBuffer(string: "v\r\n"))], into: &buffer)
         #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n")
+    }
+
+    @Test func countsAndLengthsOfSeveralDigitsEncodeInDecimal() throws {
+        var buffer = ByteBuffer()
+        let long = String(repeating: "x", count: 1234)
+        let arguments: [RESPArgument] = ["HSET", .text(long)] + (0..<10).map { .text("f\($0)") }
+        RESPEncoder.command(arguments, into: &buffer)
+        let text = String(buffer: buffer)
+        #expect(text.hasPrefix("*12\r\n$4\r\nHSET\r\n$1234\r\n\(long)\r\n$2\r\nf0\r\n"))
+        // What the encoder writes, the decoder reads back.
+        var reply = buffer
+        let decoded = try #require(try RESPDecoder().decode(&reply))
+        #expect(decoded.elements?.count == 12)
+        #expect(reply.readableBytes == 0)
     }
 }

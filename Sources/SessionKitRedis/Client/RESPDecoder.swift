@@ -41,30 +41,33 @@ public struct RESPDecoder: Sendable {
         guard let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
         var rest = buffer
         rest.moveReaderIndex(forwardBy: 1)
-        guard let line = try self.line(&rest) else { return nil }
+        guard let lineLength = try self.lineLength(rest) else { return nil }
         let result: RESPValue
         switch type {
-        case UInt8(ascii: "+"): result = .simpleString(line)
-        case UInt8(ascii: "-"): result = .error(line)
-        case UInt8(ascii: ":"): result = .integer(try integer(line))
+        case UInt8(ascii: "+"): result = .simpleString(line(&rest, lineLength))
+        case UInt8(ascii: "-"): result = .error(line(&rest, lineLength))
+        case UInt8(ascii: ":"): result = .integer(try integer(&rest, lineLength))
         case UInt8(ascii: "_"):
-            guard line.isEmpty else { throw Error(message: "null with a payload") }
+            guard line(&rest, lineLength).isEmpty else { throw Error(message: "null with a payload") }
             result = .null
         case UInt8(ascii: "#"):
+            let line = line(&rest, lineLength)
             guard line == "t" || line == "f" else { throw Error(message: "boolean '\(line)'") }
             result = .boolean(line == "t")
         case UInt8(ascii: ","):
+            let line = line(&rest, lineLength)
             guard let double = Double(line.replacingOccurrences(of: "inf", with: "infinity")) else {
                 throw Error(message: "double '\(line)'")
             }
             result = .double(double)
         case UInt8(ascii: "("):
+            let line = line(&rest, lineLength)
             guard !line.isEmpty, line.dropFirst(line.first == "-" ? 1 : 0).allSatisfy(\.isNumber) else {
                 throw Error(message: "big number '\(line)'")
             }
             result = .bigNumber(line)
         case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-            let length = try integer(line)
+            let length = try integer(&rest, lineLength)
             if length == -1, type == UInt8(ascii: "$") {
                 result = .bulkString(nil)
                 break
@@ -84,7 +87,7 @@ public struct RESPDecoder: Sendable {
                 result = .verbatimString(String(text.dropFirst(4)))
             }
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
-            let count = try integer(line)
+            let count = try integer(&rest, lineLength)
             if count == -1, type == UInt8(ascii: "*") {
                 result = .array(nil)
                 break
@@ -114,24 +117,58 @@ public struct RESPDecoder: Sendable {
         return result
     }
 
-    /// The text up to the next CRLF, consuming it and the CRLF; `nil` when no CRLF has arrived.
-    private func line(_ buffer: inout ByteBuffer) throws(Error) -> String? {
-        let view = buffer.readableBytesView
-        guard let carriageReturn = view.firstIndex(of: 13) else {
-            guard view.count <= 64 * 1024 else { throw Error(message: "line longer than 64 KiB") }
-            return nil
+    /// The length of the line at the front of `buffer`, up to its CRLF; `nil` when no CRLF
+    /// has arrived. Read in place: most lines are a length or a count, which ``integer(_:_:)``
+    /// reads from the bytes without making a string.
+    private func lineLength(_ buffer: ByteBuffer) throws(Error) -> Int? {
+        let incomplete = -1
+        let tooLong = -2
+        let noLineFeed = -3
+        let scanned = buffer.withUnsafeReadableBytes { bytes -> Int in
+            guard let carriageReturn = bytes.firstIndex(of: 13) else { return bytes.count <= 64 * 1024 ? incomplete : tooLong }
+            guard carriageReturn + 1 < bytes.count else { return incomplete }
+            return bytes[carriageReturn + 1] == 10 ? carriageReturn : noLineFeed
         }
-        let next = view.index(after: carriageReturn)
-        guard next < view.endIndex else { return nil }
-        guard view[next] == 10 else { throw Error(message: "CR not followed by LF") }
-        let length = carriageReturn - view.startIndex
-        let text = buffer.readString(length: length) ?? ""
-        buffer.moveReaderIndex(forwardBy: 2)
-        return text
+        switch scanned {
+        case incomplete: return nil
+        case tooLong: throw Error(message: "line longer than 64 KiB")
+        case noLineFeed: throw Error(message: "CR not followed by LF")
+        default: return scanned
+        }
     }
 
-    private func integer(_ line: String) throws(Error) -> Int64 {
-        guard let value = Int64(line) else { throw Error(message: "integer '\(line.prefix(40))'") }
+    /// The text of the line at the front of `buffer`, `length` bytes, consuming it and its CRLF.
+    private func line(_ buffer: inout ByteBuffer, _ length: Int) -> String {
+        defer { buffer.moveReaderIndex(forwardBy: 2) }
+        return buffer.readString(length: length) ?? ""
+    }
+
+    /// The signed decimal integer on the line at the front of `buffer` (`length` bytes), read
+    /// from its bytes as `Int64(_:)` reads text; consumes the line and its CRLF.
+    private func integer(_ buffer: inout ByteBuffer, _ length: Int) throws(Error) -> Int64 {
+        let value = buffer.withUnsafeReadableBytes { Self.decimal(UnsafeRawBufferPointer(rebasing: $0.prefix(length))) }
+        guard let value else { throw Error(message: "integer '\(line(&buffer, min(length, 40)))'") }
+        buffer.moveReaderIndex(forwardBy: length + 2)
+        return value
+    }
+
+    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int64? {
+        var index = digits.startIndex
+        let sign = index < digits.endIndex ? digits[index] : 0
+        let negative = sign == UInt8(ascii: "-")
+        if negative || sign == UInt8(ascii: "+") { index += 1 }
+        guard index < digits.endIndex else { return nil }
+        var value: Int64 = 0
+        while index < digits.endIndex {
+            let digit = digits[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            // Accumulated with the line's sign, so that Int64.min reads too.
+            let (tens, over) = value.multipliedReportingOverflow(by: 10)
+            let (next, carry) = negative ? tens.subtractingReportingOverflow(Int64(digit)) : tens.addingReportingOverflow(Int64(digit))
+            guard !over, !carry else { return nil }
+            value = next
+            index += 1
+        }
         return value
     }
 }
@@ -140,17 +177,35 @@ public struct RESPDecoder: Sendable {
 public enum RESPEncoder {
     /// Appends `arguments` to `buffer` as one RESP command (an array of bulk strings).
     public static func command(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        buffer.writeString("*\(arguments.count)\r\n")
+        header(UInt8(ascii: "*"), arguments.count, into: &buffer)
         for argument in arguments {
             switch argument {
             case .text(let text):
-                buffer.writeString("$\(text.utf8.count)\r\n")
+                header(UInt8(ascii: "$"), text.utf8.count, into: &buffer)
                 buffer.writeString(text)
             case .bytes(let bytes):
-                buffer.writeString("$\(bytes.readableBytes)\r\n")
+                header(UInt8(ascii: "$"), bytes.readableBytes, into: &buffer)
                 buffer.writeImmutableBuffer(bytes)
             }
-            buffer.writeString("\r\n")
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// `type`, then `count` in decimal, then CRLF, written from the digits up: no string is made.
+    private static func header(_ type: UInt8, _ count: Int, into buffer: inout ByteBuffer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { scratch in
+            var index = scratch.endIndex - 2
+            scratch[index] = 13
+            scratch[index + 1] = 10
+            var rest = count
+            repeat {
+                index -= 1
+                scratch[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            index -= 1
+            scratch[index] = type
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(scratch)[index...]))
         }
     }
 }
