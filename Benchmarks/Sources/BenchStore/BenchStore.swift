@@ -13,6 +13,9 @@
 //   bench-store postgres-client URL SECONDS TASKS...  per task count: the same line as `ops`, of
 //                                           a session's SELECT and UPDATE through postgres-nio
 //                                           alone (no store): the PostgreSQL store's baseline
+//   bench-store resp COUNT                  ns per decode of a session hash's RESP reply (26
+//                                           bulk strings) and per encode of a change's command
+//                                           (13 arguments), each the least of 5 runs of COUNT
 // STORE is a --store URL: memory, sqlite:PATH, postgres://..., redis://..., redis-cluster://...
 import BenchFixtures
 import BenchPostgres
@@ -178,6 +181,47 @@ func postgresClient(url: String, seconds: Double, taskCounts: [Int], logger: Log
     }
 }
 
+/// SessionKit's RESP decoder and encoder alone, on what a shop session's load and change carry.
+func resp(count: Int) throws {
+    var reply = ByteBuffer()
+    let fields = ["m:created", "m:last", "m:idle", "m:abs", "m:pers", "m:ver", "m:user", "m:auth", "m:ip", "m:ua", "v:counter"]
+    reply.writeString("*\((fields.count + 2) * 2)\r\n")
+    for (name, value) in zip(fields, Array(repeating: "1764720000000000", count: fields.count)) {
+        reply.writeString("$\(name.utf8.count)\r\n\(name)\r\n$\(value.utf8.count)\r\n\(value)\r\n")
+    }
+    let cartJSON = String(decoding: try JSONEncoder().encode(cart), as: UTF8.self)
+    reply.writeString("$6\r\nv:cart\r\n$\(cartJSON.utf8.count)\r\n\(cartJSON)\r\n$9\r\nm:created\r\n$1\r\n1\r\n")
+    let command: [RESPArgument] =
+        ["EVALSHA", "0123456789abcdef0123456789abcdef01234567", "1", "s:0123456789abcdef", "1", "65536", "0", "v:counter", .bytes(ByteBuffer(string: "42")), "m:last", "1764720000000000", "m:idle", "1764721800000000"]
+    let decoder = RESPDecoder()
+    func least(_ body: () throws -> Void) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            try body()
+            let elapsed = ContinuousClock.now - start
+            best = min(best, (Double(elapsed.components.seconds) * 1e18 + Double(elapsed.components.attoseconds)) / 1e9 / Double(count))
+        }
+        return best
+    }
+    var elements = 0
+    let decode = try least {
+        for _ in 0..<count {
+            var buffer = reply
+            elements &+= try decoder.decode(&buffer)?.elements?.count ?? 0
+        }
+    }
+    var bytes = 0
+    let encode = least {
+        for _ in 0..<count {
+            var buffer = ByteBuffer()
+            RESPEncoder.command(command, into: &buffer)
+            bytes &+= buffer.readableBytes
+        }
+    }
+    print(String(format: "decode %.0f ns, encode %.0f ns", decode, encode), elements > 0 && bytes > 0 ? "" : "(nothing decoded)")
+}
+
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -201,12 +245,14 @@ struct BenchStore {
         case ("postgres-client", 4...):
             try await postgresClient(
                 url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) }, logger: logger)
+        case ("resp", 2):
+            try resp(count: Int(arguments[1]) ?? 100_000)
         case ("memory", 2):
             try await memoryPerSession(count: Int(arguments[1]) ?? 100_000)
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
