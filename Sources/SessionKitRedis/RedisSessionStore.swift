@@ -740,19 +740,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     /// A decimal integer's value, read from its bytes; `nil` for anything else.
     private static func integer(_ buffer: ByteBuffer) -> Int64? {
-        let bytes = buffer.readableBytesView
-        var index = bytes.startIndex
-        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
-        if negative { index += 1 }
-        guard index < bytes.endIndex, bytes.endIndex - index <= 18 else { return nil }
-        var value: Int64 = 0
-        while index < bytes.endIndex {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            guard digit < 10 else { return nil }
-            value = value * 10 + Int64(digit)
-            index += 1
-        }
-        return negative ? -value : value
+        buffer.withUnsafeReadableBytes { RESPDecoder.decimal($0) }
     }
 
     private static func nonEmpty(_ buffer: ByteBuffer) -> String? {

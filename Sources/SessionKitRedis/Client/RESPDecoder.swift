@@ -152,7 +152,9 @@ public struct RESPDecoder: Sendable {
         return value
     }
 
-    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int64? {
+    /// A signed decimal integer, read as `Int64(_:)` reads text; `nil` for anything else,
+    /// an overflow included. Also reads the integers a session hash holds as text.
+    static func decimal(_ digits: UnsafeRawBufferPointer) -> Int64? {
         var index = digits.startIndex
         let sign = index < digits.endIndex ? digits[index] : 0
         let negative = sign == UInt8(ascii: "-")
