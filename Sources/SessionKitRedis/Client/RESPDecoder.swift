@@ -121,19 +121,20 @@ public struct RESPDecoder: Sendable {
     /// has arrived. Read in place: most lines are a length or a count, which ``integer(_:_:)``
     /// reads from the bytes without making a string.
     private func lineLength(_ buffer: ByteBuffer) throws(Error) -> Int? {
-        let incomplete = -1
-        let tooLong = -2
-        let noLineFeed = -3
-        let scanned = buffer.withUnsafeReadableBytes { bytes -> Int in
-            guard let carriageReturn = bytes.firstIndex(of: 13) else { return bytes.count <= 64 * 1024 ? incomplete : tooLong }
-            guard carriageReturn + 1 < bytes.count else { return incomplete }
-            return bytes[carriageReturn + 1] == 10 ? carriageReturn : noLineFeed
+        enum Scan {
+            case line(length: Int)
+            case incomplete, tooLong, noLineFeed
         }
-        switch scanned {
-        case incomplete: return nil
-        case tooLong: throw Error(message: "line longer than 64 KiB")
-        case noLineFeed: throw Error(message: "CR not followed by LF")
-        default: return scanned
+        let scan = buffer.withUnsafeReadableBytes { bytes -> Scan in
+            guard let carriageReturn = bytes.firstIndex(of: 13) else { return bytes.count <= 64 * 1024 ? .incomplete : .tooLong }
+            guard carriageReturn + 1 < bytes.count else { return .incomplete }
+            return bytes[carriageReturn + 1] == 10 ? .line(length: carriageReturn) : .noLineFeed
+        }
+        switch scan {
+        case .line(let length): return length
+        case .incomplete: return nil
+        case .tooLong: throw Error(message: "line longer than 64 KiB")
+        case .noLineFeed: throw Error(message: "CR not followed by LF")
         }
     }
 
