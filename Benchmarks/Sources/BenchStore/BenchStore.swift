@@ -186,9 +186,7 @@ func resp(count: Int) throws {
     var reply = ByteBuffer()
     let fields = ["m:created", "m:last", "m:idle", "m:abs", "m:pers", "m:ver", "m:user", "m:auth", "m:ip", "m:ua", "v:counter"]
     reply.writeString("*\((fields.count + 2) * 2)\r\n")
-    for (name, value) in zip(fields, Array(repeating: "1764720000000000", count: fields.count)) {
-        reply.writeString("$\(name.utf8.count)\r\n\(name)\r\n$\(value.utf8.count)\r\n\(value)\r\n")
-    }
+    for name in fields { reply.writeString("$\(name.utf8.count)\r\n\(name)\r\n$16\r\n1764720000000000\r\n") }
     let cartJSON = String(decoding: try JSONEncoder().encode(cart), as: UTF8.self)
     reply.writeString("$6\r\nv:cart\r\n$\(cartJSON.utf8.count)\r\n\(cartJSON)\r\n$9\r\nm:created\r\n$1\r\n1\r\n")
     let command: [RESPArgument] =
