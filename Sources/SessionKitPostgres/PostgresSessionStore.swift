@@ -112,6 +112,22 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         try await change(key, newKey: nil, changes: changes, ifVersion: expectedVersion, now: now, rememberEndedUntil: nil, on: nil)
     }
 
+    /// ``apply(_:to:ifVersion:now:)`` by a caller that read the session as `read`
+    /// (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`): when the session was still at
+    /// `read`'s version, the statement leaves its values out of the row, and they are
+    /// `read`'s with the changes applied.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await change(
+            key, newKey: nil, changes: changes, basedOn: read.key == key ? read : nil, ifVersion: expectedVersion, now: now,
+            rememberEndedUntil: nil, on: nil)
+    }
+
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
@@ -275,6 +291,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         _ key: SessionStorageKey,
         newKey: SessionStorageKey?,
         changes: SessionChanges,
+        basedOn read: StoredSession? = nil,
         ifVersion expectedVersion: UInt64?,
         now: Date,
         rememberEndedUntil: Date?,
@@ -291,9 +308,18 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             now: now,
             expectedVersion: expectedVersion,
             maxSessionBytes: configuration.limits.maxSessionBytes,
-            rememberEndedUntil: rememberEndedUntil
+            rememberEndedUntil: rememberEndedUntil,
+            knownVersion: read?.version
         )
-        if let row = try await rows(statement, on: connection).first { return .applied(try PostgresStatements.session(row)) }
+        if let row = try await rows(statement, on: connection).first {
+            // A row without `data` is of a session that was at `read`'s version: its values were `read`'s.
+            var values: [String: SessionValue]?
+            if row.1 == nil, let read {
+                values = read.values
+                changes.applyValues(to: &values!)
+            }
+            return .applied(try PostgresStatements.session(row, values: values))
+        }
         let version = try await rows(PostgresStatements.Version(key: PostgresStatements.bytes(key), now: now), on: connection).first
         guard let version else { return .missing }
         if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }

@@ -42,14 +42,27 @@ enum PostgresStatements {
         "CREATE INDEX IF NOT EXISTS sessionkit_sessions_user_id ON sessionkit_sessions (user_id) WHERE user_id IS NOT NULL",
     ]
 
-    static let columns = """
-        key, data::text, created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at, \
+    static let columns = columns(data: "data::text")
+
+    /// A session's columns, with `data` read as the expression given.
+    static func columns(data: String) -> String {
+        """
+        key, \(data), created_at, last_seen_at, idle_deadline, absolute_deadline, user_id, authenticated_at, \
         persistent, client_ip, user_agent, version, device_binding
         """
+    }
 
-    typealias SessionRow = (ByteBuffer, String, Date, Date, Date, Date, String?, Date?, Bool, String?, String?, Int64, String?)
+    /// A session's row; `data` is null only where a statement leaves it out (``Change``).
+    typealias SessionRow = (ByteBuffer, String?, Date, Date, Date, Date, String?, Date?, Bool, String?, String?, Int64, String?)
 
-    static func session(_ row: SessionRow) throws -> StoredSession {
+    /// The session a row holds.
+    static func session(_ row: SessionRow) throws -> StoredSession { try session(row, values: nil) }
+
+    /// The session a row holds; `values` are its values when the row leaves `data` out.
+    static func session(_ row: SessionRow, values known: [String: SessionValue]?) throws -> StoredSession {
+        guard let values = try row.1.map({ try SessionValuesJSON.decodeObject($0.utf8) }) ?? known else {
+            throw SessionStoreError(code: .corrupt, message: "unreadable session row: data is null")
+        }
         guard let key = SessionStorageKey(bytes: row.0.readableBytesView) else {
             throw SessionStoreError(code: .corrupt, message: "unreadable session row: key is not a storage key")
         }
@@ -62,7 +75,7 @@ enum PostgresStatements {
         }
         return StoredSession(
             key: key,
-            values: try SessionValuesJSON.decodeObject(row.1.utf8),
+            values: values,
             createdAt: row.2,
             lastSeenAt: row.3,
             idleDeadline: row.4,
@@ -181,7 +194,8 @@ enum PostgresStatements {
     /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
     /// keys, metadata replaced where given, an optional version condition, and the size
     /// limit on the result. A rotation remembers the old key as ended until `$16` in the
-    /// same statement.
+    /// same statement. `data` is left out of the row (null) when the session was at version
+    /// `$17`, whose values the caller holds.
     struct Change: PostgresPreparedStatement {
         static let name = "sessionkit_change"
         static let sql = """
@@ -199,7 +213,7 @@ enum PostgresStatements {
                 version = version + 1
             WHERE key = $1 AND expires_at > $13 AND ($14::bigint IS NULL OR version = $14::bigint)
                 AND octet_length(((data - $3::text[]) || $4::jsonb)::text) <= $15
-            RETURNING \(columns)),
+            RETURNING \(columns(data: "CASE WHEN version = $17::bigint + 1 THEN NULL ELSE data::text END"))),
             remembered AS (
                 INSERT INTO sessionkit_ended (key, until) SELECT $1, $16::timestamptz FROM changed WHERE $16::timestamptz IS NOT NULL
                 ON CONFLICT (key) DO UPDATE SET until = excluded.until)
@@ -215,9 +229,10 @@ enum PostgresStatements {
         var expectedVersion: UInt64?
         var maxSessionBytes: Int
         var rememberEndedUntil: Date?
+        var knownVersion: UInt64?
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 16)
+            var bindings = PostgresBindings(capacity: 17)
             bindings.append(bytes(key))
             bindings.append(newKey.map(bytes))
             bindings.append(removed)
@@ -234,6 +249,7 @@ enum PostgresStatements {
             bindings.append(expectedVersion.map { Int64($0) })
             bindings.append(Int64(maxSessionBytes))
             bindings.append(rememberEndedUntil)
+            bindings.append(knownVersion.map { Int64($0) })
             return bindings
         }
 

@@ -21,14 +21,17 @@ enum RedisSessionScript {
     /// Applies a change to a live session.
     ///
     /// `KEYS[1]` the session; `ARGV[1]` now, `ARGV[2]` the expiry grace (milliseconds),
-    /// `ARGV[3]` the expected version or `''`, then the change (see ``changeFunction``).
-    /// Answers `MISSING`, `CONFLICT`, `TOOLARGE`, or `OK` and the session as written.
+    /// `ARGV[3]` the expected version or `''`, `ARGV[4]` the version whose values the
+    /// caller holds or `''`, then the change (see ``changeFunction``). Answers `MISSING`,
+    /// `CONFLICT`, `TOOLARGE`, or `OK` and the session as written, then `KNOWN` when it was
+    /// at `ARGV[4]` and its values are left out.
     static let change = RedisScript(
         changeFunction + expireFunction + #"""
-            local change, refused = prepare(KEYS[1], tonumber(ARGV[1]), ARGV[3], 4)
+            local change, refused = prepare(KEYS[1], tonumber(ARGV[1]), ARGV[3], 5, ARGV[4])
             if refused then return {refused} end
             write(KEYS[1], change)
             expire(KEYS[1], change.fields, tonumber(ARGV[2]))
+            if change.valuesKnown then return {'OK', change.flat, 'KNOWN'} end
             return {'OK', change.flat}
             """#)
 
@@ -223,21 +226,25 @@ enum RedisSessionScript {
 
         """#
 
-    /// `prepare(key, now, expectedVersion, first)`: checks a change to a live session and
-    /// works out the session after it, writing nothing. The change's arguments start at
-    /// `ARGV[first]`: the size limit (bytes of values), how many value fields are removed,
-    /// their names, then field/value pairs to set (values `v:NAME`, metadata `m:NAME`).
+    /// `prepare(key, now, expectedVersion, first, knownVersion)`: checks a change to a live
+    /// session and works out the session after it, writing nothing. The change's arguments
+    /// start at `ARGV[first]`: the size limit (bytes of values), how many value fields are
+    /// removed, their names, then field/value pairs to set (values `v:NAME`, metadata
+    /// `m:NAME`). `knownVersion` (`nil` or `''` for none) is the version whose values the
+    /// caller holds.
     ///
     /// Returns `nil` and `MISSING`, `CONFLICT` or `TOOLARGE` when the change is refused;
     /// otherwise the change as a table: `fields` and `flat` (the session after it, as a
-    /// table and as field/value pairs), `previousUser` (its user before it, or `''`), and
+    /// table and as field/value pairs; `flat` leaves the values out when `valuesKnown`, the
+    /// session was at `knownVersion`), `previousUser` (its user before it, or `''`), and
     /// what `write(key, change)` stores (one `HDEL`, one `HSET` with the version raised).
     private static let changeFunction =
         liveFunction + #"""
-            local function prepare(key, now, expected, first)
+            local function prepare(key, now, expected, first, known)
               local fields = read(key)
               if not live(fields, now) then return nil, 'MISSING' end
               if expected ~= '' and fields['m:ver'] ~= expected then return nil, 'CONFLICT' end
+              local valuesKnown = known ~= nil and known ~= '' and fields['m:ver'] == known
               local previousUser = fields['m:user'] or ''
               local max, removedCount = tonumber(ARGV[first]), tonumber(ARGV[first + 1])
               local removed = {}
@@ -254,11 +261,15 @@ enum RedisSessionScript {
               end
               local size, flat = 0, {}
               for field, value in pairs(fields) do
-                if string.sub(field, 1, 2) == 'v:' then size = size + #value end
-                flat[#flat + 1] = field; flat[#flat + 1] = value
+                local isValue = string.sub(field, 1, 2) == 'v:'
+                if isValue then size = size + #value end
+                if not (isValue and valuesKnown) then flat[#flat + 1] = field; flat[#flat + 1] = value end
               end
               if size > max then return nil, 'TOOLARGE' end
-              return {fields = fields, flat = flat, previousUser = previousUser, removed = removed, written = written}
+              return {
+                fields = fields, flat = flat, valuesKnown = valuesKnown, previousUser = previousUser, removed = removed,
+                written = written,
+              }
             end
             local function write(key, change)
               if #change.removed > 0 then redis.call('HDEL', key, unpack(change.removed)) end

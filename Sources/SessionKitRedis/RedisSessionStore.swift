@@ -156,6 +156,42 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         ifVersion expectedVersion: UInt64?,
         now: Date
     ) async throws -> SessionApplyResult {
+        try await change(key, changes, basedOn: nil, ifVersion: expectedVersion, now: now)
+    }
+
+    /// ``apply(_:to:ifVersion:now:)`` by a caller that read the session as `read`
+    /// (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`): when the session was still at
+    /// `read`'s version, the script sends back its metadata only, and the values are
+    /// `read`'s with the changes applied.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await change(key, changes, basedOn: read, ifVersion: expectedVersion, now: now)
+    }
+
+    /// ``apply(_:to:basedOn:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`):
+    /// its script gives up by then.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession?,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        within limit: Duration
+    ) async throws -> SessionApplyResult {
+        try await RedisCallDeadline.within(limit) { try await change(key, changes, basedOn: read, ifVersion: expectedVersion, now: now) }
+    }
+
+    /// A plain write: the change script, and the index's steps around it when the change
+    /// signs a user in.
+    private func change(
+        _ key: SessionStorageKey, _ changes: SessionChanges, basedOn read: StoredSession?, ifVersion expectedVersion: UInt64?, now: Date
+    ) async throws -> SessionApplyResult {
+        let read = read?.key == key ? read : nil
         // Signing a user in through a plain write claims the index entry first, as a sign-in
         // does. Any other change leaves the index alone: an entry's deadline may lag behind
         // its session's (see "The per-user index" above).
@@ -163,12 +199,19 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         if let signingIn { _ = try await claim(signingIn.entry, for: signingIn.user, replacing: nil, limit: nil, now: now) }
         let arguments: [RESPArgument] = [
             .text(Self.micros(now)), .text(String(graceMilliseconds)), .text(expectedVersion.map { String($0) } ?? ""),
+            .text(read.map { String($0.version) } ?? ""),
         ]
         let reply = try await run(RedisSessionScript.change, keys: [sessionKey(key)], arguments + (try encode(changes)))
         let parts = reply.elements ?? []
         switch parts.first?.string {
         case "OK":
-            guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
+            guard parts.count == 2 || parts.count == 3, var session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
+            if parts.count == 3 {
+                // The session was at `read`'s version, so its values were `read`'s.
+                guard let read, parts[2].string == "KNOWN" else { throw corrupt("change reply") }
+                session.values = read.values
+                changes.applyValues(to: &session.values)
+            }
             if let signingIn { try await confirm(IndexEntry(session: session), of: signingIn.user, now: now) }
             return .applied(session)
         case "MISSING":
@@ -178,18 +221,6 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         case "CONFLICT": return .conflict
         default: throw try failure(reply)
         }
-    }
-
-    /// ``apply(_:to:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`):
-    /// its script gives up by then.
-    public func apply(
-        _ changes: SessionChanges,
-        to key: SessionStorageKey,
-        ifVersion expectedVersion: UInt64?,
-        now: Date,
-        within limit: Duration
-    ) async throws -> SessionApplyResult {
-        try await RedisCallDeadline.within(limit) { try await apply(changes, to: key, ifVersion: expectedVersion, now: now) }
     }
 
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).

@@ -194,10 +194,12 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     }
 
     /// ``apply(_:to:ifVersion:now:)`` answered within `limit` (`TimeLimitedSessionStore`).
-    /// A write answered at the limit still runs in its turn, and may land.
+    /// A write answered at the limit still runs in its turn, and may land. `read` is not
+    /// used: the row read back is in process, with no network to spare.
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
+        basedOn read: StoredSession?,
         ifVersion expectedVersion: UInt64?,
         now: Date,
         within limit: Duration

@@ -55,6 +55,18 @@ public struct InterceptingSessionStore: UserIndexedSessionStore, AdministeredSes
         return try await base.apply(changes, to: key, ifVersion: expectedVersion, now: now)
     }
 
+    /// The same write by a caller that read the session as `read` (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`).
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await intercept(.apply)
+        return try await base.apply(changes, to: key, basedOn: read, ifVersion: expectedVersion, now: now)
+    }
+
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).
     public func rotate(
         from oldKey: SessionStorageKey,
@@ -155,7 +167,9 @@ extension SessionStore {
 /// A store that is another store seen through a wrapper: every call goes to ``wrapped``.
 /// Conform and provide `wrapped` to get the whole protocol forwarded; index and
 /// administration calls throw `SessionStoreError/Code/unsupported` when `wrapped` does
-/// not adopt them.
+/// not adopt them. A write by a caller that read the session
+/// (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`) comes to `apply(_:to:ifVersion:now:)`,
+/// so a wrapper that replaces that one sees every write.
 public protocol ForwardingSessionStore: UserIndexedSessionStore, AdministeredSessionStore {
     var wrapped: any SessionStore { get }
 }

@@ -26,6 +26,7 @@ public enum SessionStoreConformance {
         case insertClash
         case applyMergesPerKey
         case applyToMissingCreatesNothing
+        case applyBasedOnAReadAnswersAsStored
         case compareAndSet
         case rotateIsAtomic
         case endedKeysAreRemembered
@@ -112,6 +113,7 @@ public enum SessionStoreConformance {
         case .insertClash: try await context.insertClash()
         case .applyMergesPerKey: try await context.applyMergesPerKey()
         case .applyToMissingCreatesNothing: try await context.applyToMissingCreatesNothing()
+        case .applyBasedOnAReadAnswersAsStored: try await context.applyBasedOnAReadAnswersAsStored()
         case .compareAndSet: try await context.compareAndSet()
         case .rotateIsAtomic: try await context.rotateIsAtomic()
         case .endedKeysAreRemembered: try await context.endedKeysAreRemembered()
@@ -422,6 +424,98 @@ private struct Context: Sendable {
             SessionChanges(values: ["b": SessionValue(2)]), to: deleted.key, ifVersion: nil, now: clock.now())
         guard case .missing = afterDelete else { throw fail("apply after delete answered \(afterDelete)") }
         try expect(try await load(deleted.key) == nil, "apply after delete resurrected the session")
+    }
+
+    /// A write by a caller that read the session (`apply(_:to:basedOn:ifVersion:now:)`, and
+    /// its time-limited form) answers with the session as a load then finds it: when the
+    /// read is fresh, when another write came in between, and when the read is of another
+    /// session at the same version.
+    func applyBasedOnAReadAnswersAsStored() async throws {
+        let session = record(values: ["a": SessionValue(1), "b": SessionValue(2), "gone": SessionValue(true)])
+        try await insert(session)
+        guard let read = try await load(session.key) else { throw fail("an inserted session did not load") }
+        let later = clock.now() + 30
+        let fresh = try applied(
+            try await store.apply(
+                SessionChanges(
+                    values: ["a": SessionValue(10), "gone": nil, "c": SessionValue("new")], lastSeenAt: later,
+                    idleDeadline: later + Self.idle),
+                to: session.key, basedOn: read, ifVersion: nil, now: clock.now()),
+            "a write based on a fresh read")
+        try await expectAsStored(fresh, "a write based on a fresh read")
+
+        _ = try applied(
+            try await store.apply(SessionChanges(values: ["b": SessionValue(20)]), to: session.key, ifVersion: nil, now: clock.now()),
+            "a write in between")
+        let stale = try applied(
+            try await store.apply(
+                SessionChanges(values: ["a": SessionValue(11)]), to: session.key, basedOn: fresh, ifVersion: nil, now: clock.now()),
+            "a write based on a stale read")
+        try expect(try value(stale, "b", as: Int.self) == 20, "a write based on a stale read answered without the write in between")
+        try await expectAsStored(stale, "a write based on a stale read")
+
+        let checked = try applied(
+            try await store.apply(
+                SessionChanges(values: ["b": SessionValue(21)]), to: session.key, basedOn: stale, ifVersion: stale.version,
+                now: clock.now()),
+            "a compare-and-set based on its read")
+        try await expectAsStored(checked, "a compare-and-set based on its read")
+
+        var other = record(values: ["z": SessionValue(0)])
+        other.version = checked.version
+        try await insert(other)
+        guard let otherRead = try await load(other.key) else { throw fail("an inserted session did not load") }
+        let unrelated = try applied(
+            try await store.apply(
+                SessionChanges(values: ["a": SessionValue(12)]), to: session.key, basedOn: otherRead, ifVersion: nil, now: clock.now()),
+            "a write based on a read of another session")
+        try expect(unrelated.values["z"] == nil, "a write took another session's read for its own")
+        try await expectAsStored(unrelated, "a write based on a read of another session")
+
+        guard let timeLimited = store as? any TimeLimitedSessionStore else { return }
+        let timed = try applied(
+            try await timeLimited.apply(
+                SessionChanges(values: ["a": SessionValue(13)]), to: session.key, basedOn: unrelated, ifVersion: nil, now: clock.now(),
+                within: .seconds(10)),
+            "a time-limited write based on a fresh read")
+        try await expectAsStored(timed, "a time-limited write based on a fresh read")
+        _ = try applied(
+            try await store.apply(SessionChanges(values: ["b": SessionValue(22)]), to: session.key, ifVersion: nil, now: clock.now()),
+            "a write in between")
+        let timedStale = try applied(
+            try await timeLimited.apply(
+                SessionChanges(values: ["a": SessionValue(14)]), to: session.key, basedOn: timed, ifVersion: nil, now: clock.now(),
+                within: .seconds(10)),
+            "a time-limited write based on a stale read")
+        try await expectAsStored(timedStale, "a time-limited write based on a stale read")
+    }
+
+    /// Expects `answer` to be the session as a load of it finds it now.
+    func expectAsStored(_ answer: StoredSession, _ what: String) async throws {
+        guard let loaded = try await load(answer.key) else { throw fail("\(what): the session did not load") }
+        try expect(answer.version == loaded.version, "\(what): answered version \(answer.version), stored \(loaded.version)")
+        // Each value's JSON in one form (a store may reorder an object's keys or respace it).
+        func json(_ values: [String: SessionValue]) throws -> [String: String] {
+            try values.mapValues {
+                let object = try JSONSerialization.jsonObject(with: $0.encodedJSON(), options: .fragmentsAllowed)
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])
+                return String(decoding: data, as: UTF8.self)
+            }
+        }
+        let answered = try json(answer.values)
+        let stored = try json(loaded.values)
+        try expect(answered == stored, "\(what): answered values \(answered), stored \(stored)")
+        for (name, date) in [
+            ("lastSeenAt", \StoredSession.lastSeenAt), ("idleDeadline", \.idleDeadline), ("absoluteDeadline", \.absoluteDeadline),
+            ("createdAt", \.createdAt),
+        ] {
+            try expect(
+                abs(answer[keyPath: date].timeIntervalSince(loaded[keyPath: date])) < 0.001,
+                "\(what): answered \(name) \(answer[keyPath: date]), stored \(loaded[keyPath: date])")
+        }
+        try expect(
+            answer.isPersistent == loaded.isPersistent && answer.userID == loaded.userID,
+            "\(what): answered metadata differs from the stored")
     }
 
     func compareAndSet() async throws {

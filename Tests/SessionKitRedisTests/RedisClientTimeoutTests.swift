@@ -44,7 +44,8 @@ struct RedisClientTimeoutTests {
                 ($0 as? SessionStoreError)?.code == .timedOut
             }
             await #expect {
-                try await store.apply(SessionChanges(values: ["a": nil]), to: key, ifVersion: nil, now: Date(), within: .milliseconds(200))
+                try await store.apply(
+                    SessionChanges(values: ["a": nil]), to: key, basedOn: nil, ifVersion: nil, now: Date(), within: .milliseconds(200))
             } throws: { ($0 as? SessionStoreError)?.code == .timedOut }
             await client.close()
         }

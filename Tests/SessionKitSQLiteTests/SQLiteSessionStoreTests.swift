@@ -129,7 +129,7 @@ func withStore<Result>(
                 try await other.query("BEGIN EXCLUSIVE", [], { _ in })
                 await #expect {
                     try await store.apply(
-                        SessionChanges(values: ["n": SessionValue(2)]), to: session.key, ifVersion: nil, now: now,
+                        SessionChanges(values: ["n": SessionValue(2)]), to: session.key, basedOn: nil, ifVersion: nil, now: now,
                         within: .milliseconds(200))
                 } throws: { ($0 as? SessionStoreError)?.code == .timedOut }
                 // Readers are not held by a writer's lock (WAL): the load answers, unchanged.

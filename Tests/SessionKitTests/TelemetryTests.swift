@@ -61,7 +61,10 @@ private final class SelfTimedStore: ForwardingSessionStore, TimeLimitedSessionSt
         return try await wrapped.lookUp(key, now: now)
     }
 
-    func apply(_ changes: SessionChanges, to key: SessionStorageKey, ifVersion: UInt64?, now: Date, within limit: Duration)
+    func apply(
+        _ changes: SessionChanges, to key: SessionStorageKey, basedOn read: StoredSession?, ifVersion: UInt64?, now: Date,
+        within limit: Duration
+    )
         async throws -> SessionApplyResult
     {
         try limited(limit)

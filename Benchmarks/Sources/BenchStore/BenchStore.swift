@@ -90,7 +90,10 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
             let counter = try loaded.values["counter"]?.decode(as: Int.self) ?? 0
             let changes = SessionChanges(values: ["counter": SessionValue(counter + 1)], lastSeenAt: now, idleDeadline: now + 3_600)
-            guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
+            // Based on the read, as the manager writes: the store need not send the values back.
+            guard case .applied = try await store.apply(changes, to: keys[task], basedOn: loaded, ifVersion: nil, now: now) else {
+                throw BenchError("apply failed")
+            }
         }
         let writes = try await rate(tasks: tasks, seconds: seconds) { task in
             let now = Date()

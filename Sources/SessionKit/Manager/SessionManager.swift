@@ -511,14 +511,14 @@ public final class SessionManager: Sendable {
     /// Runs one store operation and reports what it did as events, and a write that found
     /// its session changed in `sessionkit_write_conflicts_total`. `held` is the session the
     /// operation starts from, as the request knows it: a sealed manager writes to it rather
-    /// than to a store.
+    /// than to a store, and a store's write need not send back the values it holds.
     package func perform(_ operation: SessionOperation, held: StoredSession? = nil, logger: Logger) async throws -> OperationResult {
         let now = now()
         let result =
             if let sealed {
                 try await performSealed(operation, held: held, sealed: sealed, now: now, logger: logger)
             } else {
-                try await performStored(operation, now: now, logger: logger)
+                try await performStored(operation, read: held, now: now, logger: logger)
             }
         switch result {
         case .conflict: instruments.count(.version)
@@ -528,7 +528,10 @@ public final class SessionManager: Sendable {
         return result
     }
 
-    private func performStored(_ operation: SessionOperation, now: Date, logger: Logger) async throws -> OperationResult {
+    /// `read` is the session the operation starts from, when the request read it.
+    private func performStored(_ operation: SessionOperation, read: StoredSession?, now: Date, logger: Logger) async throws
+        -> OperationResult
+    {
         switch operation {
         case .insert(let session):
             try await storeCall(.insert, key: session.key, logger: logger) { try await $0.insert(session, now: now) }
@@ -536,12 +539,14 @@ public final class SessionManager: Sendable {
             events.emit(.created, session.key, userID: session.userID, at: now)
             return .written(session)
         case .apply(let changes, let key, let version):
-            return OperationResult(try await apply(changes, to: key, ifVersion: version, as: .apply, now: now, logger: logger))
+            return OperationResult(
+                try await apply(changes, to: key, basedOn: read, ifVersion: version, as: .apply, now: now, logger: logger))
         case .touch(let changes, let key):
             // The response does not depend on the touch: a session ended meanwhile or a
             // failing store just means it ages sooner.
             do {
-                return .written(try await apply(changes, to: key, ifVersion: nil, as: .touch, now: now, logger: logger).session)
+                return .written(
+                    try await apply(changes, to: key, basedOn: read, ifVersion: nil, as: .touch, now: now, logger: logger).session)
             } catch {
                 logger.debug("session touch failed", metadata: ["sessionkit.session": "\(key.shortHash)"])
                 return .written(nil)
@@ -574,14 +579,23 @@ public final class SessionManager: Sendable {
         }
     }
 
-    /// A plain write (`operation` is `.apply` or `.touch`).
+    /// A plain write (`operation` is `.apply` or `.touch`), based on the session as the
+    /// request read it when it did, so that the store need not send its values back.
     private func apply(
-        _ changes: SessionChanges, to key: SessionStorageKey, ifVersion version: UInt64?, as operation: SessionStoreCall, now: Date,
-        logger: Logger
+        _ changes: SessionChanges, to key: SessionStorageKey, basedOn read: StoredSession?, ifVersion version: UInt64?,
+        as operation: SessionStoreCall, now: Date, logger: Logger
     ) async throws -> SessionApplyResult {
-        try await storeCall(
-            operation, key: key, logger: logger, timed: { try await $0.apply(changes, to: key, ifVersion: version, now: now, within: $1) }
-        ) { try await $0.apply(changes, to: key, ifVersion: version, now: now) }
+        let read = read?.key == key ? read : nil
+        return try await storeCall(
+            operation, key: key, logger: logger,
+            timed: { try await $0.apply(changes, to: key, basedOn: read, ifVersion: version, now: now, within: $1) }
+        ) {
+            if let read {
+                try await $0.apply(changes, to: key, basedOn: read, ifVersion: version, now: now)
+            } else {
+                try await $0.apply(changes, to: key, ifVersion: version, now: now)
+            }
+        }
     }
 
     /// A sign-in: the store's own atomic step when it keeps a per-user index (the limit

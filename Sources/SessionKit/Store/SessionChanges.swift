@@ -58,6 +58,14 @@ public struct SessionChanges: Sendable {
             && isPersistent == nil && authentication == nil
     }
 
+    /// Sets or removes in `values` what these changes set or remove, per key: what every
+    /// store does to a session's values.
+    public func applyValues(to values: inout [String: SessionValue]) {
+        for (name, change) in self.values {
+            if let change { values[name] = change } else { values.removeValue(forKey: name) }
+        }
+    }
+
     /// The JSON of every value set and `nil` for every value removed, checked against
     /// `limits`. Stores that persist encoded values call this, so every such store
     /// enforces the same per-value limit with the same error.

@@ -50,6 +50,19 @@ public protocol SessionStore: Sendable {
         now: Date
     ) async throws -> SessionApplyResult
 
+    /// ``apply(_:to:ifVersion:now:)`` by a caller that read the session as `read`: the same
+    /// write, with the same answer. When the session it changed was at `read`'s version (so
+    /// held `read`'s values: every write raises the version), a store may build the values
+    /// of its answer from `read` and `changes` instead of sending them back from the
+    /// backend. The default ignores `read`.
+    func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult
+
     /// Atomically moves the session under `oldKey` to `newKey`, applying `changes` on the
     /// way, and remembers `oldKey` as ended until `rememberEndedUntil`. Afterwards `oldKey`
     /// never loads again. Answers ``SessionApplyResult/missing`` (and changes nothing) when
@@ -80,6 +93,17 @@ extension SessionStore {
     /// The type's name: a store of your own should name a short fixed kind instead.
     public var kind: String { String(describing: Self.self) }
 
+    /// Ignores `read`: ``apply(_:to:ifVersion:now:)``.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession,
+        ifVersion expectedVersion: UInt64?,
+        now: Date
+    ) async throws -> SessionApplyResult {
+        try await apply(changes, to: key, ifVersion: expectedVersion, now: now)
+    }
+
     /// The live session under `key` as of `now`, or `nil` (absent, expired or ended).
     public func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
         try await lookUp(key, now: now).session
@@ -100,12 +124,14 @@ public protocol TimeLimitedSessionStore: SessionStore {
     /// ``SessionStore/lookUp(_:now:)``, answered within `limit`.
     func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult
 
-    /// ``SessionStore/apply(_:to:ifVersion:now:)`` of changes that sign no user in
-    /// (``SessionChanges/authentication`` is `nil`), answered within `limit`. A call cut
-    /// short may or may not have written, as with any failed write.
+    /// ``SessionStore/apply(_:to:basedOn:ifVersion:now:)`` of changes that sign no user in
+    /// (``SessionChanges/authentication`` is `nil`), answered within `limit`; `read` is
+    /// `nil` when the caller has not read the session. A call cut short may or may not have
+    /// written, as with any failed write.
     func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
+        basedOn read: StoredSession?,
         ifVersion expectedVersion: UInt64?,
         now: Date,
         within limit: Duration

@@ -177,9 +177,7 @@ public struct StoredSession: Sendable {
     /// Applies `changes` as every store must: values set or removed per key, metadata
     /// fields replaced where given, version incremented by one.
     public mutating func apply(_ changes: SessionChanges) {
-        for (name, change) in changes.values {
-            if let change { values[name] = change } else { values.removeValue(forKey: name) }
-        }
+        changes.applyValues(to: &values)
         if let lastSeenAt = changes.lastSeenAt { self.lastSeenAt = lastSeenAt }
         if let idleDeadline = changes.idleDeadline { self.idleDeadline = idleDeadline }
         if let absoluteDeadline = changes.absoluteDeadline { self.absoluteDeadline = absoluteDeadline }
