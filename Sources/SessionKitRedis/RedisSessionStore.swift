@@ -160,9 +160,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     }
 
     /// ``apply(_:to:ifVersion:now:)`` by a caller that read the session as `read`
-    /// (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`): when the session was still at
-    /// `read`'s version, the script sends back its metadata only, and the values are
-    /// `read`'s with the changes applied.
+    /// (`SessionStore/apply(_:to:basedOn:ifVersion:now:)`): when the session is still at
+    /// `read`'s version, the script reads three of its fields, not the whole hash, and
+    /// answers without the session, which is `read` with the changes applied.
     public func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
@@ -191,7 +191,8 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     private func change(
         _ key: SessionStorageKey, _ changes: SessionChanges, basedOn read: StoredSession?, ifVersion expectedVersion: UInt64?, now: Date
     ) async throws -> SessionApplyResult {
-        let read = read?.key == key ? read : nil
+        let encoded = try changes.encodedValues(within: configuration.limits)
+        let read = read.flatMap { offers($0, to: key, changes, encoded) ? $0 : nil }
         // Signing a user in through a plain write claims the index entry first, as a sign-in
         // does. Any other change leaves the index alone: an entry's deadline may lag behind
         // its session's (see "The per-user index" above).
@@ -201,17 +202,15 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             .text(Self.micros(now)), .text(String(graceMilliseconds)), .text(expectedVersion.map { String($0) } ?? ""),
             .text(read.map { String($0.version) } ?? ""),
         ]
-        let reply = try await run(RedisSessionScript.change, keys: [sessionKey(key)], arguments + (try encode(changes)))
+        let reply = try await run(RedisSessionScript.change, keys: [sessionKey(key)], arguments + encode(changes, encoded))
         let parts = reply.elements ?? []
         switch parts.first?.string {
+        case "KNOWN":
+            // The session was at `read`'s version, so it held what `read` holds.
+            guard let read else { throw corrupt("change reply") }
+            return .applied(Self.asStored(read, after: changes))
         case "OK":
-            guard parts.count == 2 || parts.count == 3, var session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
-            if parts.count == 3 {
-                // The session was at `read`'s version, so its values were `read`'s.
-                guard let read, parts[2].string == "KNOWN" else { throw corrupt("change reply") }
-                session.values = read.values
-                changes.applyValues(to: &session.values)
-            }
+            guard parts.count == 2, let session = try Self.session(key, parts[1]) else { throw corrupt("change reply") }
             if let signingIn { try await confirm(IndexEntry(session: session), of: signingIn.user, now: now) }
             return .applied(session)
         case "MISSING":
@@ -374,7 +373,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         endedUntil: Date
     ) async throws -> (StoredSession, evicted: [StoredSession])? {
         let (oldName, newName) = (sessionKey(oldKey), sessionKey(newKey))
-        let change = try encode(changes)
+        let change = encode(changes, try changes.encodedValues(within: configuration.limits))
         // Whose index the new entry goes in: the user signing in, or the session's own.
         var owner = user
         // One server, no user: the whole rotation is one script.
@@ -658,9 +657,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     }
 
     /// A change as the scripts' `prepare` reads it: the size limit, the value fields
-    /// removed (counted), then the field/value pairs set.
-    private func encode(_ changes: SessionChanges) throws -> [RESPArgument] {
-        let encoded = try changes.encodedValues(within: configuration.limits)
+    /// removed (counted), then the field/value pairs set. `encoded` is its values'
+    /// ``SessionChanges/encodedValues(within:)``.
+    private func encode(_ changes: SessionChanges, _ encoded: [String: Data?]) -> [RESPArgument] {
         let removed = encoded.filter { $0.value == nil }.keys.sorted()
         let set = encoded.compactMapValues { $0 }.sorted { $0.key < $1.key }
         var meta = [(String, String)]()
@@ -679,6 +678,38 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         for (name, data) in set { arguments += [.text("v:" + name), .bytes(ByteBuffer(bytes: data))] }
         for (field, value) in meta { arguments += [.text(field), .text(value)] }
         return arguments
+    }
+
+    /// Whether the change script is told of `read`, and so may take it for what is stored
+    /// when the session is at its version. The script then trusts it for the size check,
+    /// so a change it would take over the limit is not offered: the script checks the
+    /// stored values instead. Nor is a sign-in, whose client the hash keeps in a form of
+    /// its own (empty text for none), so that it is read back.
+    private func offers(_ read: StoredSession, to key: SessionStorageKey, _ changes: SessionChanges, _ encoded: [String: Data?]) -> Bool {
+        guard read.key == key, changes.authentication == nil, let bytes = try? Self.valueBytes(of: read, after: encoded) else {
+            return false
+        }
+        return bytes <= configuration.limits.maxSessionBytes
+    }
+
+    /// The bytes of values a session that held `read`'s would hold after `encoded` (a
+    /// change's encoded values), summed as `prepare` sums them.
+    private static func valueBytes(of read: StoredSession, after encoded: [String: Data?]) throws -> Int {
+        var total = 0
+        for (name, value) in read.values where encoded.index(forKey: name) == nil { total += try value.encodedJSON().count }
+        for case (_, let data?) in encoded { total += data.count }
+        return total
+    }
+
+    /// `read` after `changes`, as a load would then read it: its times in whole
+    /// microseconds, as the hash keeps them.
+    private static func asStored(_ read: StoredSession, after changes: SessionChanges) -> StoredSession {
+        var session = read
+        session.apply(changes)
+        for time in [\StoredSession.lastSeenAt, \.idleDeadline, \.absoluteDeadline] {
+            session[keyPath: time] = date(micros: microseconds(session[keyPath: time]))
+        }
+        return session
     }
 
     /// A whole session as field/value pairs.

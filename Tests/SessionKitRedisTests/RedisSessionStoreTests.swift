@@ -58,11 +58,13 @@ struct RedisConformanceTests {
 /// A store under a key prefix of its own, with its client and that prefix; the client is
 /// closed afterwards.
 func withRedisStore(
-    _ topology: RedisTopology, _ body: (RedisSessionStore, any RedisCommands, String) async throws -> Void
+    _ topology: RedisTopology, configure: (inout RedisSessionStore.Configuration) -> Void = { _ in },
+    _ body: (RedisSessionStore, any RedisCommands, String) async throws -> Void
 ) async throws {
     let client = try topology.commands()
     var configuration = RedisSessionStore.Configuration()
     configuration.keyPrefix = "conformance-\(UUID().uuidString.prefix(8)):"
+    configure(&configuration)
     let store = RedisSessionStore(client: client, configuration: configuration, logger: Logger(label: "redis"))
     do {
         try await body(store, client, configuration.keyPrefix)

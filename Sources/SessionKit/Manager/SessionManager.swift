@@ -585,8 +585,7 @@ public final class SessionManager: Sendable {
         _ changes: SessionChanges, to key: SessionStorageKey, basedOn read: StoredSession?, ifVersion version: UInt64?,
         as operation: SessionStoreCall, now: Date, logger: Logger
     ) async throws -> SessionApplyResult {
-        let read = read?.key == key ? read : nil
-        return try await storeCall(
+        try await storeCall(
             operation, key: key, logger: logger,
             timed: { try await $0.apply(changes, to: key, basedOn: read, ifVersion: version, now: now, within: $1) }
         ) {

@@ -51,10 +51,11 @@ public protocol SessionStore: Sendable {
     ) async throws -> SessionApplyResult
 
     /// ``apply(_:to:ifVersion:now:)`` by a caller that read the session as `read`: the same
-    /// write, with the same answer. When the session it changed was at `read`'s version (so
-    /// held `read`'s values: every write raises the version), a store may build the values
-    /// of its answer from `read` and `changes` instead of sending them back from the
-    /// backend. The default ignores `read`.
+    /// write, with the same answer. `read` is the session as this store answered it (a
+    /// look-up, or an earlier write), and a store may trust it: when the session it changes
+    /// is still at `read`'s version, it holds what `read` holds (every write raises the
+    /// version), so the store may build its answer from `read` and `changes` instead of
+    /// reading the session back from its backend. The default ignores `read`.
     func apply(
         _ changes: SessionChanges,
         to key: SessionStorageKey,
