@@ -314,9 +314,9 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         if let row = try await rows(statement, on: connection).first {
             // A row without `data` is of a session that was at `read`'s version: its values were `read`'s.
             var values: [String: SessionValue]?
-            if row.1 == nil, let read {
-                values = read.values
-                changes.applyValues(to: &values!)
+            if row.1 == nil, var session = read {
+                session.apply(changes)
+                values = session.values
             }
             return .applied(try PostgresStatements.session(row, values: values))
         }

@@ -90,7 +90,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
             let counter = try loaded.values["counter"]?.decode(as: Int.self) ?? 0
             let changes = SessionChanges(values: ["counter": SessionValue(counter + 1)], lastSeenAt: now, idleDeadline: now + 3_600)
-            // Based on the read, as the manager writes: the store need not send the values back.
+            // Based on the read, as the manager writes: the store need not read the session back.
             guard case .applied = try await store.apply(changes, to: keys[task], basedOn: loaded, ifVersion: nil, now: now) else {
                 throw BenchError("apply failed")
             }
