@@ -70,6 +70,7 @@ let package = Package(
                 .product(name: "SessionKitPostgres", package: root),
                 .product(name: "SessionKit", package: root),
                 .product(name: "_SessionKitTooling", package: root),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

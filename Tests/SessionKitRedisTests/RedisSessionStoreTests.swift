@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import SessionKit
 import SessionKitRedis
 import SessionKitTestSupport
@@ -180,6 +181,32 @@ struct RedisSessionStoreTests {
             }
             try await group.waitForAll()
         }
+        await client.close()
+    }
+
+    /// Commands take the pool's connections in turn; from a task on an event loop, they take
+    /// a connection of that loop. Each connection is told apart by its `CLIENT ID`.
+    @Test func aCommandFromAnEventLoopTakesAConnectionOfThatLoop() async throws {
+        let client = try redisClient { $0.connections = 4 }
+        @Sendable func ids() async throws -> Set<Int64> {
+            var ids = Set<Int64>()
+            for _ in 0..<8 {
+                guard case .integer(let id) = try await client.send(["CLIENT", "ID"]) else {
+                    throw RedisError(code: .reply, message: "no id")
+                }
+                ids.insert(id)
+            }
+            return ids
+        }
+        let pooled = try await ids()
+        #expect(pooled.count == 4, "commands did not take the connections in turn")
+        // The connections sit on the shared loops; a loop with one of them sends through it alone.
+        var onLoops = [Set<Int64>]()
+        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+            onLoops.append(try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) { try await ids() })
+        }
+        #expect(onLoops.contains { $0.count == 1 }, "no event loop kept to one connection: \(onLoops)")
+        #expect(onLoops.allSatisfy { $0.isSubset(of: pooled) })
         await client.close()
     }
 

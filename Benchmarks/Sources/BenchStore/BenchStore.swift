@@ -2,7 +2,10 @@
 //   bench-store ops STORE SECONDS TASKS...  per task count: "TASKS pairs/s writes/s cpu-us/pair
 //                                           cpu-us/write", where a pair is one load and one apply
 //                                           of the task's own session, a write is one apply, and
-//                                           cpu is this process's (not the database's) per operation
+//                                           cpu is this process's (not the database's) per operation;
+//                                           with on-event-loop, each task runs on a shared event loop
+//                                           (as a handler would on its connection's), so the Redis
+//                                           client's commands need no thread hop
 //   bench-store memory COUNT                RSS growth per session for COUNT sessions with a
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
@@ -26,6 +29,7 @@ import SessionKit
 import SessionKitPostgres
 import SessionKitRedis
 import SessionKitStores
+import NIOPosix
 
 /// Completed iterations per second, and this process's CPU time (user and system) per iteration.
 struct Rate {
@@ -42,13 +46,18 @@ func processCPUMicroseconds() -> Double {
 }
 
 /// Runs `tasks` loops of `body` for `seconds`.
-func rate(tasks: Int, seconds: Double, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Rate {
+/// With `onEventLoop`, each task runs on one of the shared event loops (in turn), as a
+/// server's handler would if its tasks ran on their connections' loops.
+func rate(tasks: Int, seconds: Double, onEventLoop: Bool = false, _ body: @escaping @Sendable (Int) async throws -> Void) async throws
+    -> Rate
+{
     let start = ContinuousClock.now
     let cpuBefore = processCPUMicroseconds()
     let end = start + .milliseconds(Int64(seconds * 1000))
     let done = try await withThrowingTaskGroup(of: Int.self) { group in
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         for task in 0..<tasks {
-            group.addTask {
+            group.addTask(executorPreference: onEventLoop ? EventLoopTaskExecutor(loops[task % loops.count]) : nil) {
                 var count = 0
                 while ContinuousClock.now < end {
                     try await body(task)
@@ -73,7 +82,7 @@ func report(tasks: Int, pairs: Rate, writes: Rate) {
 /// Load+apply pairs and apply-only writes per second at each task count, each task on its
 /// own session; with `signedIn`, each session belongs to a user of its own (and so sits in
 /// a per-user index, where the store keeps one).
-func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], signedIn: Bool) async throws {
+func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool) async throws {
     for tasks in taskCounts {
         let now = Date()
         let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
@@ -85,7 +94,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
             }
             try await store.insert(session, now: now)
         }
-        let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
+        let pairs = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
             let now = Date()
             guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
             let counter = try loaded.values["counter"]?.decode(as: Int.self) ?? 0
@@ -95,7 +104,7 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
                 throw BenchError("apply failed")
             }
         }
-        let writes = try await rate(tasks: tasks, seconds: seconds) { task in
+        let writes = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
             let now = Date()
             let changes = SessionChanges(values: ["counter": SessionValue(task)], lastSeenAt: now, idleDeadline: now + 3_600)
             guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
@@ -106,9 +115,9 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
 }
 
 /// Away from the main actor, which the store's closure must not capture.
-func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int], signedIn: Bool) async throws {
+func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool) async throws {
     try await spec.withStore(logger: logger) { store in
-        try await operations(store, seconds: seconds, taskCounts: taskCounts, signedIn: signedIn)
+        try await operations(store, seconds: seconds, taskCounts: taskCounts, signedIn: signedIn, onEventLoop: onEventLoop)
     }
 }
 
@@ -240,7 +249,7 @@ struct BenchStore {
             let tasks = arguments.dropFirst(3).compactMap { Int($0) }
             try await operations(
                 on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks,
-                signedIn: arguments.contains("signed-in"))
+                signedIn: arguments.contains("signed-in"), onEventLoop: arguments.contains("on-event-loop"))
         case ("redis-client", 4...):
             try await redisClient(url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) })
         case ("postgres-client", 4...):
@@ -253,7 +262,7 @@ struct BenchStore {
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }

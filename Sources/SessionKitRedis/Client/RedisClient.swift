@@ -2,11 +2,14 @@
 import Crypto
 import Foundation
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A small Redis client: a bounded pool of pipelined connections to one server, with
 /// connect and command timeouts, reconnection with back-off after a dropped connection,
-/// and scripts run by `EVALSHA` (loaded on `NOSCRIPT`).
+/// and scripts run by `EVALSHA` (loaded on `NOSCRIPT`). Commands take the connections in
+/// turn; a command sent from an event loop's thread takes a connection of that loop when
+/// one is open, so that its write and its reply stay on that thread.
 public final class RedisClient: Sendable {
     /// Where a Redis server is and how to reach it.
     public struct Configuration: Sendable {
@@ -88,7 +91,7 @@ public final class RedisClient: Sendable {
     /// command is preceded by `ASKING` on the same connection (a cluster's `ASK` redirection).
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
-        let connection = try await connection(at: index)
+        let connection = if let local = localConnection() { local } else { try await connection(at: index) }
         let timeout = try RedisCallDeadline.timeout(configuration.commandTimeout)
         do {
             return try await asking ? connection.sendAsking(arguments, timeout: timeout) : connection.send(arguments, timeout: timeout)
@@ -117,6 +120,20 @@ public final class RedisClient: Sendable {
             return slots.compactMap { if case .connected(let connection) = $0 { connection } else { nil } }
         }
         for connection in open { await connection.close() }
+    }
+
+    /// A connection of the event loop this code runs on, when it runs on one and the pool
+    /// has one open: a caller whose task runs on an event loop (its executor preference)
+    /// then writes its command and has its reply with no hop between threads. Elsewhere it
+    /// costs one look at a thread-local.
+    private func localConnection() -> RedisConnection? {
+        guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return nil }
+        return slots.withLock { slots in
+            for case .connected(let connection) in slots where connection.isActive && connection.channel.eventLoop.inEventLoop {
+                return connection
+            }
+            return nil
+        }
     }
 
     private func connection(at index: Int) async throws -> RedisConnection {
