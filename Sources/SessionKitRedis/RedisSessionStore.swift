@@ -704,11 +704,12 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     /// `read` after `changes`, as a load would then read it: its times in whole
     /// microseconds, as the hash keeps them.
     private static func asStored(_ read: StoredSession, after changes: SessionChanges) -> StoredSession {
+        func asStored(_ time: Date) -> Date { date(micros: microseconds(time)) }
         var session = read
         session.apply(changes)
-        for time in [\StoredSession.lastSeenAt, \.idleDeadline, \.absoluteDeadline] {
-            session[keyPath: time] = date(micros: microseconds(session[keyPath: time]))
-        }
+        session.lastSeenAt = asStored(session.lastSeenAt)
+        session.idleDeadline = asStored(session.idleDeadline)
+        session.absoluteDeadline = asStored(session.absoluteDeadline)
         return session
     }
 
