@@ -31,12 +31,14 @@ struct RedisClientTimeoutTests {
     }
 
     /// A store call given a time limit (as the manager gives loads and plain writes) ends
-    /// within it: a command timeout of ten minutes would outlast the test's time limit.
+    /// within it: a command timeout of two minutes would outlast the test's time limit (and
+    /// so would the handshake's, which times the connection's first reply).
     @Test(.timeLimit(.minutes(1))) func aStoreCallGivenATimeLimitEndsWithinItWhateverTheCommandTimeout() async throws {
         try await withSilentServer(answers: 1) { port in
             let client = try redisClient("redis://127.0.0.1:\(port)") {
                 $0.connections = 1
-                $0.commandTimeout = .seconds(600)
+                $0.connectTimeout = .seconds(120)
+                $0.commandTimeout = .seconds(120)
             }
             let store = RedisSessionStore(client: client, logger: Logger(label: "test"))
             let key = SessionToken.generate().storageKey
@@ -47,6 +49,28 @@ struct RedisClientTimeoutTests {
                 try await store.apply(
                     SessionChanges(values: ["a": nil]), to: key, basedOn: nil, ifVersion: nil, now: Date(), within: .milliseconds(200))
             } throws: { ($0 as? SessionStoreError)?.code == .timedOut }
+            await client.close()
+        }
+    }
+
+    /// A connection times its replies with one timer: a call with a near deadline, sent
+    /// behind a command with a far one on the same connection, still ends at its own, and
+    /// the far one fails with it (its reply could no longer be matched). Every other time on
+    /// the connection is two minutes, past the test's time limit.
+    @Test(.timeLimit(.minutes(1))) func aNearDeadlineBehindAFarOneEndsAtItsOwn() async throws {
+        try await withSilentServer(answers: 1) { port in
+            let client = try redisClient("redis://127.0.0.1:\(port)") {
+                $0.connections = 1
+                $0.connectTimeout = .seconds(120)
+                $0.commandTimeout = .seconds(120)
+            }
+            let far = Task { try await client.send(["PING"]) }
+            try await Task.sleep(for: .milliseconds(100))
+            let store = RedisSessionStore(client: client, logger: Logger(label: "test"))
+            await #expect { try await store.lookUp(SessionToken.generate().storageKey, now: Date(), within: .milliseconds(200)) } throws: {
+                ($0 as? SessionStoreError)?.code == .timedOut
+            }
+            await #expect { try await far.value } throws: { ($0 as? RedisError)?.code == .timeout }
             await client.close()
         }
     }

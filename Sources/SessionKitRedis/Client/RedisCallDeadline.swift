@@ -30,14 +30,14 @@ enum RedisCallDeadline {
         return .now() + TimeAmount(delay) < deadline
     }
 
-    /// How long a command may wait for its reply: `commandTimeout`, or less when the
-    /// call's deadline comes sooner.
-    static func timeout(_ commandTimeout: Duration) throws -> TimeAmount {
-        let timeout = TimeAmount(commandTimeout)
-        guard let deadline = current else { return timeout }
-        let left = deadline - .now()
-        guard left > .zero else { throw exceeded() }
-        return min(timeout, left)
+    /// When a command sent now must have its reply: `commandTimeout` from now, or the
+    /// call's deadline when that comes sooner.
+    static func due(within commandTimeout: Duration) throws -> NIODeadline {
+        let now = NIODeadline.now()
+        let due = now + TimeAmount(commandTimeout)
+        guard let deadline = current else { return due }
+        guard deadline > now else { throw exceeded() }
+        return min(due, deadline)
     }
 
     /// Waits for `task` (shared with other callers, so it is never cancelled here) at most

@@ -92,9 +92,9 @@ public final class RedisClient: Sendable {
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
         let connection = if let local = localConnection() { local } else { try await connection(at: index) }
-        let timeout = try RedisCallDeadline.timeout(configuration.commandTimeout)
+        let deadline = try RedisCallDeadline.due(within: configuration.commandTimeout)
         do {
-            return try await asking ? connection.sendAsking(arguments, timeout: timeout) : connection.send(arguments, timeout: timeout)
+            return try await asking ? connection.sendAsking(arguments, due: deadline) : connection.send(arguments, due: deadline)
         } catch let error as RedisError where error.code == .connectionClosed {
             throw RedisError(code: .timeout, message: "no reply in time, or the connection dropped")
         }

@@ -45,28 +45,37 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 /// flushed once per batch: the first write of a batch asks the event loop for a flush
 /// after the writes already queued, so commands sent from many requests at once leave in
 /// one system call.
+///
+/// Each awaited reply has a deadline, and one timer per connection watches them: it is set
+/// for the earliest deadline, and when it fires with a reply overdue the connection closes,
+/// failing every reply still awaited on it (they can no longer be matched). A reply that
+/// comes in time leaves the timer alone, so a command costs no timer of its own.
 final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    /// Encoded commands written together, and one promise per reply they expect.
-    typealias OutboundIn = (ByteBuffer, [EventLoopPromise<RESPValue>])
+    /// Encoded commands written together, one promise per reply they expect, and when
+    /// those replies are overdue.
+    typealias OutboundIn = (ByteBuffer, [EventLoopPromise<RESPValue>], NIODeadline)
     typealias OutboundOut = ByteBuffer
 
     private let decoder: RESPDecoder
     private var received: ByteBuffer?
-    private var waiting = CircularBuffer<EventLoopPromise<RESPValue>>()
+    private var waiting = CircularBuffer<(reply: EventLoopPromise<RESPValue>, deadline: NIODeadline)>()
     private var closedError: RedisError?
     private var flushPending = false
+    /// The timer watching `waiting`, and the deadline it fires at.
+    private var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
 
     init(decoder: RESPDecoder) { self.decoder = decoder }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let (bytes, replies) = unwrapOutboundIn(data)
+        let (bytes, replies, deadline) = unwrapOutboundIn(data)
         if let closedError {
             for reply in replies { reply.fail(closedError) }
             promise?.fail(closedError)
             return
         }
-        waiting.append(contentsOf: replies)
+        for reply in replies { waiting.append((reply, deadline)) }
+        watch(until: deadline, context: context)
         context.write(wrapOutboundOut(bytes), promise: promise)
         guard !flushPending else { return }
         flushPending = true
@@ -76,6 +85,29 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    /// Makes sure the timer fires by `deadline`.
+    private func watch(until deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let timer {
+            guard deadline < timer.deadline else { return }
+            timer.task.cancel()
+        }
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.checkDeadlines(context: context)
+        }
+        timer = (task, deadline)
+    }
+
+    /// Closes the connection when a reply is overdue; otherwise sets the timer for the
+    /// earliest deadline still awaited.
+    private func checkDeadlines(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        guard let earliest = waiting.lazy.map({ $0.deadline }).min() else { return }
+        guard earliest <= now else { return watch(until: earliest, context: context) }
+        failAll(RedisError(code: .timeout, message: "no reply in time"))
+        context.close(promise: nil)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if received == nil { received = bytes } else { received!.writeBuffer(&bytes) }
@@ -83,7 +115,7 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
             while var buffer = received, let value = try decoder.decode(&buffer) {
                 received = buffer
                 if case .push = value { continue }
-                guard let reply = waiting.popFirst() else {
+                guard let (reply, _) = waiting.popFirst() else {
                     throw RESPDecoder.Error(message: "a reply arrived with no command waiting")
                 }
                 reply.succeed(value)
@@ -97,6 +129,8 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         failAll(RedisError(code: .connectionClosed, message: "the connection to Redis closed"))
+        timer?.task.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
@@ -107,7 +141,7 @@ final class RESPChannelHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private func failAll(_ error: RedisError) {
         closedError = closedError ?? error
-        while let reply = waiting.popFirst() { reply.fail(error) }
+        while let (reply, _) = waiting.popFirst() { reply.fail(error) }
     }
 }
 
@@ -156,14 +190,14 @@ final class RedisConnection: Sendable {
         if let password { hello += ["AUTH", .text(username ?? "default"), .text(password)] }
         let probe = RedisConnection(channel: channel, resp3: false)
         do {
-            let reply = try await probe.send(hello, timeout: handshakeTimeout)
+            let reply = try await probe.send(hello, due: .now() + handshakeTimeout)
             if let message = reply.errorMessage {
                 guard message.hasPrefix("ERR unknown command") || message.hasPrefix("NOPROTO") else {
                     throw RedisError(code: .reply, message: message)
                 }
                 if let password {
                     let auth: [RESPArgument] = username.map { ["AUTH", .text($0), .text(password)] } ?? ["AUTH", .text(password)]
-                    if let message = try await probe.send(auth, timeout: handshakeTimeout).errorMessage {
+                    if let message = try await probe.send(auth, due: .now() + handshakeTimeout).errorMessage {
                         throw RedisError(code: .reply, message: message)
                     }
                 }
@@ -177,39 +211,34 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command and waits for its reply (error replies are returned, not thrown),
-    /// closing the connection if none comes within `timeout`.
-    func send(_ arguments: [RESPArgument], timeout: TimeAmount) async throws -> RESPValue {
+    /// closing the connection if none comes by `deadline`.
+    func send(_ arguments: [RESPArgument], due deadline: NIODeadline) async throws -> RESPValue {
         var bytes = channel.allocator.buffer(capacity: 64)
         RESPEncoder.command(arguments, into: &bytes)
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
-        submit(bytes, replies: [reply], timeout: timeout)
+        submit(bytes, replies: [reply], due: deadline)
         return try await reply.futureResult.get()
     }
 
     /// Sends `ASKING` and then the command in one write, so no other command on this
     /// connection can come between them (`ASKING` holds for the next command only), and
     /// returns the command's reply.
-    func sendAsking(_ arguments: [RESPArgument], timeout: TimeAmount) async throws -> RESPValue {
+    func sendAsking(_ arguments: [RESPArgument], due deadline: NIODeadline) async throws -> RESPValue {
         var bytes = channel.allocator.buffer(capacity: 80)
         RESPEncoder.command(["ASKING"], into: &bytes)
         RESPEncoder.command(arguments, into: &bytes)
         let asking = channel.eventLoop.makePromise(of: RESPValue.self)
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
-        submit(bytes, replies: [asking, reply], timeout: timeout)
+        submit(bytes, replies: [asking, reply], due: deadline)
         if let message = try await asking.futureResult.get().errorMessage { throw RedisError(code: .reply, message: message) }
         return try await reply.futureResult.get()
     }
 
-    /// Hands encoded commands to the event loop in one step, which writes them (the
-    /// handler flushes them with the rest of their batch) and times their replies: at
-    /// `timeout` the connection closes, which fails every reply still awaited on it.
-    private func submit(_ bytes: ByteBuffer, replies: [EventLoopPromise<RESPValue>], timeout: TimeAmount) {
-        let channel = self.channel
-        channel.eventLoop.execute {
-            let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-            replies.last?.futureResult.whenComplete { _ in timer.cancel() }
-            channel.write((bytes, replies), promise: nil)
-        }
+    /// Writes encoded commands in one step (the handler flushes them with the rest of their
+    /// batch), their replies due by `deadline`. From the connection's own event loop the
+    /// write is immediate; from elsewhere the channel hands it to that loop.
+    private func submit(_ bytes: ByteBuffer, replies: [EventLoopPromise<RESPValue>], due deadline: NIODeadline) {
+        channel.write((bytes, replies, deadline), promise: nil)
     }
 
     func close() async {
