@@ -58,14 +58,22 @@ struct RedisClientTimeoutTests {
     /// the far one fails with it (its reply could no longer be matched). Every other time on
     /// the connection is two minutes, past the test's time limit.
     @Test(.timeLimit(.minutes(1))) func aNearDeadlineBehindAFarOneEndsAtItsOwn() async throws {
-        try await withSilentServer(answers: 1) { port in
+        let (reads, reading) = AsyncStream.makeStream(of: Void.self)
+        // The handshake and a first PING are answered; the connection is open after them.
+        try await withSilentServer(answers: 2, onRead: { reading.yield() }) { port in
             let client = try redisClient("redis://127.0.0.1:\(port)") {
                 $0.connections = 1
                 $0.connectTimeout = .seconds(120)
                 $0.commandTimeout = .seconds(120)
             }
+            try await client.send(["PING"])
             let far = Task { try await client.send(["PING"]) }
-            try await Task.sleep(for: .milliseconds(100))
+            // The server has the far command (its third read) before the near one is sent.
+            var remaining = 3
+            for await _ in reads {
+                remaining -= 1
+                if remaining == 0 { break }
+            }
             let store = RedisSessionStore(client: client, logger: Logger(label: "test"))
             await #expect { try await store.lookUp(SessionToken.generate().storageKey, now: Date(), within: .milliseconds(200)) } throws: {
                 ($0 as? SessionStoreError)?.code == .timedOut
@@ -88,11 +96,13 @@ struct RedisClientTimeoutTests {
         }
     }
 
-    private func withSilentServer(answers: Int, _ body: (Int) async throws -> Void) async throws {
+    private func withSilentServer(answers: Int, onRead: @escaping @Sendable () -> Void = {}, _ body: (Int) async throws -> Void)
+        async throws
+    {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AnswersThenSilence(answers: answers))
+                    try channel.pipeline.syncOperations.addHandler(AnswersThenSilence(answers: answers, onRead: onRead))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -111,10 +121,15 @@ private final class AnswersThenSilence: ChannelInboundHandler, @unchecked Sendab
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     private var answers: Int
+    private let onRead: @Sendable () -> Void
 
-    init(answers: Int) { self.answers = answers }
+    init(answers: Int, onRead: @escaping @Sendable () -> Void) {
+        self.answers = answers
+        self.onRead = onRead
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onRead()
         guard answers > 0 else { return }
         answers -= 1
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "+OK\r\n")), promise: nil)
