@@ -90,8 +90,7 @@ public final class RedisClient: Sendable {
     /// Sends a command and returns its reply, error replies included. With `asking`, the
     /// command is preceded by `ASKING` on the same connection (a cluster's `ASK` redirection).
     func sendRaw(_ arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
-        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections
-        let connection = if let local = localConnection() { local } else { try await connection(at: index) }
+        let connection = if let local = localConnection() { local } else { try await connection(at: nextIndex()) }
         let deadline = try RedisCallDeadline.due(within: configuration.commandTimeout)
         do {
             return try await asking ? connection.sendAsking(arguments, due: deadline) : connection.send(arguments, due: deadline)
@@ -121,6 +120,9 @@ public final class RedisClient: Sendable {
         }
         for connection in open { await connection.close() }
     }
+
+    /// The pool's next connection in turn.
+    private func nextIndex() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue % configuration.connections }
 
     /// A connection of the event loop this code runs on, when it runs on one and the pool
     /// has one open: a caller whose task runs on an event loop (its executor preference)
