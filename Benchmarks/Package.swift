@@ -79,6 +79,7 @@ let package = Package(
             dependencies: [
                 "BenchFixtures",
                 .product(name: "SessionKit", package: root),
+                .product(name: "_SessionKitTooling", package: root),
                 .product(name: "SessionKitHummingbird", package: root),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),

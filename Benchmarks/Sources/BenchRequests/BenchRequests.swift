@@ -11,6 +11,10 @@
 // plain router gets SessionKit's cookies in the same order. SESSIONS 1 is one hot session
 // that every request shares (a contention row, not a site's traffic). Each request also
 // carries a user agent and comes from a client address.
+//   bench-requests sessionkit ROUTE COUNT SESSIONS STORE-URL
+// SessionKit on another store (postgres://..., redis://..., as `sessionkit serve` names
+// them): the CPU of this process alone per request, the store's engine running elsewhere.
+// Requests still run one at a time, so each waits for its round trips.
 //   bench-requests cart-memory|cart-sealed|cart-sealed-revocations read|write COUNT
 // A 200-byte cart read or changed, over a pool of 10 000 distinct sessions taken in turn:
 // on the memory store, sealed in cookies, and sealed with revocations in a memory store.
@@ -26,6 +30,7 @@ import NIOCore
 import NIOEmbedded
 import SessionKit
 import SessionKitHummingbird
+import SessionKitStores
 
 @main
 struct BenchRequests {
@@ -42,15 +47,27 @@ struct BenchRequests {
             print(created.headers[.setCookie]?.utf8.count ?? 0)
             return
         }
-        guard arguments.count == 4 || arguments.count == 5, let count = Int(arguments[3]),
-            let sessions = arguments.count == 5 ? Int(arguments[4]) : 10_000, sessions > 0
+        guard (4...6).contains(arguments.count), let count = Int(arguments[3]),
+            let sessions = arguments.count >= 5 ? Int(arguments[4]) : 10_000, sessions > 0
         else {
-            FileHandle.standardError.write(Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT [SESSIONS]\n".utf8))
+            FileHandle.standardError.write(
+                Data("usage: bench-requests plain|sessionkit|hbauth untouched|read|write COUNT [SESSIONS [STORE-URL]]\n".utf8))
             exit(2)
         }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let path = "/" + arguments[2]
+        if arguments.count == 6 {
+            guard arguments[1] == "sessionkit" else { throw BenchError("only sessionkit takes a store URL") }
+            let perRequest = try await StoreSpec(parsing: arguments[5]).withStore(logger: logger) { store in
+                let responder = counterRouter(manager: try SessionManager(store: store, logger: logger)).buildResponder()
+                let cookies = try await cookies(sessions, from: responder, logger: logger)
+                return try await measure(
+                    responder, path: path, cookies: cookies, order: zipfOrder(sessions: sessions, count: count), logger: logger)
+            }
+            print(String(format: "%.2f", perRequest))
+            return
+        }
         let sessionKit = counterRouter(manager: try SessionManager(store: MemorySessionStore(), logger: logger)).buildResponder()
         let perRequest: Double
         if arguments[1].hasPrefix("cart-") {
