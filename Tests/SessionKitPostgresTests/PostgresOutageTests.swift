@@ -24,6 +24,7 @@ struct OwnPostgres {
     }
 
     func remove() {
+        _ = try? run("resume")  // a paused server would not stop
         _ = try? run("stop")
         try? FileManager.default.removeItem(at: folder)
     }
@@ -40,13 +41,44 @@ struct OutageTestError: Error, CustomStringConvertible {
 )
 struct PostgresOutageTests {
     @Test func outageAnswers503ForSessionsAndRecoversWithoutARestart() async throws {
+        // Generous: the suites run in parallel on two cores.
+        try await withShopWithACart(storeTimeout: .seconds(5)) { server, client, cookie in
+            try server.run("kill")
+            try await Self.expectUnavailable(client, cookie: cookie)
+            // Pages that need no session still work.
+            #expect(try await client.execute(uri: "/api/products", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/", method: .get).status == .ok)
+            try server.run("start")
+            try await Self.expectRecovered(client, cookie: cookie)
+        }
+    }
+
+    /// A server that stops answering (paused with its connections open, so statements are
+    /// sent and never answered) is answered 503 at the store timeout, not left hanging; the
+    /// test's time limit is far beyond that timeout. postgres-nio's queries do not end when
+    /// their task is cancelled, so only the manager's watch of the call can answer it.
+    @Test(.timeLimit(.minutes(1))) func aServerThatStopsAnsweringIsAnswered503AtTheStoreTimeout() async throws {
+        try await withShopWithACart(storeTimeout: .milliseconds(500)) { server, client, cookie in
+            try server.run("pause")
+            try await Self.expectUnavailable(client, cookie: cookie)
+            try await Self.expectUnavailable(client, cookie: cookie)
+            try server.run("resume")
+            try await Self.expectRecovered(client, cookie: cookie)
+        }
+    }
+
+    /// The demo shop on a PostgreSQL server of the test's own, with a signed-in session
+    /// whose cart holds three mugs.
+    private func withShopWithACart(
+        storeTimeout: Duration,
+        _ body: @escaping @Sendable (OwnPostgres, any TestClientProtocol, String) async throws -> Void
+    ) async throws {
         let server = OwnPostgres()
         defer { server.remove() }
         let url = try server.run("start")
         try await withPostgresStore(url: url) { store, _ in
-            // Generous: the suites run in parallel on two cores.
             var configuration = SessionConfiguration()
-            configuration.storeTimeout = .seconds(5)
+            configuration.storeTimeout = storeTimeout
             let shop = Shop(
                 manager: try SessionManager(store: store, configuration: configuration),
                 accounts: Accounts(password: "pw"),
@@ -69,28 +101,28 @@ struct PostgresOutageTests {
                     body: ByteBuffer(string: #"{"sku": "mug", "quantity": 3}"#)
                 )
                 #expect(add.status == .ok)
-
-                try server.run("kill")
-                let down = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
-                #expect(down.status == .serviceUnavailable)
-                #expect(String(buffer: down.body).contains("store_unavailable"))
-                #expect(down.headers[values: .setCookie].isEmpty)
-                // Pages that need no session still work.
-                #expect(try await client.execute(uri: "/api/products", method: .get).status == .ok)
-                #expect(try await client.execute(uri: "/", method: .get).status == .ok)
-
-                try server.run("start")
-                // Poll with a deadline until the pool has reconnected.
-                var recovered: TestResponse?
-                _ = try await TestServices.poll(within: .seconds(60), every: .milliseconds(200)) {
-                    let response = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
-                    if response.status == .ok { recovered = response }
-                    return recovered != nil
-                }
-                let cart = try #require(recovered, "the store did not recover within 60 seconds")
-                #expect(String(buffer: cart.body).contains(#""quantity":3"#))
+                try await body(server, client, cookie)
             }
         }
+    }
+
+    private static func expectUnavailable(_ client: some TestClientProtocol, cookie: String) async throws {
+        let down = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
+        #expect(down.status == .serviceUnavailable)
+        #expect(String(buffer: down.body).contains("store_unavailable"))
+        #expect(down.headers[values: .setCookie].isEmpty)
+    }
+
+    /// Polls with a deadline until the pool has reconnected, then finds the cart intact.
+    private static func expectRecovered(_ client: some TestClientProtocol, cookie: String) async throws {
+        var recovered: TestResponse?
+        _ = try await TestServices.poll(within: .seconds(60), every: .milliseconds(200)) {
+            let response = try await client.execute(uri: "/api/cart", method: .get, headers: [.cookie: cookie])
+            if response.status == .ok { recovered = response }
+            return recovered != nil
+        }
+        let cart = try #require(recovered, "the store did not recover within 60 seconds")
+        #expect(String(buffer: cart.body).contains(#""quantity":3"#))
     }
 
     @Test func migrateFailsClearlyWhenTheClientIsNotRunning() async throws {
