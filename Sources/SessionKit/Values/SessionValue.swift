@@ -63,7 +63,7 @@ public struct SessionValue: Sendable {
         case .encoded(let data): return data
         case .both(let both): return both.encoded
         case .shared(let shared): return shared.encoded
-        case .live(let value): return try Self.encoder.encode(value)
+        case .live(let value): return try Self.encoded(value)
         }
     }
 
@@ -72,7 +72,7 @@ public struct SessionValue: Sendable {
     func withEncodedJSON() throws -> SessionValue {
         guard case .live(let value) = form else { return self }
         var copy = self
-        copy.form = .both(Both(value: value, encoded: try Self.encoder.encode(value)))
+        copy.form = .both(Both(value: value, encoded: try Self.encoded(value)))
         return copy
     }
 
@@ -94,13 +94,21 @@ public struct SessionValue: Sendable {
             if let typed = both.value as? Value { return typed }
         case .shared(let shared):
             if let typed = shared.decoded.withLock({ $0 }) as? Value { return typed }
-            let value = try Self.decoder.decode(Value.self, from: shared.encoded)
+            let value = try Self.decoded(Value.self, from: shared.encoded)
             // The first type read is kept; a value read as two types (rare) decodes the other each time.
             shared.decoded.withLock { if $0 == nil { $0 = value } }
             return value
         case .encoded: break
         }
-        return try Self.decoder.decode(Value.self, from: try encodedJSON())
+        return try Self.decoded(Value.self, from: try encodedJSON())
+    }
+
+    private static func encoded(_ value: any Encodable & Sendable) throws -> Data {
+        try ScalarJSON.encode(value) ?? encoder.encode(value)
+    }
+
+    private static func decoded<Value: Codable & Sendable>(_ type: Value.Type, from json: Data) throws -> Value {
+        try ScalarJSON.decode(type, from: json) ?? decoder.decode(type, from: json)
     }
 
     /// A copy that also holds `value` as its live form, so later reads skip decoding.
