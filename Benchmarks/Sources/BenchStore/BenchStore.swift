@@ -10,9 +10,10 @@
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
 //                                           among 1 000 000 live sessions
-//   bench-store redis-client URL SECONDS TASKS...  "TASKS pairs/s cpu-us/pair": GET+SET pairs of a
-//                                           256-byte value through SessionKit's own Redis client
-//                                           (no store), per task count
+//   bench-store redis-client URL SECONDS TASKS... [on-event-loop]  "TASKS pairs/s cpu-us/pair":
+//                                           GET+SET pairs of a 256-byte value through SessionKit's
+//                                           own Redis client (no store), per task count; the tasks
+//                                           on the event loops as `ops` puts them
 //   bench-store postgres-client URL SECONDS TASKS...  per task count: the same line as `ops`, of
 //                                           a session's SELECT and UPDATE through postgres-nio
 //                                           alone (no store): the PostgreSQL store's baseline
@@ -162,11 +163,11 @@ func scale(seconds: Double) async throws {
     }
 }
 
-func redisClient(url: String, seconds: Double, taskCounts: [Int]) async throws {
+func redisClient(url: String, seconds: Double, taskCounts: [Int], onEventLoop: Bool) async throws {
     let client = try redisCommands(url: url)
     let value = RESPArgument.text(String(repeating: "x", count: 256))
     for tasks in taskCounts {
-        let pairs = try await rate(tasks: tasks, seconds: seconds) { task in
+        let pairs = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
             let key = "bench-client:\(task)"
             try await client.send(["SET", .text(key), value], routedBy: key)
             _ = try await client.send(["GET", .text(key)], routedBy: key)
@@ -251,7 +252,9 @@ struct BenchStore {
                 on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks,
                 signedIn: arguments.contains("signed-in"), onEventLoop: arguments.contains("on-event-loop"))
         case ("redis-client", 4...):
-            try await redisClient(url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) })
+            try await redisClient(
+                url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) },
+                onEventLoop: arguments.contains("on-event-loop"))
         case ("postgres-client", 4...):
             try await postgresClient(
                 url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) }, logger: logger)
@@ -262,7 +265,7 @@ struct BenchStore {
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... [on-event-loop] | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
