@@ -30,23 +30,29 @@ enum ScalarJSON {
     }
 
     private static func encode(_ string: String) -> Data {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(string.utf8.count + 2)
-        bytes.append(UInt8(ascii: "\""))
+        var json = [UInt8]()
+        json.reserveCapacity(string.utf8.count + 2)
+        func escaped(_ byte: UInt8) {
+            json.append(UInt8(ascii: "\\"))
+            json.append(byte)
+        }
+        json.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes += [UInt8(ascii: "\\"), byte]
-            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case ..<0x20: bytes += Array("\\u00".utf8) + [hexDigit(byte >> 4), hexDigit(byte & 0xF)]
-            default: bytes.append(byte)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): escaped(byte)
+            case 0x08: escaped(UInt8(ascii: "b"))
+            case 0x0C: escaped(UInt8(ascii: "f"))
+            case 0x0A: escaped(UInt8(ascii: "n"))
+            case 0x0D: escaped(UInt8(ascii: "r"))
+            case 0x09: escaped(UInt8(ascii: "t"))
+            case ..<0x20:
+                escaped(UInt8(ascii: "u"))
+                json += [UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigit(byte >> 4), hexDigit(byte & 0xF)]
+            default: json.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
-        return Data(bytes)
+        json.append(UInt8(ascii: "\""))
+        return Data(json)
     }
 
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {
