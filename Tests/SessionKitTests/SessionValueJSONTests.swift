@@ -59,6 +59,25 @@ struct SessionValueJSONTests {
         }
     }
 
+    /// A stored object of values (SQLite's and PostgreSQL's column) names its members as
+    /// string values are written, and reads them back; a member name that is not a JSON
+    /// string is refused as corrupt.
+    @Test func anObjectOfValuesKeepsEveryMemberName() throws {
+        // Swift's strings compare by canonical equivalence ("é" is "e\u{301}"): one of each.
+        let names = Array(Set(Self.strings))
+        let values = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, SessionValue($0)) })
+        let object = try SessionValuesJSON.encodeObject(values)
+        for name in names {
+            #expect(object.range(of: try Self.reference.encode(name) + Data(":".utf8)) != nil, "\(name.debugDescription)")
+        }
+        let read = try SessionValuesJSON.decodeObject(object)
+        #expect(Set(read.keys) == Set(names))
+        for (index, name) in names.enumerated() { #expect(try read[name]?.decode(as: Int.self) == index) }
+        for corrupt: [UInt8] in [[0x7B, 0x22, 0x61, 0x01, 0x22, 0x3A, 0x31, 0x7D], [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]] {
+            #expect { try SessionValuesJSON.decodeObject(corrupt) } throws: { ($0 as? SessionStoreError)?.code == .corrupt }
+        }
+    }
+
     /// The value a session reads, or `nil` when it refuses the bytes.
     private static func read<Value: Codable & Sendable>(_ type: Value.Type, _ json: Data) -> Value? {
         try? SessionValue(encodedJSON: json).decode(as: type)

@@ -15,7 +15,7 @@ enum ScalarJSON {
         switch value {
         case let int as Int: Data(String(int).utf8)
         case let bool as Bool: Data((bool ? "true" : "false").utf8)
-        case let string as String: encode(string)
+        case let string as String: Data(quoted(string))
         default: nil
         }
     }
@@ -24,12 +24,14 @@ enum ScalarJSON {
     /// plainest form, else `nil` (for `JSONDecoder` to read).
     static func decode<Value>(_ type: Value.Type, from json: Data) -> Value? {
         if Value.self == Int.self { return int(json) as? Value }
-        if Value.self == String.self { return string(json) as? Value }
+        if Value.self == String.self { return unescaped(json) as? Value }
         if Value.self == Bool.self { return bool(json) as? Value }
         return nil
     }
 
-    private static func encode(_ string: String) -> Data {
+    /// `string` as a JSON string literal, escaped as `JSONEncoder` escapes it: a string
+    /// value, and a member name in an object of values (`SessionValuesJSON`).
+    static func quoted(_ string: String) -> [UInt8] {
         var json = [UInt8]()
         json.reserveCapacity(string.utf8.count + 2)
         func escaped(_ byte: UInt8) {
@@ -52,7 +54,7 @@ enum ScalarJSON {
             }
         }
         json.append(UInt8(ascii: "\""))
-        return Data(json)
+        return json
     }
 
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {
@@ -81,14 +83,13 @@ enum ScalarJSON {
         }
     }
 
-    /// A quoted string of valid UTF-8 with no escape and no control character.
-    private static func string(_ json: Data) -> String? {
-        json.withUnsafeBytes { bytes -> String? in
-            guard bytes.count >= 2, bytes.first == UInt8(ascii: "\""), bytes.last == UInt8(ascii: "\"") else { return nil }
-            let inner = bytes.dropFirst().dropLast()
-            guard !inner.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }) else { return nil }
-            return String(validating: inner, as: UTF8.self)
-        }
+    /// The string a JSON string literal holds when it is quoted valid UTF-8 with no escape
+    /// and no control character; `nil` for any other bytes (for `JSONDecoder` to read).
+    static func unescaped(_ literal: some BidirectionalCollection<UInt8>) -> String? {
+        guard literal.count >= 2, literal.first == UInt8(ascii: "\""), literal.last == UInt8(ascii: "\"") else { return nil }
+        let inner = literal.dropFirst().dropLast()
+        guard !inner.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") }) else { return nil }
+        return String(validating: inner, as: UTF8.self)
     }
 
     private static func bool(_ json: Data) -> Bool? {

@@ -11,7 +11,7 @@ package enum SessionValuesJSON {
         for (name, value) in values.sorted(by: { $0.key < $1.key }) {
             if !first { output.append(UInt8(ascii: ",")) }
             first = false
-            output.append(contentsOf: quoted(name).utf8)
+            output.append(contentsOf: ScalarJSON.quoted(name))
             output.append(UInt8(ascii: ":"))
             output.append(try value.encodedJSON())
         }
@@ -24,26 +24,6 @@ package enum SessionValuesJSON {
     package static func decodeObject(_ bytes: some Collection<UInt8>) throws -> [String: SessionValue] {
         var scanner = Scanner(bytes: Array(bytes))
         return try scanner.object()
-    }
-
-    /// `name` as a JSON string literal.
-    package static func quoted(_ name: String) -> String {
-        var output = "\""
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                output +=
-                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
     }
 
     private struct Scanner {
@@ -66,11 +46,14 @@ package enum SessionValuesJSON {
         }
 
         /// A member name from its string literal (quotes included). Only a name with escapes
-        /// needs the JSON decoder.
+        /// (or bytes that are not plain UTF-8) needs the JSON decoder.
         func name(_ literal: ArraySlice<UInt8>) throws -> String {
-            let inner = literal.dropFirst().dropLast()
-            guard inner.contains(UInt8(ascii: "\\")) else { return String(decoding: inner, as: UTF8.self) }
-            return try Scanner.decoder.decode(String.self, from: Data(literal))
+            if let name = ScalarJSON.unescaped(literal) { return name }
+            do {
+                return try Scanner.decoder.decode(String.self, from: Data(literal))
+            } catch {
+                throw corrupt("a member name that is not a JSON string")
+            }
         }
 
         private static let decoder = JSONDecoder()
