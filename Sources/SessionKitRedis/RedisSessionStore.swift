@@ -675,8 +675,14 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
         }
         var arguments: [RESPArgument] = [.text(String(configuration.limits.maxSessionBytes)), .text(String(removed.count))]
         arguments += removed.map { .text("v:" + $0) }
-        for (name, data) in set { arguments += [.text("v:" + name), .bytes(ByteBuffer(bytes: data))] }
-        for (field, value) in meta { arguments += [.text(field), .text(value)] }
+        for (name, data) in set {
+            arguments.append(.text("v:" + name))
+            arguments.append(.bytes(ByteBuffer(bytes: data)))
+        }
+        for (field, value) in meta {
+            arguments.append(.text(field))
+            arguments.append(.text(value))
+        }
         return arguments
     }
 
@@ -759,7 +765,9 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
             let name = field.readableBytesView
             guard name.count > 2, name[name.startIndex + 1] == UInt8(ascii: ":") else { continue }
             if name.first == UInt8(ascii: "v") {
-                values[String(decoding: name.dropFirst(2), as: UTF8.self)] = SessionValue(encodedJSON: Data(value.readableBytesView))
+                // Copied in one step: `Data`'s initialiser from a sequence takes it byte by byte.
+                let json = value.withUnsafeReadableBytes { Data($0) }
+                values[String(decoding: name.dropFirst(2), as: UTF8.self)] = SessionValue(encodedJSON: json)
                 continue
             }
             switch String(buffer: field) {

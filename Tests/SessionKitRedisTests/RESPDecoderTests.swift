@@ -109,6 +109,13 @@ import Testing
         #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n")
     }
 
+    @Test func textIsCountedInUTF8BytesAndEmptyArgumentsKeepTheirPlace() {
+        var buffer = ByteBuffer(string: "before|")
+        RESPEncoder.command(["SET", "é✓", "", .bytes(ByteBuffer())], into: &buffer)
+        #expect(String(buffer: buffer) == "before|*4\r\n$3\r\nSET\r\n$5\r\né✓\r\n$0\r\n\r\n$0\r\n\r\n")
+        #expect(RESPEncoder.length(of: ["SET", "é✓", "", .bytes(ByteBuffer())]) == buffer.readableBytes - "before|".utf8.count)
+    }
+
     @Test func countsAndLengthsOfSeveralDigitsEncodeInDecimal() throws {
         var buffer = ByteBuffer()
         let long = String(repeating: "x", count: 1234)

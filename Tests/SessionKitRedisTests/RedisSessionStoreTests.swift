@@ -213,10 +213,11 @@ struct RedisSessionStoreTests {
     @Test func errorRepliesThrowAndScriptsLoadOnNoScript() async throws {
         let client = try redisClient()
         await #expect { try await client.send(["NOSUCHCOMMAND"]) } throws: { ($0 as? RedisError)?.code == .reply }
-        let script = RedisScript("return ARGV[1] .. '-\(UUID().uuidString)'")
-        let reply = try await client.run(script, keys: [], arguments: ["x"])
-        #expect(reply.string?.hasPrefix("x-") == true)
-        #expect(try await client.run(script, keys: [], arguments: ["y"]).string?.hasPrefix("y-") == true)
+        // New to the server, so the first run is answered NOSCRIPT and sent again with its source.
+        let script = RedisScript("return KEYS[1] .. ARGV[1] .. '-\(UUID().uuidString)'")
+        let reply = try await client.run(script, keys: ["k"], arguments: ["x"])
+        #expect(reply.string?.hasPrefix("kx-") == true)
+        #expect(try await client.run(script, keys: ["k"], arguments: ["y"]).string?.hasPrefix("ky-") == true)
         await client.close()
     }
 

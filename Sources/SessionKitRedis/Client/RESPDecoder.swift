@@ -179,37 +179,69 @@ public struct RESPDecoder: Sendable {
 /// Encodes commands as RESP arrays of bulk strings.
 public enum RESPEncoder {
     /// Appends `arguments` to `buffer` as one RESP command (an array of bulk strings).
+    ///
+    /// The command's length is summed first and the command written in one pass into
+    /// space reserved once: a command written piece by piece grew its buffer several times
+    /// and paid `ByteBuffer`'s checks on every piece.
     public static func command(_ arguments: [RESPArgument], into buffer: inout ByteBuffer) {
-        header(UInt8(ascii: "*"), arguments.count, into: &buffer)
-        for argument in arguments {
-            switch argument {
-            case .text(let text):
-                header(UInt8(ascii: "$"), text.utf8.count, into: &buffer)
-                buffer.writeString(text)
-            case .bytes(let bytes):
-                header(UInt8(ascii: "$"), bytes.readableBytes, into: &buffer)
-                buffer.writeImmutableBuffer(bytes)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length(of: arguments)) { space in
+            var end = header(UInt8(ascii: "*"), arguments.count, into: space, at: 0)
+            for argument in arguments {
+                end = header(UInt8(ascii: "$"), argument.byteCount, into: space, at: end)
+                switch argument {
+                case .text(var text):
+                    end = text.withUTF8 { copy(UnsafeRawBufferPointer($0), into: space, at: end) }
+                case .bytes(let bytes):
+                    end = bytes.withUnsafeReadableBytes { copy($0, into: space, at: end) }
+                }
+                space[end] = 13
+                space[end + 1] = 10
+                end += 2
             }
-            buffer.writeStaticString("\r\n")
+            return end
         }
     }
 
-    /// `type`, then `count` in decimal, then CRLF, written from the digits up: no string is made.
-    private static func header(_ type: UInt8, _ count: Int, into buffer: inout ByteBuffer) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { scratch in
-            var index = scratch.endIndex - 2
-            scratch[index] = 13
-            scratch[index + 1] = 10
-            var rest = count
-            repeat {
-                index -= 1
-                scratch[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            index -= 1
-            scratch[index] = type
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(scratch)[index...]))
+    /// The bytes `arguments` take as a command.
+    public static func length(of arguments: [RESPArgument]) -> Int {
+        var length = headerLength(arguments.count)
+        for argument in arguments {
+            let count = argument.byteCount
+            length += headerLength(count) + count + 2
         }
+        return length
+    }
+
+    /// The bytes of a header: its type, `count`'s decimal digits, CRLF.
+    private static func headerLength(_ count: Int) -> Int {
+        var digits = 1
+        var rest = count / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits + 3
+    }
+
+    /// Writes `type`, then `count` in decimal, then CRLF at `start`; returns where it ends.
+    private static func header(_ type: UInt8, _ count: Int, into space: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        let end = start + headerLength(count)
+        space[start] = type
+        space[end - 2] = 13
+        space[end - 1] = 10
+        var index = end - 3
+        var rest = count
+        repeat {
+            space[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+            index -= 1
+        } while rest > 0
+        return end
+    }
+
+    private static func copy(_ bytes: UnsafeRawBufferPointer, into space: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        UnsafeMutableRawBufferPointer(rebasing: space[start..<start + bytes.count]).copyMemory(from: bytes)
+        return start + bytes.count
     }
 }
 
@@ -220,5 +252,13 @@ public enum RESPArgument: Sendable, Hashable, ExpressibleByStringLiteral {
 
     /// A text argument from a string literal.
     public init(stringLiteral value: String) { self = .text(value) }
+
+    /// The argument's length in bytes, as its bulk string's header gives it.
+    var byteCount: Int {
+        switch self {
+        case .text(let text): text.utf8.count
+        case .bytes(let bytes): bytes.readableBytes
+        }
+    }
 }
 #endif

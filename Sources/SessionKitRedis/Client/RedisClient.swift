@@ -101,10 +101,16 @@ public final class RedisClient: Sendable {
 
     /// Runs `script` (loading it on `NOSCRIPT`) and returns its reply, error replies included.
     func runRaw(_ script: RedisScript, keys: [String], arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
-        let tail: [RESPArgument] = [.text(String(keys.count))] + keys.map { .text($0) } + arguments
-        let reply = try await sendRaw(["EVALSHA", .text(script.sha1)] + tail, asking: asking)
+        // Built in one array, with the script's place first: it is sent on every write.
+        var command: [RESPArgument] = ["EVALSHA", .text(script.sha1), .text(String(keys.count))]
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        for key in keys { command.append(.text(key)) }
+        command.append(contentsOf: arguments)
+        let reply = try await sendRaw(command, asking: asking)
         guard let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") else { return reply }
-        return try await sendRaw(["EVAL", .text(script.source)] + tail, asking: asking)
+        command[0] = "EVAL"
+        command[1] = .text(script.source)
+        return try await sendRaw(command, asking: asking)
     }
 
     static func checked(_ reply: RESPValue) throws -> RESPValue {

@@ -213,7 +213,7 @@ final class RedisConnection: Sendable {
     /// Sends one command and waits for its reply (error replies are returned, not thrown),
     /// closing the connection if none comes by `deadline`.
     func send(_ arguments: [RESPArgument], due deadline: NIODeadline) async throws -> RESPValue {
-        var bytes = channel.allocator.buffer(capacity: 64)
+        var bytes = channel.allocator.buffer(capacity: RESPEncoder.length(of: arguments))
         RESPEncoder.command(arguments, into: &bytes)
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
         submit(bytes, replies: [reply], due: deadline)
@@ -224,7 +224,7 @@ final class RedisConnection: Sendable {
     /// connection can come between them (`ASKING` holds for the next command only), and
     /// returns the command's reply.
     func sendAsking(_ arguments: [RESPArgument], due deadline: NIODeadline) async throws -> RESPValue {
-        var bytes = channel.allocator.buffer(capacity: 80)
+        var bytes = channel.allocator.buffer(capacity: RESPEncoder.length(of: ["ASKING"]) + RESPEncoder.length(of: arguments))
         RESPEncoder.command(["ASKING"], into: &bytes)
         RESPEncoder.command(arguments, into: &bytes)
         let asking = channel.eventLoop.makePromise(of: RESPValue.self)

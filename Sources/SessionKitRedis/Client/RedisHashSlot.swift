@@ -8,14 +8,18 @@ public enum RedisHashSlot {
 
     /// The hash slot of `key`: CRC16 of the key, or of its `{hash tag}`, modulo 16 384.
     public static func of(_ key: String) -> Int {
-        var utf8 = Array(key.utf8)
-        if let open = utf8.firstIndex(of: UInt8(ascii: "{")),
-            let close = utf8[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
-            close > open + 1
-        {
-            utf8 = Array(utf8[(open + 1)..<close])
+        // Read in place: every command routed in a cluster asks for its key's slot.
+        var key = key
+        return key.withUTF8 { bytes in
+            var hashed = bytes[...]
+            if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
+                let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
+                close > open + 1
+            {
+                hashed = bytes[(open + 1)..<close]
+            }
+            return Int(crc16(hashed)) % count
         }
-        return Int(crc16(utf8)) % count
     }
 
     /// CRC16-CCITT as Redis uses it: polynomial 0x1021, initial value 0, no reflection.
