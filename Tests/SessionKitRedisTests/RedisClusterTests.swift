@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import SessionKit
 import SessionKitTestSupport
 import SessionKitTesting
@@ -48,6 +49,8 @@ struct RedisHashSlotTests {
         let configuration = try RedisClusterClient.Configuration(url: "redis-cluster://app:s%40cret@10.0.0.1:7001,[::1]:7002")
         #expect(configuration.seeds == [RedisNodeAddress(host: "10.0.0.1", port: 7001), RedisNodeAddress(host: "::1", port: 7002)])
         #expect(configuration.node.username == "app" && configuration.node.password == "s@cret")
+        // One connection to each primary per event loop, not a single server's pool of 4.
+        #expect(configuration.node.connections == Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count)
         for bad in ["redis://h:1", "redis-cluster://", "redis-cluster://h", "redis-cluster://h:1,,h:2", "redis-cluster://h:99999"] {
             #expect(throws: RedisError.self, "\(bad)") { try RedisClusterClient.Configuration(url: bad) }
         }

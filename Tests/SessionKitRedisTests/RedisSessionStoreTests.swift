@@ -187,10 +187,12 @@ struct RedisSessionStoreTests {
     /// Commands take the pool's connections in turn; from a task on an event loop, they take
     /// a connection of that loop. Each connection is told apart by its `CLIENT ID`.
     @Test func aCommandFromAnEventLoopTakesAConnectionOfThatLoop() async throws {
-        let client = try redisClient { $0.connections = 4 }
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        let connections = max(4, loops.count)
+        let client = try redisClient { $0.connections = connections }
         @Sendable func ids() async throws -> Set<Int64> {
             var ids = Set<Int64>()
-            for _ in 0..<8 {
+            for _ in 0..<(2 * connections) {
                 guard case .integer(let id) = try await client.send(["CLIENT", "ID"]) else {
                     throw RedisError(code: .reply, message: "no id")
                 }
@@ -198,14 +200,21 @@ struct RedisSessionStoreTests {
             }
             return ids
         }
+        // The connections open one by one, with the shared group handing out a loop to
+        // someone else between them: where a connection sits must not depend on that.
+        for _ in 0..<connections {
+            _ = MultiThreadedEventLoopGroup.singleton.next()
+            try await client.send(["PING"])
+        }
         let pooled = try await ids()
-        #expect(pooled.count == 4, "commands did not take the connections in turn")
-        // The connections sit on the shared loops; a loop with one of them sends through it alone.
+        #expect(pooled.count == connections, "commands did not take the connections in turn")
+        // The connections are spread over the shared loops, and each loop sends through one of its own alone.
         var onLoops = [Set<Int64>]()
-        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+        for loop in loops {
             onLoops.append(try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) { try await ids() })
         }
-        #expect(onLoops.contains { $0.count == 1 }, "no event loop kept to one connection: \(onLoops)")
+        #expect(onLoops.allSatisfy { $0.count == 1 }, "an event loop did not keep to one connection: \(onLoops)")
+        #expect(Set(onLoops.joined()).count == onLoops.count, "event loops shared a connection: \(onLoops)")
         #expect(onLoops.allSatisfy { $0.isSubset(of: pooled) })
         await client.close()
     }

@@ -69,6 +69,10 @@ public final class RedisClient: Sendable {
     public let configuration: Configuration
     private let slots: Mutex<[Slot]>
     private let next = Atomic<Int>(0)
+    /// The loops the connections are spread over, connection `i` on loop `i` modulo their
+    /// number, so that each loop has its share (``localConnection()``) however the
+    /// connections were opened.
+    private let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
 
     /// A client for the server `configuration` names; it connects on first use.
     public init(configuration: Configuration) {
@@ -163,6 +167,7 @@ public final class RedisClient: Sendable {
                 let task = Task {
                     try await RedisCallDeadline.outside {
                         try await RedisConnection.connect(
+                            on: loops[index % loops.count],
                             host: configuration.host,
                             port: configuration.port,
                             username: configuration.username,

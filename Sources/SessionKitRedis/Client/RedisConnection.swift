@@ -161,6 +161,7 @@ final class RedisConnection: Sendable {
     /// Connects, switches to RESP3 with `HELLO 3` (authenticating there when asked), and
     /// falls back to RESP2 (with `AUTH`) on a server that does not know `HELLO`.
     static func connect(
+        on eventLoop: any EventLoop,
         host: String,
         port: Int,
         username: String?,
@@ -173,7 +174,7 @@ final class RedisConnection: Sendable {
         let handshakeTimeout = TimeAmount(connectTimeout)
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            channel = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(handshakeTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
