@@ -22,8 +22,10 @@ public final class RedisClusterClient: RedisCommands {
         /// SwiftNIO's shared group, fewer than one server's ``RedisClient/Configuration/connections``.
         /// A cluster's commands are spread over its primaries, so each connection carries
         /// fewer of them, and fewer connections let more share a write and a read
-        /// (BENCHMARKS.md measured a third more load+apply pairs per second with 2 connections per primary than with 4).
+        /// (BENCHMARKS.md: with 2 connections per primary rather than 4, 6% to 39% more
+        /// load+apply pairs per second in three runs on two cores).
         public static var connectionsPerPrimary: Int { Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count }
+
         /// `MOVED` and `ASK` redirections followed for one command before it fails. The default is 5.
         public var maxRedirections = 5
         /// Attempts after `TRYAGAIN` or `CLUSTERDOWN` before the command fails, pausing
