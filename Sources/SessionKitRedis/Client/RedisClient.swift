@@ -105,7 +105,8 @@ public final class RedisClient: Sendable {
 
     /// Runs `script` (loading it on `NOSCRIPT`) and returns its reply, error replies included.
     func runRaw(_ script: RedisScript, keys: [String], arguments: [RESPArgument], asking: Bool = false) async throws -> RESPValue {
-        // Built in one array, with the script's place first: it is sent on every write.
+        // Built once, in one array (it is sent on every write); on NOSCRIPT its first two
+        // arguments become EVAL and the script's source.
         var command: [RESPArgument] = ["EVALSHA", .text(script.sha1), .text(String(keys.count))]
         command.reserveCapacity(3 + keys.count + arguments.count)
         for key in keys { command.append(.text(key)) }

@@ -34,7 +34,9 @@ public final class RedisClusterClient: RedisCommands {
         /// How long to wait before retrying a command during a failover or resharding.
         public var retryDelay: Duration = .milliseconds(50)
 
-        /// A cluster found through `seeds`, with `node` as the settings for every node.
+        /// A cluster found through `seeds`, with `node` as the settings for every node. Its
+        /// `connections` is each primary's pool as given (a ``RedisClient/Configuration``
+        /// holds 4 unless told otherwise); ``connectionsPerPrimary`` is what ``init(url:)`` sets.
         public init(seeds: [RedisNodeAddress], node: RedisClient.Configuration) {
             self.seeds = seeds
             self.node = node
