@@ -320,4 +320,12 @@ enum RedisSessionScript {
 
         """#
 }
+
+extension RedisSessionStore {
+    /// The script a plain change of a session runs (`EVALSHA`), for benchmarks that send a
+    /// store's commands through the client alone: `KEYS[1]` the session's hash; `ARGV` now
+    /// and the expiry grace, the expected version and the version read (or `''`), the size
+    /// limit, the removed value fields (counted), then the field/value pairs set.
+    @_spi(Benchmarks) public static var changeScript: RedisScript { RedisSessionScript.change }
+}
 #endif

@@ -10,10 +10,12 @@
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
 //                                           among 1 000 000 live sessions
-//   bench-store redis-client URL SECONDS TASKS... [on-event-loop]  "TASKS pairs/s cpu-us/pair":
+//   bench-store redis-client URL SECONDS TASKS... [on-event-loop] [session]  "TASKS pairs/s cpu-us/pair":
 //                                           GET+SET pairs of a 256-byte value through SessionKit's
 //                                           own Redis client (no store), per task count; the tasks
-//                                           on the event loops as `ops` puts them
+//                                           on the event loops as `ops` puts them; with session,
+//                                           the store's own commands instead (HGETALL of a session
+//                                           hash and the change script based on it)
 //   bench-store postgres-client URL SECONDS TASKS...  per task count: the same line as `ops`, of
 //                                           a session's SELECT and UPDATE through postgres-nio
 //                                           alone (no store): the PostgreSQL store's baseline
@@ -28,7 +30,7 @@ import Logging
 import PostgresNIO
 import SessionKit
 import SessionKitPostgres
-import SessionKitRedis
+@_spi(Benchmarks) import SessionKitRedis
 import SessionKitStores
 import NIOPosix
 
@@ -163,11 +165,13 @@ func scale(seconds: Double) async throws {
     }
 }
 
-func redisClient(url: String, seconds: Double, taskCounts: [Int], onEventLoop: Bool) async throws {
+func redisClient(url: String, seconds: Double, taskCounts: [Int], onEventLoop: Bool, sessionCommands: Bool) async throws {
     let client = try redisCommands(url: url)
     let value = RESPArgument.text(String(repeating: "x", count: 256))
     for tasks in taskCounts {
+        if sessionCommands { try await storeSessionHashes(tasks, on: client) }
         let pairs = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
+            if sessionCommands { return try await sessionPair(task, on: client) }
             let key = "bench-client:\(task)"
             try await client.send(["SET", .text(key), value], routedBy: key)
             _ = try await client.send(["GET", .text(key)], routedBy: key)
@@ -175,6 +179,46 @@ func redisClient(url: String, seconds: Double, taskCounts: [Int], onEventLoop: B
         print(tasks, Int(pairs.perSecond), String(format: "%.1f", pairs.cpuMicroseconds))
     }
     await client.close()
+}
+
+/// The hash of task `task`'s session in `redis-client ... session`.
+func sessionHashName(_ task: Int) -> String { "bench-client-session:\(task)" }
+
+func microseconds(_ date: Date) -> String { String(Int64((date.timeIntervalSince1970 * 1e6).rounded())) }
+
+/// One session hash per task, with the fields the Redis store keeps for a shop session.
+func storeSessionHashes(_ tasks: Int, on client: any RedisCommands) async throws {
+    let now = Date()
+    let cartJSON = try JSONEncoder().encode(cart)
+    for task in 0..<tasks {
+        let name = sessionHashName(task)
+        try await client.send(
+            [
+                "HSET", .text(name), "m:created", .text(microseconds(now)), "m:last", .text(microseconds(now)),
+                "m:idle", .text(microseconds(now + 3_600)), "m:abs", .text(microseconds(now + 86_400)), "m:pers", "0", "m:ver", "1",
+                "v:cart", .bytes(ByteBuffer(bytes: cartJSON)), "v:counter", "0",
+            ], routedBy: name)
+        try await client.send(["EXPIRE", .text(name), "3600"], routedBy: name)
+    }
+}
+
+/// What the Redis store sends for a load and a change based on it, through the client
+/// alone: `HGETALL` of the session's hash, then the store's change script with the version
+/// read (its `KNOWN` path), setting the counter, the last-seen time and the idle deadline.
+func sessionPair(_ task: Int, on client: any RedisCommands) async throws {
+    let name = sessionHashName(task)
+    let fields = try await client.send(["HGETALL", .text(name)], routedBy: name).elements ?? []
+    guard let at = stride(from: 0, to: fields.count - 1, by: 2).first(where: { fields[$0].string == "m:ver" }),
+        let version = fields[at + 1].string
+    else { throw BenchError("session hash vanished") }
+    let now = Date()
+    let reply = try await client.run(
+        RedisSessionStore.changeScript, keys: [name],
+        arguments: [
+            .text(microseconds(now)), "300000", "", .text(version), "262144", "0", "v:counter", .bytes(ByteBuffer(string: version)),
+            "m:last", .text(microseconds(now)), "m:idle", .text(microseconds(now + 3_600)),
+        ])
+    guard reply.elements?.first?.string == "KNOWN" else { throw BenchError("change answered \(reply)") }
 }
 
 func postgresClient(url: String, seconds: Double, taskCounts: [Int], logger: Logger) async throws {
@@ -254,7 +298,7 @@ struct BenchStore {
         case ("redis-client", 4...):
             try await redisClient(
                 url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) },
-                onEventLoop: arguments.contains("on-event-loop"))
+                onEventLoop: arguments.contains("on-event-loop"), sessionCommands: arguments.contains("session"))
         case ("postgres-client", 4...):
             try await postgresClient(
                 url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) }, logger: logger)
@@ -265,7 +309,7 @@ struct BenchStore {
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... [on-event-loop] | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... [on-event-loop] [session] | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
