@@ -88,12 +88,15 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
     private let client: any RedisCommands
     private let configuration: Configuration
     private let logger: Logger
+    /// What every session's key starts with: the configured prefix and `s:`.
+    private let sessionKeyPrefix: String
 
     /// A store on `client`: a ``RedisClient`` for one server, or a ``RedisClusterClient``.
     public init(client: any RedisCommands, configuration: Configuration = Configuration(), logger: Logger) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.sessionKeyPrefix = configuration.keyPrefix + "s:"
     }
 
     // MARK: SessionStore
@@ -646,7 +649,7 @@ public final class RedisSessionStore: UserIndexedSessionStore, AdministeredSessi
 
     // MARK: Encoding
 
-    private func sessionKey(_ key: SessionStorageKey) -> String { configuration.keyPrefix + "s:" + key.hex }
+    private func sessionKey(_ key: SessionStorageKey) -> String { key.hex(after: sessionKeyPrefix) }
     /// A user's index, hash-tagged so that it sits in one slot.
     private func indexKey(_ userID: String) -> String { configuration.keyPrefix + "{u:" + userID + "}" }
 

@@ -24,6 +24,17 @@ import Testing
         #expect(token.storageKey.shortHash == "66687aadf862bd77")
     }
 
+    @Test func aStoresKeyNameIsItsPrefixAndThenTheHexDigits() throws {
+        // Every byte value, so each digit from 0 to f appears in both halves of a byte.
+        let key = try #require(SessionStorageKey(bytes: (0..<32).map { UInt8($0 * 8 + $0 % 8) }))
+        let digits = key.bytes.map { String(format: "%02x", $0) }.joined()
+        #expect(key.hex == digits)
+        #expect(key.hex(after: "sessionkit:s:") == "sessionkit:s:" + digits)
+        // A prefix counted in UTF-8 bytes, not characters.
+        #expect(key.hex(after: "é✓:") == "é✓:" + digits)
+        #expect(key.hex(after: "").utf8.count == 64)
+    }
+
     @Test func descriptionNeverShowsTheToken() {
         let token = SessionToken.generate()
         #expect(!"\(token)".contains(token.text))

@@ -48,7 +48,25 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The digest as 64 lowercase hex digits.
-    public var hex: String { Self.hex(bytes) }
+    public var hex: String { hex(after: "") }
+
+    /// `prefix` and then ``hex``, written into one string: the name a store keeps the
+    /// session under, made on every call without a string for the digits alone.
+    package func hex(after prefix: String) -> String {
+        var copy = words
+        return withUnsafeBytes(of: &copy) { digest in
+            let prefix = prefix.utf8
+            return String(unsafeUninitializedCapacity: prefix.count + 2 * digest.count) { output in
+                var end = output.initialize(fromContentsOf: prefix)
+                for byte in digest {
+                    output[end] = Self.hexDigit(byte >> 4)
+                    output[end + 1] = Self.hexDigit(byte & 0x0F)
+                    end += 2
+                }
+                return end
+            }
+        }
+    }
 
     /// The name under which users and admins see and revoke a session: the first 16
     /// bytes of the storage key as 32 hex digits. Derived from the storage key, so it
@@ -92,14 +110,8 @@ public struct SessionStorageKey: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var output = [UInt8]()
-        output.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            output.append(digits[Int(byte >> 4)])
-            output.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: output, as: UTF8.self)
+    /// The lowercase hex digit of a value from 0 to 15.
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 }
