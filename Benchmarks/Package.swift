@@ -90,6 +90,9 @@ let package = Package(
         .executableTarget(
             name: "BenchVapor",
             dependencies: [
+                "BenchFixtures",
+                "BenchPostgres",
+                .product(name: "SessionKitPostgres", package: root),
                 .product(name: "SessionKit", package: root),
                 .product(name: "SessionKitVapor", package: root),
                 .product(name: "_SessionKitTooling", package: root),

@@ -3,14 +3,20 @@
 // MODE: plain (no session middleware), sessions (Vapor's sessions on its memory driver),
 // fluent (Vapor's sessions on Fluent: STORE is postgres://USER@HOST:PORT/DATABASE or
 // sqlite:PATH, the table made by Fluent's migration at start) or sessionkit (SessionKit's
-// Vapor adapter on the store STORE names as the demo's --store does; memory when not given).
+// Vapor adapter on the store STORE names as the demo's --store does; memory when not given)
+// or postgres-alone (no session library: a row per visitor through postgres-nio alone, as
+// bench-server's postgres-alone keeps it, STORE its postgres:// URL).
 // Serves GET /untouched, /create (stores a counter: sets the cookie), /read (reads it) and
 // /write (reads and stores it + 1), as bench-server does.
+import BenchFixtures
+import BenchPostgres
 import Fluent
 import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
+import PostgresNIO
 import SessionKit
+import SessionKitPostgres
 import SessionKitStores
 import SessionKitVapor
 import Vapor
@@ -26,10 +32,10 @@ struct BenchVapor {
     /// Off the main actor, where the store's closure runs.
     nonisolated static func run() async throws {
         let arguments = CommandLine.arguments
-        guard arguments.count == 3 || arguments.count == 4, ["plain", "sessions", "fluent", "sessionkit"].contains(arguments[1]),
+        guard arguments.count == 3 || arguments.count == 4, ["plain", "sessions", "fluent", "sessionkit", "postgres-alone"].contains(arguments[1]),
             let port = Int(arguments[2])
         else {
-            FileHandle.standardError.write(Data("usage: bench-vapor plain|sessions|fluent|sessionkit PORT [STORE]\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-vapor plain|sessions|fluent|sessionkit|postgres-alone PORT [STORE]\n".utf8))
             exit(2)
         }
         let store = arguments.count == 4 ? arguments[3] : "memory"
@@ -40,6 +46,12 @@ struct BenchVapor {
             // The store stays open (and its PostgreSQL client running) while Vapor serves.
             try await StoreSpec(parsing: store).withStore(logger: logger) { store in
                 try await serve(.sessionKit(store), port: port)
+            }
+        case "postgres-alone":
+            var logger = Logger(label: "bench-vapor")
+            logger.logLevel = .error
+            try await PostgresAlone.run(try PostgresClient.Configuration(sessionKitURL: store), cart: cart, logger: logger) { rows in
+                try await serve(.postgresAlone(rows), port: port)
             }
         case "fluent": try await serve(.fluent(store), port: port)
         case "sessions": try await serve(.vaporMemory, port: port)
@@ -54,6 +66,8 @@ struct BenchVapor {
         /// Vapor's sessions on Fluent, on `postgres://…` or `sqlite:PATH`.
         case fluent(String)
         case sessionKit(any SessionStore)
+        /// No session library: rows through postgres-nio alone.
+        case postgresAlone(PostgresAlone)
     }
 
     nonisolated static func serve(_ sessions: Sessions, port: Int) async throws {
@@ -66,6 +80,8 @@ struct BenchVapor {
         switch sessions {
         case .sessionKit(let store):
             try sessionKitRoutes(app, store: store)
+        case .postgresAlone(let rows):
+            postgresAloneRoutes(app, rows: rows)
         case .none:
             vaporSessionRoutes(app)
         case .vaporMemory:
@@ -112,6 +128,35 @@ struct BenchVapor {
             let next = (try await request.sessionKit.get(.counter) ?? 0) + 1
             try request.sessionKit.set(.counter, next)
             return String(next)
+        }
+    }
+
+    /// The routes on a row per visitor through postgres-nio alone, as bench-server's
+    /// postgres-alone serves them on Hummingbird: the most any session library on
+    /// postgres-nio could do on Vapor, with a read's one round trip and a write's two.
+    static func postgresAloneRoutes(_ app: Application, rows: PostgresAlone) {
+        @Sendable func row(_ request: Request) throws -> ByteBuffer {
+            guard let key = request.cookies["row"].flatMap({ PostgresAlone.key(hex: $0.string) }) else { throw Abort(.badRequest) }
+            return key
+        }
+        app.get("untouched") { _ in "ok" }
+        app.get("create") { _ async throws -> Response in
+            let key = ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
+            try await rows.insert(key)
+            let response = Response(body: "created")
+            response.headers.replaceOrAdd(name: .setCookie, value: "row=\(PostgresAlone.hex(key)); Path=/; HttpOnly")
+            return response
+        }
+        app.get("read") { request async throws -> String in
+            guard let version = try await rows.select(try row(request)) else { throw Abort(.notFound) }
+            return "\(version)"
+        }
+        app.get("write") { request async throws -> String in
+            let key = try row(request)
+            guard let version = try await rows.select(key), let next = try await rows.update(key, counter: version + 1) else {
+                throw Abort(.notFound)
+            }
+            return "\(next)"
         }
     }
 
