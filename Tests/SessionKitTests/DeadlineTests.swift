@@ -1,0 +1,47 @@
+import Synchronization
+import Testing
+
+@testable import SessionKit
+
+@Suite struct DeadlineTests {
+    /// Work that waits, ignoring cancellation as a query that never returns does, until it
+    /// is let go.
+    final class StuckWork: Sendable {
+        private let waiting = Mutex<UnsafeContinuation<Void, Never>?>(nil)
+
+        func run() async -> Int {
+            await withUnsafeContinuation { continuation in waiting.withLock { $0 = continuation } }
+            return 1
+        }
+
+        func letGo() { waiting.withLock { $0.take()?.resume() } }
+    }
+
+    @Test func workThatNeverAnswersIsAnsweredAtTheLimit() async throws {
+        let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
+        let work = StuckWork()
+        let started = ContinuousClock.now
+        let answer = Task { try await deadline.run { await work.run() } }
+        // Should the limit not answer, the work is let go after 5 seconds, so that the test
+        // fails with the work's own result instead of waiting for ever.
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(5))
+            work.letGo()
+        }
+        let result = await answer.result
+        let waited = ContinuousClock.now - started
+        watchdog.cancel()
+        work.letGo()
+        #expect(throws: Deadline.Exceeded.self) { try result.get() }
+        // The ticker answers a call after between 1 and 1¼ limits.
+        #expect(waited >= .milliseconds(100) && waited < .seconds(5))
+    }
+
+    @Test func workThatAnswersInTimeIsAnsweredWithItsResult() async throws {
+        let deadline = Deadline(limit: .seconds(5), clock: ContinuousClock())
+        #expect(try await deadline.run { 42 } == 42)
+        await #expect(throws: SessionStoreError.self) {
+            try await deadline.run { () async throws -> Int in throw SessionStoreError(code: .unavailable, message: "down") }
+        }
+    }
+}
