@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func aStoresKeyNameIsItsPrefixAndThenTheHexDigits() throws {
-        // Every byte value, so each digit from 0 to f appears in both halves of a byte.
+        // Bytes chosen so that each digit from 0 to f appears in both halves of a byte.
         let key = try #require(SessionStorageKey(bytes: (0..<32).map { UInt8($0 * 8 + $0 % 8) }))
         let digits = key.bytes.map { String(format: "%02x", $0) }.joined()
         #expect(key.hex == digits)

@@ -69,10 +69,10 @@ public final class RedisClient: Sendable {
     public let configuration: Configuration
     private let slots: Mutex<[Slot]>
     private let next = Atomic<Int>(0)
-    /// The loops the connections are spread over, connection `i` on loop `i` modulo their
-    /// number, so that each loop has its share (``localConnection()``) however the
-    /// connections were opened.
-    private let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+    /// The loops of SwiftNIO's shared group, which every connection uses: connection `i`
+    /// sits on loop `i` modulo their number, so that each loop has its share
+    /// (``localConnection()``) however the connections were opened. Listed once per process.
+    static let sharedLoops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
 
     /// A client for the server `configuration` names; it connects on first use.
     public init(configuration: Configuration) {
@@ -168,7 +168,7 @@ public final class RedisClient: Sendable {
                 let task = Task {
                     try await RedisCallDeadline.outside {
                         try await RedisConnection.connect(
-                            on: loops[index % loops.count],
+                            on: Self.sharedLoops[index % Self.sharedLoops.count],
                             host: configuration.host,
                             port: configuration.port,
                             username: configuration.username,

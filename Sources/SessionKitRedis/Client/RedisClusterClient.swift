@@ -1,6 +1,5 @@
 #if Redis
 import Foundation
-import NIOPosix
 import Synchronization
 
 /// A client for a Redis Cluster: it learns which primary serves each hash slot
@@ -24,7 +23,7 @@ public final class RedisClusterClient: RedisCommands {
         /// fewer of them, and fewer connections let more share a write and a read
         /// (BENCHMARKS.md: with 2 connections per primary rather than 4, 6% to 39% more
         /// load+apply pairs per second in three runs on two cores).
-        public static var connectionsPerPrimary: Int { Array(MultiThreadedEventLoopGroup.singleton.makeIterator()).count }
+        public static var connectionsPerPrimary: Int { RedisClient.sharedLoops.count }
 
         /// `MOVED` and `ASK` redirections followed for one command before it fails. The default is 5.
         public var maxRedirections = 5
