@@ -212,10 +212,13 @@ func sessionPair(_ task: Int, on client: any RedisCommands) async throws {
         let version = fields[at + 1].string
     else { throw BenchError("session hash vanished") }
     let now = Date()
+    // The store's defaults, as it passes them: the expiry grace in milliseconds and the size limit.
+    let defaults = RedisSessionStore.Configuration()
     let reply = try await client.run(
         RedisSessionStore.changeScript, keys: [name],
         arguments: [
-            .text(microseconds(now)), "300000", "", .text(version), "262144", "0", "v:counter", .bytes(ByteBuffer(string: version)),
+            .text(microseconds(now)), .text(String(defaults.expiryGrace.components.seconds * 1000)), "", .text(version),
+            .text(String(defaults.limits.maxSessionBytes)), "0", "v:counter", .bytes(ByteBuffer(string: version)),
             "m:last", .text(microseconds(now)), "m:idle", .text(microseconds(now + 3_600)),
         ])
     guard reply.elements?.first?.string == "KNOWN" else { throw BenchError("change answered \(reply)") }
