@@ -21,7 +21,18 @@ public import SessionKit
 /// holds a per-user advisory lock. A rotation or deletion remembers the ended key in
 /// `sessionkit_ended` in the same statement; a look-up reads both tables in one statement,
 /// so a key that has no session costs no second round trip.
-public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore {
+///
+/// The request path's look-ups and changes run on a few connections the store keeps leased
+/// from the client (``Configuration/heldConnections``), and the store keeps them within the
+/// manager's `storeTimeout` itself (`TimeLimitedSessionStore`): a call still waiting at the
+/// limit is answered `timedOut` and its connection closed, which ends every statement on
+/// it; another is leased in its place. postgres-nio ends neither a statement nor the wait
+/// for a pooled connection when a task is cancelled, so a call through the pool is held to
+/// the limit only by running it in a task the manager leaves behind, which costs more CPU
+/// per call (BENCHMARKS.md).
+public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore,
+    TimeLimitedSessionStore
+{
     /// How the store names its tables and bounds its records.
     public struct Configuration: Sendable {
         /// Size limits on encoded values.
@@ -31,6 +42,15 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         public var purgeBatchSize: Int = 500
         /// How long ``PostgresSessionStore/migrate()`` waits for the database. The default is 15 seconds.
         public var migrationTimeout: Duration = .seconds(15)
+        /// Connections the store keeps leased from the client for the request path's
+        /// look-ups and changes, shared by concurrent calls. A call on one of them is held to
+        /// the manager's `storeTimeout` by closing the connection at the limit, with no task
+        /// of its own; every other call, and every call while none is held, goes through the
+        /// client's pool in a task the manager leaves behind at the limit. At the limit every
+        /// call then on that connection fails with it. The default is 4; 0 holds none, and
+        /// ``PostgresSessionStore/migrate()`` refuses a negative number. They count against
+        /// the client's `maximumConnections`.
+        public var heldConnections: Int = 4
 
         /// The defaults.
         public init() {}
@@ -39,6 +59,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     private let client: PostgresClient
     private let configuration: Configuration
     private let logger: Logger
+    private let held: PostgresHeldConnections
+    private let deadline = StoreDeadline(storeName: "PostgreSQL")
 
     /// A store on `client`. Call ``migrate()`` once before use (it is safe to run twice).
     /// - Parameters:
@@ -49,11 +71,15 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        held = PostgresHeldConnections(client: client, count: configuration.heldConnections, logger: logger)
     }
 
     /// Creates the table and indexes when missing. Safe to run twice and from several
     /// instances at once: it runs in one transaction holding an advisory lock.
     public func migrate() async throws {
+        guard configuration.heldConnections >= 0 else {
+            throw SessionConfigurationError(setting: "postgres.heldConnections", message: "must be 0 or more")
+        }
         let client = self.client
         let logger = self.logger
         do {
@@ -91,9 +117,18 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
 
     /// The session stored under `key` as of `now`: live, ended recently, or absent (`SessionStore/lookUp(_:now:)`).
     public func lookUp(_ key: SessionStorageKey, now: Date) async throws -> SessionLoadResult {
-        guard let row = try await rows(PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now)).first else {
-            return .absent
-        }
+        try await lookUp(key, now: now, on: nil)
+    }
+
+    /// ``lookUp(_:now:)`` answered within `limit` (`TimeLimitedSessionStore`), on a held
+    /// connection (``Configuration/heldConnections``).
+    public func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult {
+        try await timed(limit) { [self] connection in try await lookUp(key, now: now, on: connection) }
+    }
+
+    private func lookUp(_ key: SessionStorageKey, now: Date, on connection: PostgresConnection?) async throws -> SessionLoadResult {
+        let statement = PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now)
+        guard let row = try await rows(statement, on: connection).first else { return .absent }
         return try PostgresStatements.LookUp.session(row).map { .live($0) } ?? .ended
     }
 
@@ -126,6 +161,40 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         try await change(
             key, newKey: nil, changes: changes, basedOn: read.key == key ? read : nil, ifVersion: expectedVersion, now: now,
             rememberEndedUntil: nil, on: nil)
+    }
+
+    /// ``apply(_:to:basedOn:ifVersion:now:)`` answered within `limit`
+    /// (`TimeLimitedSessionStore`), on a held connection (``Configuration/heldConnections``).
+    /// A change cut short at the limit may or may not have been made.
+    public func apply(
+        _ changes: SessionChanges,
+        to key: SessionStorageKey,
+        basedOn read: StoredSession?,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        within limit: Duration
+    ) async throws -> SessionApplyResult {
+        try await timed(limit) { [self] connection in
+            try await change(
+                key, newKey: nil, changes: changes, basedOn: read?.key == key ? read : nil, ifVersion: expectedVersion, now: now,
+                rememberEndedUntil: nil, on: connection)
+        }
+    }
+
+    /// How many connections the store holds now (``Configuration/heldConnections``).
+    var heldConnectionCount: Int { held.count }
+
+    /// `body` within `limit`: on a held connection, closed at the limit, or while none is
+    /// held through the pool (`body` given `nil`) in a task left behind at the limit.
+    private func timed<Value: Sendable>(
+        _ limit: Duration, _ body: @escaping @Sendable (PostgresConnection?) async throws -> Value
+    ) async throws -> Value {
+        try await deadline.timed(limit) { deadline in
+            guard let connection = held.connection() else { return try await deadline.run { try await body(nil) } }
+            return try await deadline.run(interrupting: { let _: EventLoopFuture<Void> = connection.close() }) {
+                try await body(connection)
+            }
+        }
     }
 
     /// Moves a session to a new key in one atomic step, remembering the old key as ended (`SessionStore/rotate(from:to:applying:now:rememberEndedUntil:)`).

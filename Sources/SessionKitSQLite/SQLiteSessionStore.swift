@@ -2,7 +2,6 @@
 public import Foundation
 public import Logging
 public import SessionKit
-import Synchronization
 
 /// Sessions in one SQLite file: persistent, embedded, no server.
 ///
@@ -55,9 +54,8 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
     private let configuration: Configuration
     private let writer: SQLiteWriter
     private let readers: SQLiteReaders
-    /// Watches the calls given a time limit (answering them after between 1 and 1¼ of it);
-    /// made for the first limit a caller gives, which is the manager's `storeTimeout`.
-    private let limitWatch = Mutex<Deadline?>(nil)
+    /// Watches the calls given a time limit (answering them after between 1 and 1¼ of it).
+    private let limitWatch = StoreDeadline(storeName: "SQLite")
 
     private init(configuration: Configuration, writer: SQLiteWriter, readers: SQLiteReaders) {
         self.configuration = configuration
@@ -160,7 +158,7 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
 
     /// ``lookUp(_:now:)`` answered within `limit` (`TimeLimitedSessionStore`).
     public func lookUp(_ key: SessionStorageKey, now: Date, within limit: Duration) async throws -> SessionLoadResult {
-        try await timed(limit) { try await readers.read(within: $0) { try Self.lookUp(key, now: now, on: $0) } }
+        try await limitWatch.timed(limit) { try await readers.read(within: $0) { try Self.lookUp(key, now: now, on: $0) } }
     }
 
     private static func lookUp(_ key: SessionStorageKey, now: Date, on reader: SQLiteHandle) throws -> SessionLoadResult {
@@ -205,23 +203,8 @@ public final class SQLiteSessionStore: UserIndexedSessionStore, AdministeredSess
         within limit: Duration
     ) async throws -> SessionApplyResult {
         let statement = try updateStatement(key, changes: changes, newKey: nil, ifVersion: expectedVersion, now: now)
-        return try await timed(limit) { watch in
+        return try await limitWatch.timed(limit) { watch in
             try await writer.write(within: watch) { try self.run(statement, key: key, ifVersion: expectedVersion, now: now, on: $0) }
-        }
-    }
-
-    /// `body` with the watch of calls limited to `limit`, its expiry reported as `timedOut`.
-    private func timed<Value>(_ limit: Duration, _ body: (Deadline) async throws -> Value) async throws -> Value {
-        let watch = limitWatch.withLock { watch in
-            if let current = watch, current.limit == limit { return current }
-            let made = Deadline(limit: limit, clock: ContinuousClock())
-            watch = made
-            return made
-        }
-        do {
-            return try await body(watch)
-        } catch is Deadline.Exceeded {
-            throw SessionStoreError(code: .timedOut, message: "SQLite did not answer within \(limit)")
         }
     }
 

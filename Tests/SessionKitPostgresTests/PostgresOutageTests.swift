@@ -5,12 +5,12 @@ import Logging
 import NIOCore
 import PostgresNIO
 import SessionKit
-import SessionKitPostgres
 import SessionKitTestSupport
 import SessionKitTesting
 import Testing
 
 @testable import SessionKitDemo
+@testable import SessionKitPostgres
 
 /// Controls a PostgreSQL server of the test's own through `Scripts/postgres`.
 struct OwnPostgres {
@@ -56,7 +56,8 @@ struct PostgresOutageTests {
     /// A server that stops answering (paused with its connections open, so statements are
     /// sent and never answered) is answered 503 at the store timeout, not left hanging; the
     /// test's time limit is far beyond that timeout. postgres-nio's queries do not end when
-    /// their task is cancelled, so only the manager's watch of the call can answer it.
+    /// their task is cancelled: a call on a held connection ends when the store closes it at
+    /// the limit, and any other call is left behind in its task by the manager's watch.
     @Test(.timeLimit(.minutes(1))) func aServerThatStopsAnsweringIsAnswered503AtTheStoreTimeout() async throws {
         try await withShopWithACart(storeTimeout: .milliseconds(500)) { server, client, cookie in
             try server.run("pause")
@@ -65,6 +66,35 @@ struct PostgresOutageTests {
             try server.run("resume")
             try await Self.expectRecovered(client, cookie: cookie)
         }
+    }
+
+    /// A look-up on one of the store's held connections to a paused server is answered
+    /// `timedOut` at its limit (by closing that connection: postgres-nio's statement would
+    /// otherwise wait for ever), and the store answers again once the server does.
+    @Test(.timeLimit(.minutes(1))) func aCallOnAHeldConnectionIsCutShortByClosingIt() async throws {
+        let server = OwnPostgres()
+        defer { server.remove() }
+        let url = try server.run("start")
+        try await withPostgresStore(url: url) { store, _ in
+            let key = SessionToken.generate().storageKey
+            // The first call starts the holders and goes through the pool.
+            #expect(try await store.lookUp(key, now: Date(), within: .seconds(5)).session == nil)
+            try await Self.expectHeld(4, by: store)
+            try server.run("pause")
+            let started = ContinuousClock.now
+            await #expect { try await store.lookUp(key, now: Date(), within: .milliseconds(300)) } throws: { error in
+                (error as? SessionStoreError)?.code == .timedOut
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            try server.run("resume")
+            try await Self.expectHeld(4, by: store)
+            #expect(try await store.lookUp(key, now: Date(), within: .seconds(5)).session == nil)
+        }
+    }
+
+    private static func expectHeld(_ count: Int, by store: PostgresSessionStore) async throws {
+        let held = try await TestServices.poll(within: .seconds(30), every: .milliseconds(50)) { store.heldConnectionCount == count }
+        #expect(held, "the store held \(store.heldConnectionCount) connections, not \(count)")
     }
 
     /// The demo shop on a PostgreSQL server of the test's own, with a signed-in session

@@ -44,4 +44,43 @@ import Testing
             try await deadline.run { () async throws -> Int in throw SessionStoreError(code: .unavailable, message: "down") }
         }
     }
+
+    /// Work on the caller's own task is interrupted at the limit, and the caller answered
+    /// ``Deadline/Exceeded`` even though the work, once let go, returns a value.
+    @Test func workOnTheCallersTaskIsInterruptedAtTheLimit() async throws {
+        let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
+        let work = StuckWork()
+        let interruptions = Mutex(0)
+        let started = ContinuousClock.now
+        let answer = Task {
+            try await deadline.run(interrupting: {
+                interruptions.withLock { $0 += 1 }
+                work.letGo()
+            }) { await work.run() }
+        }
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(5))
+            work.letGo()
+        }
+        let result = await answer.result
+        let waited = ContinuousClock.now - started
+        watchdog.cancel()
+        #expect(throws: Deadline.Exceeded.self) { try result.get() }
+        #expect(interruptions.withLock { $0 } == 1)
+        #expect(waited >= .milliseconds(100) && waited < .seconds(5))
+    }
+
+    @Test func workOnTheCallersTaskThatAnswersInTimeIsNotInterrupted() async throws {
+        let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
+        let interruptions = Mutex(0)
+        #expect(try await deadline.run(interrupting: { interruptions.withLock { $0 += 1 } }) { 42 } == 42)
+        await #expect(throws: SessionStoreError.self) {
+            try await deadline.run(interrupting: { interruptions.withLock { $0 += 1 } }) { () async throws -> Int in
+                throw SessionStoreError(code: .unavailable, message: "down")
+            }
+        }
+        // The ticker has passed the limit twice over with both calls answered.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(interruptions.withLock { $0 } == 0)
+    }
 }

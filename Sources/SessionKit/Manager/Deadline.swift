@@ -9,8 +9,9 @@ import Synchronization
 /// between 1 and 1¼ limits. (A timer per call would leave a sleeping task behind for the
 /// full limit after each call, thousands of them under load.)
 ///
-/// Package-wide so that a store whose work runs on threads of its own (SQLite's) can keep a
-/// time limit without a task per call (``run(reporting:)``).
+/// Package-wide so that a store can keep a time limit without a task per call: one whose
+/// work runs on threads of its own (SQLite's, ``run(reporting:)``), or one whose work can be
+/// interrupted (PostgreSQL's, by closing its connection, ``run(interrupting:_:)``).
 package final class Deadline: Sendable {
     package struct Exceeded: Error {}
 
@@ -37,7 +38,7 @@ package final class Deadline: Sendable {
 
     /// `operation`'s result, or ``Exceeded`` at the limit, when `operation` is left running
     /// in the task it is given.
-    func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    package func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
             let call = watch(continuation)
             call.work = Task { call.resume(with: await Result(awaiting: operation)) }
@@ -56,16 +57,35 @@ package final class Deadline: Sendable {
         }
     }
 
+    /// `body`'s result, run on the caller's task, or ``Exceeded`` when the limit passes first.
+    /// At the limit `interrupt` is called, once, and must make `body` end soon (closing the
+    /// connection `body` waits on): nothing else can, so no task is needed to leave it
+    /// behind. Whatever `body` ends with after an interruption, the caller gets ``Exceeded``.
+    package func run<Value>(
+        interrupting interrupt: @escaping @Sendable () -> Void,
+        _ body: () async throws -> Value
+    ) async throws -> Value {
+        let call = InterruptibleCall(interrupt)
+        watch(call)
+        let result = await Result(awaiting: body)
+        guard call.finish() else { throw Exceeded() }
+        return try result.get()
+    }
+
     /// A call answering `continuation`, watched by the ticker.
     private func watch<Value: Sendable>(_ continuation: CheckedContinuation<Value, any Error>) -> Call<Value> {
         let call = Call(continuation)
+        watch(call)
+        return call
+    }
+
+    private func watch(_ call: any PendingCall) {
         let startTicking = state.withLock { state in
             state.pending.append((state.tick, call))
             defer { state.ticking = true }
             return !state.ticking
         }
         if startTicking { Task { await tickWhileCallsArePending() } }
-        return call
     }
 
     private func tickWhileCallsArePending() async {
@@ -92,6 +112,35 @@ package final class Deadline: Sendable {
     private protocol PendingCall: AnyObject, Sendable {
         var isAnswered: Bool { get }
         func expire()
+    }
+
+    /// A call running on its caller's task, interrupted at the limit.
+    private final class InterruptibleCall: PendingCall {
+        private enum State { case running, finished, interrupted }
+
+        private let state = Mutex(State.running)
+        private let interrupt: @Sendable () -> Void
+
+        init(_ interrupt: @escaping @Sendable () -> Void) { self.interrupt = interrupt }
+
+        var isAnswered: Bool { state.withLock { $0 != .running } }
+
+        func expire() {
+            let running = state.withLock { state in
+                defer { if state == .running { state = .interrupted } }
+                return state == .running
+            }
+            if running { interrupt() }
+        }
+
+        /// Whether the call finished before the limit interrupted it.
+        func finish() -> Bool {
+            state.withLock { state in
+                guard state == .running else { return false }
+                state = .finished
+                return true
+            }
+        }
     }
 
     /// Delivers the first result only, then cancels the work if it is still running.
@@ -137,5 +186,32 @@ package final class Deadline: Sendable {
 extension Result where Failure == any Error {
     init(awaiting body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// The ``Deadline`` of a store that keeps its own time limits (``TimeLimitedSessionStore``):
+/// made for the first limit a caller gives, which is the manager's `storeTimeout`, and made
+/// anew if a caller gives another.
+package final class StoreDeadline: Sendable {
+    private let current = Mutex<Deadline?>(nil)
+    private let storeName: String
+
+    /// A deadline for the store that error messages call `storeName`.
+    package init(storeName: String) { self.storeName = storeName }
+
+    /// `body` with the deadline for `limit`, its ``Deadline/Exceeded`` thrown as a `timedOut`
+    /// ``SessionStoreError``.
+    package func timed<Value>(_ limit: Duration, _ body: (Deadline) async throws -> Value) async throws -> Value {
+        let deadline = current.withLock { current in
+            if let deadline = current, deadline.limit == limit { return deadline }
+            let made = Deadline(limit: limit, clock: ContinuousClock())
+            current = made
+            return made
+        }
+        do {
+            return try await body(deadline)
+        } catch is Deadline.Exceeded {
+            throw SessionStoreError(code: .timedOut, message: "\(storeName) did not answer within \(limit)")
+        }
     }
 }

@@ -1,0 +1,135 @@
+#if PostgreSQL
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// Connections the store keeps leased from the application's `PostgresClient` for the
+/// request path's look-ups and changes, which several calls share at once (postgres-nio
+/// queues a connection's statements).
+///
+/// They exist for the time limit. postgres-nio ends neither a statement nor the wait for a
+/// lease when its task is cancelled, so a call through the pool can be cut short only by
+/// leaving it behind in a task of its own, which costs every call a task and the pool's
+/// idle and keep-alive timers each time the connection goes back. A call on a held
+/// connection runs on its caller's task instead: at the limit the connection is closed,
+/// which ends every statement on it, and a new one is leased in its place.
+///
+/// Leasing starts with the first call. While none is held (at start-up, or after a close
+/// while the server is away) ``connection()`` answers `nil` and the call goes through the
+/// pool. When the store goes, its connections go back to the pool.
+final class PostgresHeldConnections: Sendable {
+    private let holdings: Holdings
+    private let client: PostgresClient
+    private let wanted: Int
+    private let logger: Logger
+
+    /// Up to `count` connections of `client`'s; none when `count` is 0 or less.
+    init(client: PostgresClient, count: Int, logger: Logger) {
+        self.client = client
+        wanted = max(0, count)
+        self.logger = logger
+        holdings = Holdings()
+    }
+
+    deinit { holdings.stop() }
+
+    /// How many connections are held now.
+    var count: Int { holdings.count }
+
+    /// An open held connection, taking turns among them, or `nil` while none is held.
+    func connection() -> PostgresConnection? {
+        guard wanted > 0 else { return nil }
+        let (connection, start) = holdings.next()
+        if start {
+            for _ in 0..<wanted { Task { [client, holdings, logger] in await Self.hold(client, holdings, logger: logger) } }
+        }
+        return connection
+    }
+
+    /// Leases a connection and holds it until it closes, again and again, until the store goes.
+    private static func hold(_ client: PostgresClient, _ holdings: Holdings, logger: Logger) async {
+        var pause = Duration.milliseconds(250)
+        while !holdings.isStopped {
+            do {
+                try await client.withConnection { connection in
+                    await holdings.hold(connection)
+                }
+                pause = .milliseconds(250)
+            } catch {
+                // The pool refuses leases while it cannot connect for long, or once it has shut down.
+                logger.debug("no connection to hold for session calls", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(30))
+            }
+        }
+    }
+
+    /// The held connections and the holders waiting for theirs to close.
+    private final class Holdings: Sendable {
+        private struct State {
+            var open: [PostgresConnection] = []
+            var turn = 0
+            var started = false
+            var stopped = false
+            /// The holders, each waiting until its connection closes or the store goes.
+            var holders: [PostgresConnection.ID: CheckedContinuation<Void, Never>] = [:]
+        }
+
+        private let state = Mutex(State())
+
+        var isStopped: Bool { state.withLock { $0.stopped } }
+
+        var count: Int { state.withLock { $0.open.count } }
+
+        /// The next open connection, if any, and whether the holders must be started.
+        func next() -> (PostgresConnection?, start: Bool) {
+            state.withLock { state in
+                defer { state.started = true }
+                let start = !state.started
+                for _ in state.open.indices {
+                    state.turn = (state.turn + 1) % state.open.count
+                    let connection = state.open[state.turn]
+                    if !connection.isClosed { return (connection, start) }
+                }
+                return (nil, start)
+            }
+        }
+
+        /// Offers `connection` to calls until it closes or the store goes.
+        func hold(_ connection: PostgresConnection) async {
+            let id = connection.id
+            await withCheckedContinuation { (holder: CheckedContinuation<Void, Never>) in
+                let held = state.withLock { state in
+                    guard !state.stopped else { return false }
+                    state.open.append(connection)
+                    state.holders[id] = holder
+                    return true
+                }
+                guard held else { return holder.resume() }
+                connection.closeFuture.whenComplete { [self] _ in release(id) }
+            }
+        }
+
+        /// Withdraws the connection `id` from calls and lets its holder return it.
+        private func release(_ id: PostgresConnection.ID) {
+            let holder = state.withLock { state in
+                state.open.removeAll { $0.id == id }
+                return state.holders.removeValue(forKey: id)
+            }
+            holder?.resume()
+        }
+
+        /// Withdraws every connection and lets the holders return them and end.
+        func stop() {
+            let holders = state.withLock { state in
+                state.stopped = true
+                state.open = []
+                defer { state.holders = [:] }
+                return Array(state.holders.values)
+            }
+            for holder in holders { holder.resume() }
+        }
+    }
+}
+#endif
