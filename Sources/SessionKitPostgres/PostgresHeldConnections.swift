@@ -65,7 +65,10 @@ final class PostgresHeldConnections: Sendable {
         }
     }
 
-    /// The held connections and the holders waiting for theirs to close.
+    /// The held connections and the holders waiting for theirs to close. A connection is
+    /// handed to calls only while its holder waits inside the client's `withConnection`, and
+    /// is withdrawn before the holder returns it: when it has closed, or when the store goes
+    /// (and with it every caller).
     private final class Holdings: Sendable {
         private struct State {
             var open: [PostgresConnection] = []

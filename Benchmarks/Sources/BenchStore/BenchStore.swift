@@ -5,7 +5,10 @@
 //                                           cpu is this process's (not the database's) per operation;
 //                                           with on-event-loop, each task runs on a shared event loop
 //                                           (as a handler would on its connection's), so the Redis
-//                                           client's commands need no thread hop
+//                                           client's commands need no thread hop; with timed, a
+//                                           store that keeps its own time limit is called as the
+//                                           manager calls it on the request path (its `within:`
+//                                           look-up and change, the limit 2 s)
 //   bench-store memory COUNT                RSS growth per session for COUNT sessions with a
 //                                           ~200-byte cart in the memory store, and the payload
 //   bench-store scale SECONDS               memory-store loads/s (2 tasks) among 1 000 and
@@ -84,8 +87,26 @@ func report(tasks: Int, pairs: Rate, writes: Rate) {
 
 /// Load+apply pairs and apply-only writes per second at each task count, each task on its
 /// own session; with `signedIn`, each session belongs to a user of its own (and so sits in
-/// a per-user index, where the store keeps one).
-func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool) async throws {
+/// a per-user index, where the store keeps one); with `timed`, through the calls a
+/// `TimeLimitedSessionStore` answers within a limit, as the manager makes them.
+func operations(
+    _ store: any SessionStore, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool, timed: Bool
+) async throws {
+    let limited = timed ? store as? any TimeLimitedSessionStore : nil
+    let limit = Duration.seconds(2)
+    @Sendable func load(_ key: SessionStorageKey, now: Date) async throws -> StoredSession? {
+        guard let limited else { return try await store.load(key, now: now) }
+        return try await limited.lookUp(key, now: now, within: limit).session
+    }
+    @Sendable func apply(_ changes: SessionChanges, to key: SessionStorageKey, basedOn read: StoredSession?, now: Date) async throws
+        -> SessionApplyResult
+    {
+        guard let limited else {
+            guard let read else { return try await store.apply(changes, to: key, ifVersion: nil, now: now) }
+            return try await store.apply(changes, to: key, basedOn: read, ifVersion: nil, now: now)
+        }
+        return try await limited.apply(changes, to: key, basedOn: read, ifVersion: nil, now: now, within: limit)
+    }
     for tasks in taskCounts {
         let now = Date()
         let keys = (0..<tasks).map { _ in SessionToken.generate().storageKey }
@@ -99,18 +120,18 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
         }
         let pairs = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
             let now = Date()
-            guard let loaded = try await store.load(keys[task], now: now) else { throw BenchError("session vanished") }
+            guard let loaded = try await load(keys[task], now: now) else { throw BenchError("session vanished") }
             let counter = try loaded.values["counter"]?.decode(as: Int.self) ?? 0
             let changes = SessionChanges(values: ["counter": SessionValue(counter + 1)], lastSeenAt: now, idleDeadline: now + 3_600)
             // Based on the read, as the manager writes: the store need not read the session back.
-            guard case .applied = try await store.apply(changes, to: keys[task], basedOn: loaded, ifVersion: nil, now: now) else {
+            guard case .applied = try await apply(changes, to: keys[task], basedOn: loaded, now: now) else {
                 throw BenchError("apply failed")
             }
         }
         let writes = try await rate(tasks: tasks, seconds: seconds, onEventLoop: onEventLoop) { task in
             let now = Date()
             let changes = SessionChanges(values: ["counter": SessionValue(task)], lastSeenAt: now, idleDeadline: now + 3_600)
-            guard case .applied = try await store.apply(changes, to: keys[task], ifVersion: nil, now: now) else { throw BenchError("apply failed") }
+            guard case .applied = try await apply(changes, to: keys[task], basedOn: nil, now: now) else { throw BenchError("apply failed") }
         }
         for key in keys { try await store.delete(key, now: Date(), rememberEndedUntil: Date()) }
         report(tasks: tasks, pairs: pairs, writes: writes)
@@ -118,9 +139,11 @@ func operations(_ store: any SessionStore, seconds: Double, taskCounts: [Int], s
 }
 
 /// Away from the main actor, which the store's closure must not capture.
-func operations(on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool) async throws {
+func operations(
+    on spec: StoreSpec, logger: Logger, seconds: Double, taskCounts: [Int], signedIn: Bool, onEventLoop: Bool, timed: Bool
+) async throws {
     try await spec.withStore(logger: logger) { store in
-        try await operations(store, seconds: seconds, taskCounts: taskCounts, signedIn: signedIn, onEventLoop: onEventLoop)
+        try await operations(store, seconds: seconds, taskCounts: taskCounts, signedIn: signedIn, onEventLoop: onEventLoop, timed: timed)
     }
 }
 
@@ -297,7 +320,8 @@ struct BenchStore {
             let tasks = arguments.dropFirst(3).compactMap { Int($0) }
             try await operations(
                 on: StoreSpec(parsing: arguments[1]), logger: logger, seconds: seconds, taskCounts: tasks,
-                signedIn: arguments.contains("signed-in"), onEventLoop: arguments.contains("on-event-loop"))
+                signedIn: arguments.contains("signed-in"), onEventLoop: arguments.contains("on-event-loop"),
+                timed: arguments.contains("timed"))
         case ("redis-client", 4...):
             try await redisClient(
                 url: arguments[1], seconds: Double(arguments[2]) ?? 3, taskCounts: arguments.dropFirst(3).compactMap { Int($0) },
@@ -312,7 +336,7 @@ struct BenchStore {
         case ("scale", 2):
             try await scale(seconds: Double(arguments[1]) ?? 3)
         default:
-            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] | redis-client URL SECONDS TASKS... [on-event-loop] [session] | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
+            FileHandle.standardError.write(Data("usage: bench-store ops STORE SECONDS TASKS... [signed-in] [on-event-loop] [timed] | redis-client URL SECONDS TASKS... [on-event-loop] [session] | postgres-client URL SECONDS TASKS... | resp COUNT | memory COUNT | scale SECONDS\n".utf8))
             exit(2)
         }
     }
