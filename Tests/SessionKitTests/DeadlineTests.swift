@@ -17,13 +17,14 @@ import Testing
         func letGo() { waiting.withLock { $0.take()?.resume() } }
     }
 
-    @Test func workThatNeverAnswersIsAnsweredAtTheLimit() async throws {
-        let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
-        let work = StuckWork()
+    /// `call`'s result and how long it took. Should the limit not answer, `work` is let go
+    /// after 5 seconds, so that the test fails with the work's own result instead of
+    /// waiting for ever.
+    private func answer(
+        of call: @escaping @Sendable () async throws -> Int, stuckOn work: StuckWork
+    ) async -> (Result<Int, any Error>, waited: Duration) {
         let started = ContinuousClock.now
-        let answer = Task { try await deadline.run { await work.run() } }
-        // Should the limit not answer, the work is let go after 5 seconds, so that the test
-        // fails with the work's own result instead of waiting for ever.
+        let answer = Task { try await call() }
         let watchdog = Task {
             try? await Task.sleep(for: .seconds(5))
             work.letGo()
@@ -32,6 +33,13 @@ import Testing
         let waited = ContinuousClock.now - started
         watchdog.cancel()
         work.letGo()
+        return (result, waited)
+    }
+
+    @Test func workThatNeverAnswersIsAnsweredAtTheLimit() async throws {
+        let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
+        let work = StuckWork()
+        let (result, waited) = await answer(of: { try await deadline.run { await work.run() } }, stuckOn: work)
         #expect(throws: Deadline.Exceeded.self) { try result.get() }
         // The ticker answers a call after between 1 and 1¼ limits.
         #expect(waited >= .milliseconds(100) && waited < .seconds(5))
@@ -51,20 +59,11 @@ import Testing
         let deadline = Deadline(limit: .milliseconds(100), clock: ContinuousClock())
         let work = StuckWork()
         let interruptions = Mutex(0)
-        let started = ContinuousClock.now
-        let answer = Task {
-            try await deadline.run(interrupting: {
-                interruptions.withLock { $0 += 1 }
-                work.letGo()
-            }) { await work.run() }
-        }
-        let watchdog = Task {
-            try? await Task.sleep(for: .seconds(5))
+        let interrupt = { @Sendable in
+            interruptions.withLock { $0 += 1 }
             work.letGo()
         }
-        let result = await answer.result
-        let waited = ContinuousClock.now - started
-        watchdog.cancel()
+        let (result, waited) = await answer(of: { try await deadline.run(interrupting: interrupt) { await work.run() } }, stuckOn: work)
         #expect(throws: Deadline.Exceeded.self) { try result.get() }
         #expect(interruptions.withLock { $0 } == 1)
         #expect(waited >= .milliseconds(100) && waited < .seconds(5))
