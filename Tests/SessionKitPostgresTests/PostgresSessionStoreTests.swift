@@ -14,6 +14,7 @@ func withPostgresStore<Result: Sendable>(
     url: String? = nil,
     schema: String? = nil,
     migrated: Bool = true,
+    configuration storeConfiguration: PostgresSessionStore.Configuration = PostgresSessionStore.Configuration(),
     _ body: @escaping @Sendable (PostgresSessionStore, PostgresClient) async throws -> Result
 ) async throws -> Result {
     var configuration = try PostgresClient.Configuration(sessionKitURL: try url ?? TestServices.value("SESSIONKIT_POSTGRES_URL"))
@@ -23,7 +24,7 @@ func withPostgresStore<Result: Sendable>(
         group.addTask { await client.run() }
         defer { group.cancelAll() }
         if let schema { try await client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)")) }
-        let store = PostgresSessionStore(client: client, logger: Logger(label: "store"))
+        let store = PostgresSessionStore(client: client, configuration: storeConfiguration, logger: Logger(label: "store"))
         if migrated { try await store.migrate() }
         return try await body(store, client)
     }
@@ -39,6 +40,16 @@ struct PostgresSessionStoreTests {
     @Test(arguments: SessionStoreConformance.DeviceBindingCheck.allCases)
     func deviceBindingConformance(_ check: SessionStoreConformance.DeviceBindingCheck) async throws {
         try await withPostgresStore { store, _ in try await SessionStoreConformance.run(check, on: store) }
+    }
+
+    @Test func aNegativeCountOfHeldConnectionsIsRefusedByName() async throws {
+        var configuration = PostgresSessionStore.Configuration()
+        configuration.heldConnections = -1
+        _ = try await withPostgresStore(migrated: false, configuration: configuration) { store, _ in
+            await #expect { try await store.migrate() } throws: { error in
+                (error as? SessionConfigurationError)?.setting == "postgres.heldConnections"
+            }
+        }
     }
 
     /// A schema of version 2 (before device bindings) gains the column on migrating; its

@@ -18,15 +18,16 @@ import Testing
     }
 
     /// `call`'s result and how long it took. Should the limit not answer, `work` is let go
-    /// after 5 seconds, so that the test fails with the work's own result instead of
-    /// waiting for ever.
+    /// after a minute, so that the test fails with the work's own result instead of waiting
+    /// for ever. (How soon the limit answers is not asserted: on a loaded machine its ticker
+    /// can wait seconds for a thread. That the result is the limit's shows it answered.)
     private func answer(
         of call: @escaping @Sendable () async throws -> Int, stuckOn work: StuckWork
     ) async -> (Result<Int, any Error>, waited: Duration) {
         let started = ContinuousClock.now
         let answer = Task { try await call() }
         let watchdog = Task {
-            try? await Task.sleep(for: .seconds(5))
+            try? await Task.sleep(for: .seconds(60))
             work.letGo()
         }
         let result = await answer.result
@@ -41,8 +42,8 @@ import Testing
         let work = StuckWork()
         let (result, waited) = await answer(of: { try await deadline.run { await work.run() } }, stuckOn: work)
         #expect(throws: Deadline.Exceeded.self) { try result.get() }
-        // The ticker answers a call after between 1 and 1¼ limits.
-        #expect(waited >= .milliseconds(100) && waited < .seconds(5))
+        // The ticker answers a call after between 1 and 1¼ limits, never before.
+        #expect(waited >= .milliseconds(100))
     }
 
     @Test func workThatAnswersInTimeIsAnsweredWithItsResult() async throws {
@@ -66,7 +67,7 @@ import Testing
         let (result, waited) = await answer(of: { try await deadline.run(interrupting: interrupt) { await work.run() } }, stuckOn: work)
         #expect(throws: Deadline.Exceeded.self) { try result.get() }
         #expect(interruptions.withLock { $0 } == 1)
-        #expect(waited >= .milliseconds(100) && waited < .seconds(5))
+        #expect(waited >= .milliseconds(100))
     }
 
     @Test func workOnTheCallersTaskThatAnswersInTimeIsNotInterrupted() async throws {
