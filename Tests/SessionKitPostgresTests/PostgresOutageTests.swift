@@ -70,8 +70,10 @@ struct PostgresOutageTests {
 
     /// A time-limited look-up to a paused server is answered `timedOut` at its limit, and
     /// the store answers again once the server does. With held connections the call runs on
-    /// one and the limit closes it (postgres-nio's statement would otherwise wait for ever);
-    /// with none it goes through the pool in a task that the limit leaves behind.
+    /// one and the limit closes it (postgres-nio's statement would otherwise wait for ever,
+    /// and the test would fail at its own time limit); with none it goes through the pool in
+    /// a task that the limit leaves behind. How soon is not asserted: on a loaded machine the
+    /// limit's ticker can wait for a thread.
     @Test(.timeLimit(.minutes(1)), arguments: [4, 0])
     func aTimeLimitedCallToAPausedServerIsCutShort(heldConnections: Int) async throws {
         let server = OwnPostgres()
@@ -81,15 +83,13 @@ struct PostgresOutageTests {
         configuration.heldConnections = heldConnections
         try await withPostgresStore(url: url, configuration: configuration) { store, _ in
             let key = SessionToken.generate().storageKey
-            // The first call starts the holders and goes through the pool.
+            // The first call goes through the pool, and starts the holders if there are any.
             #expect(try await store.lookUp(key, now: Date(), within: .seconds(5)).session == nil)
             try await Self.expectHeld(heldConnections, by: store)
             try server.run("pause")
-            let started = ContinuousClock.now
             await #expect { try await store.lookUp(key, now: Date(), within: .milliseconds(300)) } throws: { error in
                 (error as? SessionStoreError)?.code == .timedOut
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
             try server.run("resume")
             try await Self.expectHeld(heldConnections, by: store)
             #expect(try await store.lookUp(key, now: Date(), within: .seconds(5)).session == nil)
