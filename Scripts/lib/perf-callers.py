@@ -13,6 +13,8 @@ import collections
 import re
 import sys
 
+MIDDLEWARE = "SessionKit's middleware and manager"
+HTTP = "HTTP and the handler (Hummingbird, Vapor, SwiftNIO's HTTP)"
 PARTS = [
     # Task.sleep's own work: postgres-nio's pool times each idle connection (its idle and
     # keep-alive timers), and the manager's time limit ticks while calls are in flight.
@@ -23,18 +25,31 @@ PARTS = [
      r"PostgresClient|ConnectionPool|PoolStateMachine|PostgresChannelHandler|PSQL|PostgresRow|PostgresConnection"
      r"|RedisClient|RedisConnection|RESP|SQLite"),
     ("the manager's time limit (Deadline: a task per call)", r"(^|[ (])Deadline\."),
-    ("SessionKit's middleware and manager", r"SessionKitMiddleware|SessionManager|RequestSession|SessionToken|SessionKit\."),
-    ("HTTP (Hummingbird, SwiftNIO's HTTP)", r"Hummingbird|HTTP|NIOAsyncChannel"),
+    (MIDDLEWARE, r"SessionKitMiddleware|SessionManager|RequestSession|SessionToken|SessionKit\."),
+    (HTTP, r"Hummingbird|HTTP|NIOAsyncChannel|Responder|Router"),
 ]
 PARTS = [(name, re.compile(pattern)) for name, pattern in PARTS]
 REST = "the rest (event-loop waits, task switches, the runtime)"
+# The framework's own request path, which a session middleware calls into: the responders and
+# routers after it (and the handler they run), and the completion of the response's promise
+# (on Vapor, whose responders answer futures: the response is written from there).
+FRAMEWORK = re.compile(r"Responder\.respond|Router\.route|RouterResponder|EventLoopPromise\._resolve|EventLoopPromise\.completeWith")
 
 
 def part(chain):
+    """The part a sample counts for; `chain` is its frames, innermost first."""
     text = "\n".join(chain)
     for name, pattern in PARTS:
-        if pattern.search(text):
-            return name
+        if not pattern.search(text):
+            continue
+        if name == MIDDLEWARE:
+            # Work the framework does inside the middleware's call (its responders, the
+            # handler, writing the response) is the framework's, not SessionKit's: the
+            # middleware's innermost frame must come before any of the framework's.
+            innermost = next(i for i, frame in enumerate(chain) if pattern.search(frame))
+            if any(FRAMEWORK.search(frame) for frame in chain[:innermost]):
+                return HTTP
+        return name
     return REST
 
 
