@@ -127,9 +127,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     }
 
     private func lookUp(_ key: SessionStorageKey, now: Date, on connection: PostgresConnection?) async throws -> SessionLoadResult {
-        let statement = PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now)
-        guard let row = try await rows(statement, on: connection).first else { return .absent }
-        return try PostgresStatements.LookUp.session(row).map { .live($0) } ?? .ended
+        PostgresStatements.LookUp.result(
+            try await rows(PostgresStatements.LookUp(key: PostgresStatements.bytes(key), now: now), on: connection))
     }
 
     /// Stores a new session; throws `duplicateKey` when anything is stored under its key (`SessionStore/insert(_:now:)`).
@@ -366,8 +365,25 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         rememberEndedUntil: Date?,
         on connection: PostgresConnection?
     ) async throws -> SessionApplyResult {
+        let statement = try changeStatement(
+            key, newKey: newKey, changes: changes, basedOn: read, ifVersion: expectedVersion, now: now,
+            rememberEndedUntil: rememberEndedUntil)
+        if let session = try await rows(statement, on: connection).first { return .applied(session) }
+        return try await unchanged(key, ifVersion: expectedVersion, now: now, on: connection)
+    }
+
+    @inline(never)
+    private func changeStatement(
+        _ key: SessionStorageKey,
+        newKey: SessionStorageKey?,
+        changes: SessionChanges,
+        basedOn read: StoredSession?,
+        ifVersion expectedVersion: UInt64?,
+        now: Date,
+        rememberEndedUntil: Date?
+    ) throws -> PostgresStatements.Change {
         let encoded = try changes.encodedValues(within: configuration.limits)
-        let statement = PostgresStatements.Change(
+        return PostgresStatements.Change(
             key: key,
             newKey: newKey,
             removed: encoded.filter { $0.value == nil }.keys.sorted(),
@@ -378,17 +394,15 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             expectedVersion: expectedVersion,
             maxSessionBytes: configuration.limits.maxSessionBytes,
             rememberEndedUntil: rememberEndedUntil,
-            knownVersion: read?.version
+            read: read
         )
-        if let row = try await rows(statement, on: connection).first {
-            // A row without `data` is of a session that was at `read`'s version: its values were `read`'s.
-            var values: [String: SessionValue]?
-            if row.1 == nil, var session = read {
-                session.apply(changes)
-                values = session.values
-            }
-            return .applied(try PostgresStatements.session(row, values: values))
-        }
+    }
+
+    /// Why a change of the session under `key` touched no row, in a second round trip.
+    @inline(never)
+    private func unchanged(_ key: SessionStorageKey, ifVersion expectedVersion: UInt64?, now: Date, on connection: PostgresConnection?)
+        async throws -> SessionApplyResult
+    {
         let version = try await rows(PostgresStatements.Version(key: PostgresStatements.bytes(key), now: now), on: connection).first
         guard let version else { return .missing }
         if let expectedVersion, UInt64(version) != expectedVersion { return .conflict }
@@ -427,18 +441,23 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     }
 
     /// Runs a prepared statement and collects its rows, with PostgreSQL's errors as store errors.
+    /// Never inlined: an async function's frame is taken from its task's allocator, and one
+    /// that inlined this would carry its rows' iterator on every path.
     @discardableResult
+    @inline(never)
     private func rows<Statement: PostgresPreparedStatement>(
         _ statement: Statement,
         on connection: PostgresConnection? = nil
     ) async throws -> [Statement.Row] {
         do {
+            let sequence =
+                if let connection {
+                    try await connection.execute(statement, logger: logger)
+                } else {
+                    try await client.execute(statement, logger: logger)
+                }
             var rows = [Statement.Row]()
-            if let connection {
-                for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
-            } else {
-                for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
-            }
+            for try await row in sequence { rows.append(row) }
             return rows
         } catch let error as PSQLError {
             throw Self.storeError(error)

@@ -105,7 +105,11 @@ enum PostgresStatements {
              FROM sessionkit_ended WHERE key = $1 AND until > $2)
             LIMIT 1
             """
-        typealias Row = (ByteBuffer, String?, Date?, Date?, Date?, Date?, String?, Date?, Bool?, String?, String?, Int64?, String?)
+        /// The columns, all null but the key in an ended key's row.
+        typealias Columns = (ByteBuffer, String?, Date?, Date?, Date?, Date?, String?, Date?, Bool?, String?, String?, Int64?, String?)
+        /// A live session, or `nil` for an ended key. Decoded as each row arrives: the
+        /// statement's rows then pass through the async calls as a reference, not as columns.
+        typealias Row = StoredSession?
         var key: ByteBuffer
         var now: Date
 
@@ -116,10 +120,16 @@ enum PostgresStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try Self.session(row.decode(Columns.self)) }
+
+        /// What the statement's `rows` say of the key: a live session, an ended key, or nothing.
+        static func result(_ rows: [Row]) -> SessionLoadResult {
+            guard let row = rows.first else { return .absent }
+            return row.map { .live($0) } ?? .ended
+        }
 
         /// The session a row holds, or `nil` for an ended key's row.
-        static func session(_ row: Row) throws -> StoredSession? {
+        private static func session(_ row: Columns) throws -> StoredSession? {
             guard let data = row.1 else { return nil }
             guard let createdAt = row.2, let lastSeenAt = row.3, let idleDeadline = row.4, let absoluteDeadline = row.5,
                 let persistent = row.8, let version = row.11
@@ -219,7 +229,8 @@ enum PostgresStatements {
                 ON CONFLICT (key) DO UPDATE SET until = excluded.until)
             SELECT * FROM changed
             """
-        typealias Row = SessionRow
+        /// The changed session, decoded as the row arrives.
+        typealias Row = StoredSession
         var key: SessionStorageKey
         var newKey: SessionStorageKey?
         var removed: [String]
@@ -229,7 +240,9 @@ enum PostgresStatements {
         var expectedVersion: UInt64?
         var maxSessionBytes: Int
         var rememberEndedUntil: Date?
-        var knownVersion: UInt64?
+        /// The session as the caller read it, if it did: when the stored session was still
+        /// at its version, the row leaves the values out, and they are `read`'s with `changes` applied.
+        var read: StoredSession?
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 17)
@@ -249,11 +262,16 @@ enum PostgresStatements {
             bindings.append(expectedVersion.map { Int64($0) })
             bindings.append(Int64(maxSessionBytes))
             bindings.append(rememberEndedUntil)
-            bindings.append(knownVersion.map { Int64($0) })
+            bindings.append(read.map { Int64($0.version) })
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let columns = try row.decode(SessionRow.self)
+            var known = columns.1 == nil ? read : nil
+            known?.apply(changes)
+            return try PostgresStatements.session(columns, values: known?.values)
+        }
     }
 
     /// Why a change touched no row.

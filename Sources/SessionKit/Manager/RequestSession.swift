@@ -394,14 +394,38 @@ public final class RequestSession: Sendable {
     }
 
     /// What this request knows of its stored session, looking it up on first use.
+    ///
+    /// The async functions of the request path keep to the values their awaits need, with
+    /// the rest in synchronous functions: every byte of an async function's frame is taken
+    /// from its task's allocator, and a frame that outgrows a slab costs a `malloc` (on
+    /// Vapor, whose handlers each run in a new task, on every request).
     private func lookedUpUnchecked() async throws -> SessionLookup {
-        enum Step {
-            case done(SessionLookup)
-            case wait
-            case load(SessionStorageKey)
+        switch try nextLoadStep() {
+        case .done(let found):
+            return found
+        case .wait:
+            return try await loadByAnotherCall()
+        case .load(let key, let manager):
+            let result = await Result(awaiting: {
+                try await manager.lookUp(key, carrier: carrier, held: held, now: manager.now(), logger: logger)
+            })
+            finishLoad(with: result)
+            return try result.get()
         }
+    }
+
+    private enum LoadStep {
+        case done(SessionLookup)
+        case wait
+        case load(SessionStorageKey, SessionManager)
+    }
+
+    /// What the first use of the session does: answer what is known, wait for the load
+    /// another call started, or load (recorded as loading).
+    @inline(never)
+    private func nextLoadStep() throws -> LoadStep {
         let manager = try attachedManager()
-        let step = try record { state -> Step in
+        return try record { state -> LoadStep in
             switch state.load {
             case .loaded(let found): return .done(found)
             case .failed(let error): throw error
@@ -413,43 +437,42 @@ public final class RequestSession: Sendable {
                 }
                 state.load = .loading(waiters: [])
                 state.looked = true
-                return .load(token.storageKey)
+                return .load(token.storageKey, manager)
             }
         }
-        switch step {
-        case .done(let found):
-            return found
-        case .wait:
-            return try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Result<SessionLookup, any Error>? in
-                    switch state.load {
-                    case .loading(var waiters):
-                        waiters.append(continuation)
-                        state.load = .loading(waiters: waiters)
-                        return nil
-                    case .loaded(let found): return .success(found)
-                    case .failed(let error): return .failure(error)
-                    case .notLoaded: return .success(.noToken)
-                    }
+    }
+
+    /// The answer of the load another call of this request started.
+    private func loadByAnotherCall() async throws -> SessionLookup {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<SessionLookup, any Error>? in
+                switch state.load {
+                case .loading(var waiters):
+                    waiters.append(continuation)
+                    state.load = .loading(waiters: waiters)
+                    return nil
+                case .loaded(let found): return .success(found)
+                case .failed(let error): return .failure(error)
+                case .notLoaded: return .success(.noToken)
                 }
-                if let ready { continuation.resume(with: ready) }
             }
-        case .load(let key):
-            let result = await Result(awaiting: {
-                try await manager.lookUp(key, carrier: carrier, held: held, now: manager.now(), logger: logger)
-            })
-            let waiters = state.withLock { state -> [CheckedContinuation<SessionLookup, any Error>] in
-                guard case .loading(let waiters) = state.load else { return [] }
-                switch result {
-                case .success(let found): state.load = .loaded(found)
-                case .failure(let error):
-                    state.load = .failed(error as? SessionError ?? SessionError(code: .storeUnavailable, message: "\(error)"))
-                }
-                return waiters
-            }
-            for waiter in waiters { waiter.resume(with: result) }
-            return try result.get()
+            if let ready { continuation.resume(with: ready) }
         }
+    }
+
+    /// Records the load's `result` and gives it to the calls that waited for it.
+    @inline(never)
+    private func finishLoad(with result: Result<SessionLookup, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<SessionLookup, any Error>] in
+            guard case .loading(let waiters) = state.load else { return [] }
+            switch result {
+            case .success(let found): state.load = .loaded(found)
+            case .failure(let error):
+                state.load = .failed(error as? SessionError ?? SessionError(code: .storeUnavailable, message: "\(error)"))
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
     }
 
     private func value<Value: Codable & Sendable>(named name: String, as type: Value.Type) async throws -> Value? {

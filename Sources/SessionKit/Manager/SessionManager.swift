@@ -208,80 +208,111 @@ public final class SessionManager: Sendable {
     public func commit(_ session: RequestSession) async -> SessionCommitOutcome {
         guard let snapshot = session.closeForCommit() else { return SessionCommitOutcome() }
         var outcome = SessionCommitOutcome(sessionRead: snapshot.looked)
-        let logger = session.logger
+        let now = now()
+        // The awaits are here; what happens between them is in synchronous functions, so
+        // that this frame (taken from the task's allocator) holds little more than they need.
         do {
-            var lookup: SessionLookup
-            switch snapshot.lookup {
-            case .success(let found): lookup = found
-            case .failure(let error):
-                // A failed load fails the request only if committing needed the session.
-                guard snapshot.changes.writes || snapshot.changes.destroy else { return outcome }
-                throw error
-            }
-            let now = now()
-            func planned(_ lookup: SessionLookup) -> SessionCommitPlan { commitPlan(snapshot, lookup, of: session, now: now) }
-            var plan = planned(lookup)
-            if case .lookUp(let key) = plan.step {
-                // A blind write: the session decides whether to change it or start anew.
+            guard var lookup = try Self.lookupToCommit(snapshot) else { return outcome }
+            var plan = commitPlan(snapshot, lookup, of: session, now: now)
+            if let key = keyToLookUp(before: plan, lookup: lookup, snapshot: snapshot) {
+                // A blind write: the session decides whether to change it or start anew. Or
+                // ending a session, which is using it: one bound to a device ends only from that device.
                 outcome.sessionRead = true
-                lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
-                plan = planned(lookup)
-            } else if deviceGuard != nil, snapshot.changes.destroy, case .unread(let key) = lookup {
-                // Ending a session is using it: one bound to a device ends only from that device.
-                outcome.sessionRead = true
-                lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: logger)
-                plan = planned(lookup)
+                lookup = try await lookUp(key, carrier: session.carrier, held: session.held, now: now, logger: session.logger)
+                plan = commitPlan(snapshot, lookup, of: session, now: now)
             }
-            if case .write(let operation) = plan.step, let binding = lookup.session?.deviceBinding, !session.admits(binding, now: now) {
-                // A refresh of the idle deadline is skipped, not refused: the request was
-                // answered already (a refusal, or a refresh endpoint's challenge), and must
-                // not extend the session.
-                guard case .touch = operation else { throw SessionError.deviceBindingRequired }
-                plan.step = .done
-            }
-
             var written = lookup.session
-            switch plan.step {
-            case .done, .lookUp: break
-            case .refuse(let error):
-                if error.code == .sessionChanged { instruments.count(.ended) }
-                logger.debug(
-                    "session changes not written: \(error.message)",
-                    metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
-                )
-                throw error
-            case .write(let operation):
+            if let operation = try operationToWrite(plan, lookup: lookup, snapshot: snapshot, of: session, now: now) {
                 // A logout need not have read the session; a sealed one is the cookie's.
-                switch try await perform(operation, held: lookup.session ?? session.held, logger: logger) {
-                case .written(let session):
-                    // A client-held session that could not be refreshed keeps the cookie it has.
-                    written = session ?? (sealed == nil ? written : nil)
-                case .missing, .conflict:
-                    logger.debug(
-                        "session changes not written: the session was ended or replaced by another request",
-                        metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
-                    )
-                    throw SessionError.sessionChanged
-                }
+                let result = try await perform(operation, held: lookup.session ?? session.held, logger: session.logger)
+                written = try sessionWritten(by: result, replacing: written, snapshot: snapshot, logger: session.logger)
             }
-            switch plan.effect {
-            case .deliver(let token)?:
-                if let written {
-                    outcome.headerFields = session.carrier.responseFields(
-                        for: .deliver(token, session: written), configuration: configuration, now: now)
-                }
-            case .clear?:
-                outcome.headerFields = session.carrier.responseFields(for: .clear, configuration: configuration, now: now)
-            case nil: break
-            }
-        } catch let error as SessionError {
-            outcome.error = error
-            outcome.headerFields = []
+            outcome.headerFields = responseFields(plan.effect, written: written, of: session, now: now)
         } catch {
-            outcome.error = SessionError(code: .storeUnavailable, message: "\(error)")
-            outcome.headerFields = []
+            outcome.fail(error)
         }
         return outcome
+    }
+
+    /// What the request knew of its session when its handler was done; `nil` when its load
+    /// failed and committing needs no session (the failure then fails nothing).
+    private static func lookupToCommit(_ snapshot: RequestSession.Snapshot) throws(SessionError) -> SessionLookup? {
+        switch snapshot.lookup {
+        case .success(let found): return found
+        case .failure(let error):
+            guard snapshot.changes.writes || snapshot.changes.destroy else { return nil }
+            throw error
+        }
+    }
+
+    /// The key to look up before committing `plan`: a blind write's, or a bound session's
+    /// being ended without having been read.
+    @inline(never)
+    private func keyToLookUp(before plan: SessionCommitPlan, lookup: SessionLookup, snapshot: RequestSession.Snapshot) -> SessionStorageKey?
+    {
+        if case .lookUp(let key) = plan.step { return key }
+        if deviceGuard != nil, snapshot.changes.destroy, case .unread(let key) = lookup { return key }
+        return nil
+    }
+
+    /// The store operation `plan` makes, if any; throws the error a refused plan answers.
+    @inline(never)
+    private func operationToWrite(
+        _ plan: SessionCommitPlan, lookup: SessionLookup, snapshot: RequestSession.Snapshot, of session: RequestSession, now: Date
+    ) throws(SessionError) -> SessionOperation? {
+        switch plan.step {
+        case .done, .lookUp:
+            return nil
+        case .refuse(let error):
+            if error.code == .sessionChanged { instruments.count(.ended) }
+            session.logger.debug(
+                "session changes not written: \(error.message)",
+                metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+            )
+            throw error
+        case .write(let operation):
+            guard let binding = lookup.session?.deviceBinding, !session.admits(binding, now: now) else { return operation }
+            // A refresh of the idle deadline is skipped, not refused: the request was
+            // answered already (a refusal, or a refresh endpoint's challenge), and must
+            // not extend the session.
+            guard case .touch = operation else { throw SessionError.deviceBindingRequired }
+            return nil
+        }
+    }
+
+    /// The session as a commit's write left it, from the write's `result`; `read` is the
+    /// session as the request knew it. Throws `sessionChanged` when the write found it ended or replaced.
+    @inline(never)
+    private func sessionWritten(
+        by result: OperationResult, replacing read: StoredSession?, snapshot: RequestSession.Snapshot, logger: Logger
+    ) throws(SessionError) -> StoredSession? {
+        switch result {
+        case .written(let session):
+            // A client-held session that could not be refreshed keeps the cookie it has.
+            return session ?? (sealed == nil ? read : nil)
+        case .missing, .conflict:
+            logger.debug(
+                "session changes not written: the session was ended or replaced by another request",
+                metadata: ["sessionkit.session": "\(snapshot.token?.storageKey.shortHash ?? "none")"]
+            )
+            throw SessionError.sessionChanged
+        }
+    }
+
+    /// The carrier's response fields for a commit's `effect`, once the session is `written`.
+    @inline(never)
+    private func responseFields(_ effect: SessionCommitPlan.Effect?, written: StoredSession?, of session: RequestSession, now: Date)
+        -> [SessionHeaderField]
+    {
+        switch effect {
+        case .deliver(let token)?:
+            guard let written else { return [] }
+            return session.carrier.responseFields(for: .deliver(token, session: written), configuration: configuration, now: now)
+        case .clear?:
+            return session.carrier.responseFields(for: .clear, configuration: configuration, now: now)
+        case nil:
+            return []
+        }
     }
 
     /// Commits `session` at once when that needs no store call and no response field — the
@@ -307,6 +338,7 @@ public final class SessionManager: Sendable {
     }
 
     /// What committing `snapshot` of `session` takes, given what is known of its stored session.
+    @inline(never)
     private func commitPlan(_ snapshot: RequestSession.Snapshot, _ lookup: SessionLookup, of session: RequestSession, now: Date)
         -> SessionCommitPlan
     {
@@ -464,13 +496,26 @@ public final class SessionManager: Sendable {
         now: Date,
         logger: Logger
     ) async throws -> SessionLookup {
-        if let sealed { return try await lookUpSealed(key, held: held, revocations: sealed.revocations, now: now, logger: logger) }
-        let session: StoredSession
+        if sealed != nil { return try await lookUpSealed(key, held: held, now: now, logger: logger) }
         let found = try await storeCall(.load, key: key, logger: logger, timed: { try await $0.lookUp(key, now: now, within: $1) }) {
             try await $0.lookUp(key, now: now)
         }
+        return Self.lookup(found, of: key, as: carrier.kind, logger: logger)
+    }
+
+    /// What a request knows of the session under `key` once the store answered `found`,
+    /// presented through a carrier of the kind `carrier`.
+    @inline(never)
+    private static func lookup(_ found: SessionLoadResult, of key: SessionStorageKey, as carrier: SessionCarrierKind, logger: Logger)
+        -> SessionLookup
+    {
         switch found {
-        case .live(let found): session = found
+        case .live(let session):
+            guard session.carrierKind == carrier else {
+                logger.debug("session token presented through another carrier than its own; treated as no session")
+                return .absent(key)
+            }
+            return .live(session)
         case .ended:
             logger.debug("session token was ended moments ago; its writes are refused")
             return .ended(key)
@@ -478,11 +523,6 @@ public final class SessionManager: Sendable {
             logger.debug("session token matches no live session; treated as no session")
             return .absent(key)
         }
-        guard session.carrierKind == carrier.kind else {
-            logger.debug("session token presented through another carrier than its own; treated as no session")
-            return .absent(key)
-        }
-        return .live(session)
     }
 
     /// Replaces the device binding of the session under `key` when it is `expected`, for
@@ -529,54 +569,88 @@ public final class SessionManager: Sendable {
     }
 
     /// `read` is the session the operation starts from, when the request read it.
+    ///
+    /// Each kind of operation is a function of its own, never inlined here: an async
+    /// function's frame is taken from its task's allocator, and one that held every kind's
+    /// work would make a plain write pay for a sign-in's.
+    @inline(never)
     private func performStored(_ operation: SessionOperation, read: StoredSession?, now: Date, logger: Logger) async throws
         -> OperationResult
     {
         switch operation {
         case .insert(let session):
-            try await storeCall(.insert, key: session.key, logger: logger) { try await $0.insert(session, now: now) }
-            logger.debug("session created", metadata: ["sessionkit.session": "\(session.key.shortHash)"])
-            events.emit(.created, session.key, userID: session.userID, at: now)
-            return .written(session)
+            return try await insert(session, now: now, logger: logger)
         case .apply(let changes, let key, let version):
             return OperationResult(
                 try await apply(changes, to: key, basedOn: read, ifVersion: version, as: .apply, now: now, logger: logger))
         case .touch(let changes, let key):
-            // The response does not depend on the touch: a session ended meanwhile or a
-            // failing store just means it ages sooner.
-            do {
-                return .written(
-                    try await apply(changes, to: key, basedOn: read, ifVersion: nil, as: .touch, now: now, logger: logger).session)
-            } catch {
-                logger.debug("session touch failed", metadata: ["sessionkit.session": "\(key.shortHash)"])
-                return .written(nil)
-            }
+            return await touch(changes, key, basedOn: read, now: now, logger: logger)
         case .rotate(let from, let to, let changes):
-            let until = endedUntil(now)
-            let result = try await storeCall(.rotate, key: from, logger: logger) {
-                try await $0.rotate(from: from, to: to, applying: changes, now: now, rememberEndedUntil: until)
-            }
-            if case .applied(let rotated) = result { events.emit(.rotated, rotated.key, userID: rotated.userID, at: now) }
-            return OperationResult(result)
+            return try await rotate(from: from, to: to, applying: changes, now: now, logger: logger)
         case .signIn(let signIn):
-            let result = try await storeCall(.signIn, key: signIn.newKey, logger: logger) {
-                try await Self.signIn(signIn, on: $0, now: now)
-            }
-            guard case .authenticated(let signedIn, let evicted) = result else { return .missing }
-            events.emit(.authenticated, signedIn.key, userID: signIn.userID, at: now)
-            for session in evicted { events.emit(.evicted, session.key, userID: session.userID, at: now) }
-            return .written(signedIn)
-        case .delete(let key, var userID):
-            // The event names the user; look the session up for it only when someone listens.
-            if userID == nil, events.hasSubscribers {
-                userID = try? await storeCall(.load, key: key, logger: logger) { try await $0.load(key, now: now) }?.userID
-            }
-            let until = endedUntil(now)
-            try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
-            logger.debug("session destroyed", metadata: ["sessionkit.session": "\(key.shortHash)"])
-            events.emit(.destroyed, key, userID: userID, at: now)
+            return try await performSignIn(signIn, now: now, logger: logger)
+        case .delete(let key, let userID):
+            return try await delete(key, userID: userID, now: now, logger: logger)
+        }
+    }
+
+    @inline(never)
+    private func insert(_ session: StoredSession, now: Date, logger: Logger) async throws -> OperationResult {
+        try await storeCall(.insert, key: session.key, logger: logger) { try await $0.insert(session, now: now) }
+        logger.debug("session created", metadata: ["sessionkit.session": "\(session.key.shortHash)"])
+        events.emit(.created, session.key, userID: session.userID, at: now)
+        return .written(session)
+    }
+
+    /// The response does not depend on a touch: a session ended meanwhile or a failing
+    /// store just means it ages sooner.
+    @inline(never)
+    private func touch(_ changes: SessionChanges, _ key: SessionStorageKey, basedOn read: StoredSession?, now: Date, logger: Logger) async
+        -> OperationResult
+    {
+        do {
+            return .written(try await apply(changes, to: key, basedOn: read, ifVersion: nil, as: .touch, now: now, logger: logger).session)
+        } catch {
+            logger.debug("session touch failed", metadata: ["sessionkit.session": "\(key.shortHash)"])
             return .written(nil)
         }
+    }
+
+    @inline(never)
+    private func rotate(from: SessionStorageKey, to: SessionStorageKey, applying changes: SessionChanges, now: Date, logger: Logger)
+        async throws -> OperationResult
+    {
+        let until = endedUntil(now)
+        let result = try await storeCall(.rotate, key: from, logger: logger) {
+            try await $0.rotate(from: from, to: to, applying: changes, now: now, rememberEndedUntil: until)
+        }
+        if case .applied(let rotated) = result { events.emit(.rotated, rotated.key, userID: rotated.userID, at: now) }
+        return OperationResult(result)
+    }
+
+    @inline(never)
+    private func performSignIn(_ signIn: SessionSignIn, now: Date, logger: Logger) async throws -> OperationResult {
+        let result = try await storeCall(.signIn, key: signIn.newKey, logger: logger) {
+            try await Self.signIn(signIn, on: $0, now: now)
+        }
+        guard case .authenticated(let signedIn, let evicted) = result else { return .missing }
+        events.emit(.authenticated, signedIn.key, userID: signIn.userID, at: now)
+        for session in evicted { events.emit(.evicted, session.key, userID: session.userID, at: now) }
+        return .written(signedIn)
+    }
+
+    @inline(never)
+    private func delete(_ key: SessionStorageKey, userID: String?, now: Date, logger: Logger) async throws -> OperationResult {
+        var userID = userID
+        // The event names the user; look the session up for it only when someone listens.
+        if userID == nil, events.hasSubscribers {
+            userID = try? await storeCall(.load, key: key, logger: logger) { try await $0.load(key, now: now) }?.userID
+        }
+        let until = endedUntil(now)
+        try await storeCall(.delete, key: key, logger: logger) { try await $0.delete(key, now: now, rememberEndedUntil: until) }
+        logger.debug("session destroyed", metadata: ["sessionkit.session": "\(key.shortHash)"])
+        events.emit(.destroyed, key, userID: userID, at: now)
+        return .written(nil)
     }
 
     /// A plain write (`operation` is `.apply` or `.touch`), based on the session as the
@@ -655,6 +729,7 @@ public final class SessionManager: Sendable {
     /// failure turned into a ``SessionError``. Measured and traced as `operation`
     /// (``SessionTelemetry``); `key` names the session for a span that carries its handle.
     /// `timed` is the same call on a ``TimeLimitedSessionStore``, made instead when the store is one.
+    @inline(never)
     func storeCall<Value: Sendable>(
         _ operation: SessionStoreCall,
         key: SessionStorageKey? = nil,
@@ -666,33 +741,42 @@ public final class SessionManager: Sendable {
             // With nothing bootstrapped, the call is made as if there were no instruments.
             guard instruments.isOn else { return try await call(timed: timed, body) }
             return try await instruments.measure(operation, key: key) { try await call(timed: timed, body) }
-        } catch let error as SessionStoreError where error.code == .tooLarge {
+        } catch {
+            throw storeFailure(error, in: operation, logger: logger)
+        }
+    }
+
+    /// The ``SessionError`` a store call that threw `error` answers, counted and logged.
+    @inline(never)
+    private func storeFailure(_ error: any Error, in operation: SessionStoreCall, logger: Logger) -> SessionError {
+        switch error {
+        case let error as SessionStoreError where error.code == .tooLarge:
             logger.debug(
                 "session store refused a value",
                 metadata: [
                     "sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)", "error": "\(error)",
                 ])
-            throw SessionError(code: .tooLarge, message: error.message)
-        } catch let error as SessionStoreError where error.code == .sessionLimitReached {
+            return SessionError(code: .tooLarge, message: error.message)
+        case let error as SessionStoreError where error.code == .sessionLimitReached:
             instruments.countSignInRefused()
             logger.debug(
                 "sign-in refused at the session limit",
                 metadata: ["sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)"])
-            throw SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
-        } catch let error where error is Deadline.Exceeded || (error as? SessionStoreError)?.code == .timedOut {
+            return SessionError(code: .sessionLimitReached, message: "you are signed in on too many devices; sign out of one first")
+        case let error where error is Deadline.Exceeded || (error as? SessionStoreError)?.code == .timedOut:
             instruments.count(.timeout, in: operation)
             logger.warning(
                 "session store did not answer in time",
                 metadata: ["sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)"])
-            throw SessionError(code: .storeUnavailable, message: "the session store did not answer in time")
-        } catch {
+            return SessionError(code: .storeUnavailable, message: "the session store did not answer in time")
+        default:
             instruments.count(.failure, in: operation)
             logger.warning(
                 "session store failed",
                 metadata: [
                     "sessionkit.operation": "\(operation.rawValue)", "sessionkit.store": "\(instruments.storeKind)", "error": "\(error)",
                 ])
-            throw SessionError(code: .storeUnavailable, message: "the session store is unavailable")
+            return SessionError(code: .storeUnavailable, message: "the session store is unavailable")
         }
     }
 }
@@ -704,5 +788,13 @@ extension SessionManager.OperationResult {
         case .missing: self = .missing
         case .conflict: self = .conflict
         }
+    }
+}
+
+extension SessionCommitOutcome {
+    /// A commit that failed with `error`: the error, and no field for the response.
+    fileprivate mutating func fail(_ error: any Error) {
+        self.error = error as? SessionError ?? SessionError(code: .storeUnavailable, message: "\(error)")
+        headerFields = []
     }
 }

@@ -9,18 +9,12 @@ extension SessionManager {
     /// name `key` or has expired; ended when revoked or signed out (within the ended-token
     /// grace: a write then answers 409; afterwards it is simply absent and a write starts
     /// anew).
-    func lookUpSealed(
-        _ key: SessionStorageKey,
-        held: StoredSession?,
-        revocations: SessionRevocations?,
-        now: Date,
-        logger: Logger
-    ) async throws -> SessionLookup {
+    func lookUpSealed(_ key: SessionStorageKey, held: StoredSession?, now: Date, logger: Logger) async throws -> SessionLookup {
         guard let held, held.key == key, !held.isExpired(at: now) else {
             logger.debug("sealed session has expired; treated as no session")
             return .absent(key)
         }
-        guard let revocations else { return .live(held) }
+        guard let revocations = sealed?.revocations else { return .live(held) }
         guard
             let endedAt = try await storeCall(
                 .revocationCheck, key: key, logger: logger, { _ in try await revocations.endedAt(held, now: now) })

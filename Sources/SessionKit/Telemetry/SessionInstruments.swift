@@ -107,6 +107,8 @@ final class SessionInstruments: Sendable {
 
     /// Runs one store call inside its span (when tracing) and its timer (when measuring).
     /// Callers check ``isOn`` first, so that nothing is made for a call that is not measured.
+    /// Never inlined: its frame would then be part of every store call's, measured or not.
+    @inline(never)
     func measure<Value>(
         _ operation: SessionStoreCall,
         key: SessionStorageKey?,
@@ -114,23 +116,32 @@ final class SessionInstruments: Sendable {
     ) async throws -> Value {
         let started = ContinuousClock.now
         let span = tracer.map { startSpan(operation, key: key, tracer: $0) }
-        defer {
-            span?.end()
-            if metricsOn {
-                let elapsed = (ContinuousClock.now - started).components
-                durations[SessionStoreCall.allCases.firstIndex(of: operation)!]
-                    .recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
-            }
-        }
         do {
-            return try await body()
+            let value = try await body()
+            finish(operation, span: span, started: started, error: nil)
+            return value
         } catch {
-            if let span {
+            finish(operation, span: span, started: started, error: error)
+            throw error
+        }
+    }
+
+    /// Ends a store call's span and records its duration; `error` is what it threw.
+    /// Synchronous, so that `measure`'s frame (in the task's allocator) stays small.
+    @inline(never)
+    private func finish(_ operation: SessionStoreCall, span: (any Span)?, started: ContinuousClock.Instant, error: (any Error)?) {
+        if let span {
+            if let error {
                 span.recordError(error)
                 span.attributes["error.type"] = error is Deadline.Exceeded ? "timeout" : String(describing: type(of: error))
                 span.setStatus(SpanStatus(code: .error))
             }
-            throw error
+            span.end()
+        }
+        if metricsOn {
+            let elapsed = (ContinuousClock.now - started).components
+            durations[SessionStoreCall.allCases.firstIndex(of: operation)!]
+                .recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
         }
     }
 
