@@ -372,6 +372,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         return try await unchanged(key, ifVersion: expectedVersion, now: now, on: connection)
     }
 
+    /// The statement that applies `changes` to the session under `key`, moving it to
+    /// `newKey` when given (a rotation).
     @inline(never)
     private func changeStatement(
         _ key: SessionStorageKey,
