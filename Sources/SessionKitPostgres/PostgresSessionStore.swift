@@ -158,7 +158,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         now: Date
     ) async throws -> SessionApplyResult {
         try await change(
-            key, newKey: nil, changes: changes, basedOn: read.key == key ? read : nil, ifVersion: expectedVersion, now: now,
+            key, newKey: nil, changes: changes, basedOn: read, ifVersion: expectedVersion, now: now,
             rememberEndedUntil: nil, on: nil)
     }
 
@@ -175,7 +175,7 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
     ) async throws -> SessionApplyResult {
         try await timed(limit) { [self] connection in
             try await change(
-                key, newKey: nil, changes: changes, basedOn: read?.key == key ? read : nil, ifVersion: expectedVersion, now: now,
+                key, newKey: nil, changes: changes, basedOn: read, ifVersion: expectedVersion, now: now,
                 rememberEndedUntil: nil, on: connection)
         }
     }
@@ -396,7 +396,8 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             expectedVersion: expectedVersion,
             maxSessionBytes: configuration.limits.maxSessionBytes,
             rememberEndedUntil: rememberEndedUntil,
-            read: read
+            // A read of another key (the caller's before a rotation) says nothing of this one.
+            read: read?.key == key ? read : nil
         )
     }
 

@@ -127,8 +127,9 @@ package final class Deadline: Sendable {
 
         func expire() {
             let running = state.withLock { state in
-                defer { if state == .running { state = .interrupted } }
-                return state == .running
+                guard state == .running else { return false }
+                state = .interrupted
+                return true
             }
             if running { interrupt() }
         }
