@@ -368,7 +368,13 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         let statement = try changeStatement(
             key, newKey: newKey, changes: changes, basedOn: read, ifVersion: expectedVersion, now: now,
             rememberEndedUntil: rememberEndedUntil)
-        if let session = try await rows(statement, on: connection).first { return .applied(session) }
+        let changed =
+            if statement.newKey == nil && statement.rememberEndedUntil == nil {
+                try await rows(PostgresStatements.Apply(change: statement), on: connection).first
+            } else {
+                try await rows(PostgresStatements.Rotate(change: statement), on: connection).first
+            }
+        if let changed { return .applied(changed) }
         return try await unchanged(key, ifVersion: expectedVersion, now: now, on: connection)
     }
 

@@ -201,15 +201,15 @@ enum PostgresStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// Apply and rotate in one statement: per-key changes with `-` and `||` on top-level
-    /// keys, metadata replaced where given, an optional version condition, and the size
-    /// limit on the result. A rotation remembers the old key as ended until `$16` in the
-    /// same statement. `data` is left out of the row (null) when the session was at version
-    /// `$17`, whose values the caller holds.
-    struct Change: PostgresPreparedStatement {
-        static let name = "sessionkit_change"
-        static let sql = """
-            WITH changed AS (UPDATE sessionkit_sessions SET
+    /// A change of one session, as ``Apply`` and ``Rotate`` send it: per-key changes with `-`
+    /// and `||` on top-level keys, metadata replaced where given, an optional version
+    /// condition, and the size limit on the result. `data` is left out of the row (null) when
+    /// the session was at version `$16`, whose values the caller holds. ``Rotate`` adds `$17`.
+    struct Change: Sendable {
+        /// The `UPDATE` both statements make, returning the changed session's columns.
+        /// `$2` is the new key of a rotation (null: the key stays).
+        static let update = """
+            UPDATE sessionkit_sessions SET
                 key = coalesce($2::bytea, key),
                 data = (data - $3::text[]) || $4::jsonb,
                 last_seen_at = coalesce($5::timestamptz, last_seen_at),
@@ -223,14 +223,9 @@ enum PostgresStatements {
                 version = version + 1
             WHERE key = $1 AND expires_at > $13 AND ($14::bigint IS NULL OR version = $14::bigint)
                 AND octet_length(((data - $3::text[]) || $4::jsonb)::text) <= $15
-            RETURNING \(columns(data: "CASE WHEN version = $17::bigint + 1 THEN NULL ELSE data::text END"))),
-            remembered AS (
-                INSERT INTO sessionkit_ended (key, until) SELECT $1, $16::timestamptz FROM changed WHERE $16::timestamptz IS NOT NULL
-                ON CONFLICT (key) DO UPDATE SET until = excluded.until)
-            SELECT * FROM changed
+            RETURNING \(columns(data: "CASE WHEN version = $16::bigint + 1 THEN NULL ELSE data::text END"))
             """
-        /// The changed session, decoded as the row arrives.
-        typealias Row = StoredSession
+
         var key: SessionStorageKey
         var newKey: SessionStorageKey?
         var removed: [String]
@@ -239,12 +234,14 @@ enum PostgresStatements {
         var now: Date
         var expectedVersion: UInt64?
         var maxSessionBytes: Int
+        /// Until when a rotation remembers the old key as ended (`$17`); only ``Rotate`` sends it.
         var rememberEndedUntil: Date?
         /// The session as the caller read it, if it did: when the stored session was still
         /// at its version, the row leaves the values out, and they are `read`'s with `changes` applied.
         var read: StoredSession?
 
-        func makeBindings() throws -> PostgresBindings {
+        /// The bindings of ``update``, and `$17` when `remembering` (``Rotate``'s).
+        func makeBindings(remembering: Bool) -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 17)
             bindings.append(bytes(key))
             bindings.append(newKey.map(bytes))
@@ -261,17 +258,50 @@ enum PostgresStatements {
             bindings.append(now)
             bindings.append(expectedVersion.map { Int64($0) })
             bindings.append(Int64(maxSessionBytes))
-            bindings.append(rememberEndedUntil)
             bindings.append(read.map { Int64($0.version) })
+            // A parameter the statement does not name has no type PostgreSQL could work out.
+            if remembering { bindings.append(rememberEndedUntil) }
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row {
+        /// The changed session, decoded as the row arrives.
+        func decodeRow(_ row: PostgresRow) throws -> StoredSession {
             let columns = try row.decode(SessionRow.self)
             var known = columns.1 == nil ? read : nil
             known?.apply(changes)
             return try PostgresStatements.session(columns, values: known?.values)
         }
+    }
+
+    /// A change that keeps the key: the request path's write. Its own statement, without
+    /// ``Rotate``'s common table expressions: PostgreSQL runs a data-modifying `WITH` for
+    /// every call, and it cost a plain change about a tenth more of the database's time.
+    struct Apply: PostgresPreparedStatement {
+        static let name = "sessionkit_apply"
+        static let sql = Change.update
+        typealias Row = StoredSession
+        var change: Change
+
+        func makeBindings() throws -> PostgresBindings { change.makeBindings(remembering: false) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try change.decodeRow(row) }
+    }
+
+    /// A change that moves the session to a new key and remembers the old one as ended until
+    /// `$17`, in the same statement.
+    struct Rotate: PostgresPreparedStatement {
+        static let name = "sessionkit_rotate"
+        static let sql = """
+            WITH changed AS (\(Change.update)),
+            remembered AS (
+                INSERT INTO sessionkit_ended (key, until) SELECT $1, $17::timestamptz FROM changed WHERE $17::timestamptz IS NOT NULL
+                ON CONFLICT (key) DO UPDATE SET until = excluded.until)
+            SELECT * FROM changed
+            """
+        typealias Row = StoredSession
+        var change: Change
+
+        func makeBindings() throws -> PostgresBindings { change.makeBindings(remembering: true) }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try change.decodeRow(row) }
     }
 
     /// Why a change touched no row.
