@@ -33,7 +33,8 @@ enum RedisSessionScript {
     /// functions, so that a call that takes it defines none (about 2 us of Redis CPU per
     /// call), and spells out their expiry rules instead: live while the earlier deadline
     /// is after now, and `PEXPIREAT` at that deadline plus the grace, as `live` and
-    /// `expire` have them.
+    /// `expire` have them (only when the change moves a deadline: otherwise the expiry set
+    /// with them stands).
     static let change = RedisScript(
         #"""
         local known = ARGV[4]
@@ -43,14 +44,14 @@ enum RedisSessionScript {
           if stored[3] == known and idle and abs and math.min(idle, abs) > tonumber(ARGV[1]) then
             local removedCount = tonumber(ARGV[6])
             if removedCount > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, 7, 6 + removedCount)) end
-            local written = {'m:ver', tostring(tonumber(known) + 1)}
+            local written, moved = {'m:ver', tostring(tonumber(known) + 1)}, false
             for i = 7 + removedCount, #ARGV - 1, 2 do
-              if ARGV[i] == 'm:idle' then idle = tonumber(ARGV[i + 1]) end
-              if ARGV[i] == 'm:abs' then abs = tonumber(ARGV[i + 1]) end
+              if ARGV[i] == 'm:idle' then idle = tonumber(ARGV[i + 1]); moved = true end
+              if ARGV[i] == 'm:abs' then abs = tonumber(ARGV[i + 1]); moved = true end
               written[#written + 1] = ARGV[i]; written[#written + 1] = ARGV[i + 1]
             end
             redis.call('HSET', KEYS[1], unpack(written))
-            redis.call('PEXPIREAT', KEYS[1], math.floor(math.min(idle, abs) / 1000) + tonumber(ARGV[2]))
+            if moved then redis.call('PEXPIREAT', KEYS[1], math.floor(math.min(idle, abs) / 1000) + tonumber(ARGV[2])) end
             return {'KNOWN'}
           end
         end

@@ -144,11 +144,15 @@ import Testing
         #expect(try session.values["cart"]?.decode(as: String.self) == "tea")
     }
 
-    @Test func aChangeTouchesAndMergesWithoutAVersion() throws {
-        let plan = Self.plan(.set, .live)
-        guard case .write(.apply(let changes, let key, let version)) = plan.step else { Issue.record("not an apply"); return }
+    @Test func aChangeMergesWithoutAVersionAndTouchesOnlyWhenATouchIsDue() throws {
+        guard case .write(.apply(let recent, let key, let version)) = Self.plan(.set, .live).step,
+            case .write(.apply(let stale, _, _)) = Self.plan(.set, .liveStale).step
+        else { Issue.record("not an apply"); return }
         #expect(key == Self.presented.storageKey && version == nil)
-        #expect(changes.lastSeenAt == Self.now && changes.idleDeadline == Self.now + 30 * 60)
+        // Seen a second ago: the deadlines stay, and so does the store's expiry index.
+        #expect(recent.lastSeenAt == nil && recent.idleDeadline == nil)
+        // Seen ten minutes ago, past a tenth of the 30-minute idle window: refreshed with the change.
+        #expect(stale.lastSeenAt == Self.now && stale.idleDeadline == Self.now + 30 * 60)
     }
 
     @Test func rememberMeCountsTheAbsoluteLifetimeFromTheStart() throws {
@@ -235,13 +239,19 @@ import Testing
         #expect(session.authenticatedAt == Self.now)
     }
 
-    @Test func updateIsACompareAndSetOnTheVersionRead() throws {
+    @Test func updateIsACompareAndSetOnTheVersionReadAndTouchesOnlyWhenATouchIsDue() throws {
         var fresh = Self.signedIn(nil, persistent: true)
         fresh.version = 7
-        let operation = SessionCommitPlan.update(
-            SessionValue("x"), named: "cart", in: fresh, configuration: SessionConfiguration(), now: Self.now)
-        guard case .apply(let changes, let key, let version) = operation else { Issue.record("not an apply"); return }
+        var stale = fresh
+        stale.lastSeenAt = Self.now - 2 * 86_400  // past a tenth of the 7-day idle window
+        guard
+            case .apply(let changes, let key, let version) = SessionCommitPlan.update(
+                SessionValue("x"), named: "cart", in: fresh, configuration: SessionConfiguration(), now: Self.now),
+            case .apply(let touched, _, _) = SessionCommitPlan.update(
+                SessionValue("x"), named: "cart", in: stale, configuration: SessionConfiguration(), now: Self.now)
+        else { Issue.record("not an apply"); return }
         #expect(key == fresh.key && version == 7)
-        #expect(changes.idleDeadline == Self.now + 7 * 86_400)
+        #expect(changes.idleDeadline == nil && changes.lastSeenAt == nil)
+        #expect(touched.idleDeadline == Self.now + 7 * 86_400 && touched.lastSeenAt == Self.now)
     }
 }

@@ -70,7 +70,8 @@ package enum SessionOperation: Sendable {
 /// - live and rotated: move it to a new token, with the changes;
 /// - live and changed: apply the per-key changes (no version: changes to other keys merge);
 /// - live and unchanged: refresh the idle deadline once ``SessionConfiguration/touchFraction``
-///   of the idle window has passed, otherwise write nothing.
+///   of the idle window has passed, otherwise write nothing. A change refreshes it on the
+///   same terms (and whenever remember-me changes).
 ///
 /// A token made during the request (a sign-in, a first `update`) or a change of
 /// remember-me is delivered through the carrier after the write; so is every write of a
@@ -161,11 +162,15 @@ package struct SessionCommitPlan: Sendable {
                     effect: .deliver(fresh)
                 )
             }
+            // A change refreshes the deadlines as a read does, once a touch is due (or when
+            // remember-me changes the idle timeout): a change that leaves them alone leaves
+            // the store's expiry index alone too.
+            let touchIsDue = configuration.touchIsDue(existing, now: now)
             if !changes.isEmpty {
-                configuration.touch(&changes, persistent: persistent, now: now)
+                if touchIsDue || request.rememberMe != nil { configuration.touch(&changes, persistent: persistent, now: now) }
                 return SessionCommitPlan(.write(.apply(changes, to: existing.key, ifVersion: nil)), effect: keepWritten)
             }
-            if configuration.touchIsDue(existing, now: now) {
+            if touchIsDue {
                 configuration.touch(&changes, persistent: persistent, now: now)
                 return SessionCommitPlan(.write(.touch(changes, of: existing.key)), effect: keepWritten)
             }
@@ -221,7 +226,7 @@ package struct SessionCommitPlan: Sendable {
     }
 
     /// The compare-and-set write of `update`: `value` under `name` in the session as freshly
-    /// loaded, with activity recorded.
+    /// loaded, with activity recorded when a touch is due, as a change at commit records it.
     package static func update(
         _ value: SessionValue?,
         named name: String,
@@ -230,7 +235,7 @@ package struct SessionCommitPlan: Sendable {
         now: Date
     ) -> SessionOperation {
         var changes = SessionChanges(values: [name: value])
-        configuration.touch(&changes, persistent: fresh.isPersistent, now: now)
+        if configuration.touchIsDue(fresh, now: now) { configuration.touch(&changes, persistent: fresh.isPersistent, now: now) }
         return .apply(changes, to: fresh.key, ifVersion: fresh.version)
     }
 }

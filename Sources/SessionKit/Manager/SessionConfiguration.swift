@@ -11,11 +11,12 @@ public struct SessionConfiguration: Sendable {
     public var rememberMeIdleTimeout: Duration = .seconds(7 * 86_400)
     /// The absolute lifetime of a remember-me session. The default is 30 days.
     public var rememberMeAbsoluteLifetime: Duration = .seconds(30 * 86_400)
-    /// How much of the idle window must pass before a request that writes nothing
-    /// refreshes the idle deadline (a "touch"), as a fraction from 0 to 1. The default,
-    /// 0.1, refreshes a 30-minute session at most every 3 minutes, so a session may end up
-    /// to that much before a full idle timeout after the last request. 0 touches on
-    /// every read.
+    /// How much of the idle window must pass before a request refreshes the idle deadline
+    /// and the last-seen time (a "touch"), as a fraction from 0 to 1. A request that only
+    /// reads then writes the touch alone; one that changes values writes it with the
+    /// change. The default, 0.1, refreshes a 30-minute session at most every 3 minutes, so
+    /// a session may end up to that much before a full idle timeout after the last
+    /// request. 0 touches on every request that uses the session.
     public var touchFraction: Double = 0.1
     /// The longest one store round trip may take before the request answers 503 (it is
     /// answered within a quarter more). Queueing and back-off between attempts are not
