@@ -273,22 +273,26 @@ enum PostgresStatements {
         }
     }
 
+    /// A statement that sends a ``Change``; `remembers`: whether it takes `$17`.
+    protocol ChangeStatement: PostgresPreparedStatement where Row == StoredSession {
+        static var remembers: Bool { get }
+        var change: Change { get }
+    }
+
     /// A change that keeps the key: the request path's write. Its own statement, without
     /// ``Rotate``'s common table expressions: PostgreSQL runs a data-modifying `WITH` for
-    /// every call, and it cost a plain change about a tenth more of the database's time.
-    struct Apply: PostgresPreparedStatement {
+    /// every call, and it cost a plain change 8-16% more of the database's time
+    /// (`Scripts/bench-sql`).
+    struct Apply: ChangeStatement {
         static let name = "sessionkit_apply"
         static let sql = Change.update
-        typealias Row = StoredSession
+        static let remembers = false
         var change: Change
-
-        func makeBindings() throws -> PostgresBindings { change.makeBindings(remembering: false) }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try change.decodeRow(row) }
     }
 
     /// A change that moves the session to a new key and remembers the old one as ended until
     /// `$17`, in the same statement.
-    struct Rotate: PostgresPreparedStatement {
+    struct Rotate: ChangeStatement {
         static let name = "sessionkit_rotate"
         static let sql = """
             WITH changed AS (\(Change.update)),
@@ -297,11 +301,8 @@ enum PostgresStatements {
                 ON CONFLICT (key) DO UPDATE SET until = excluded.until)
             SELECT * FROM changed
             """
-        typealias Row = StoredSession
+        static let remembers = true
         var change: Change
-
-        func makeBindings() throws -> PostgresBindings { change.makeBindings(remembering: true) }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try change.decodeRow(row) }
     }
 
     /// Why a change touched no row.
@@ -435,5 +436,10 @@ enum PostgresStatements {
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
+}
+
+extension PostgresStatements.ChangeStatement {
+    func makeBindings() throws -> PostgresBindings { change.makeBindings(remembering: Self.remembers) }
+    func decodeRow(_ row: PostgresRow) throws -> StoredSession { try change.decodeRow(row) }
 }
 #endif
