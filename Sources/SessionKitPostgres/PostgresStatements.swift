@@ -281,8 +281,8 @@ enum PostgresStatements {
 
     /// A change that keeps the key: the request path's write. Its own statement, without
     /// ``Rotate``'s common table expressions: PostgreSQL runs a data-modifying `WITH` for
-    /// every call, and it cost a plain change 8-16% more of the database's time
-    /// (`Scripts/bench-sql`).
+    /// every call. In three runs of `Scripts/bench-sql` it cost a plain change 8%, 16% and
+    /// (within the noise) -2% more of the database's time.
     struct Apply: ChangeStatement {
         static let name = "sessionkit_apply"
         static let sql = Change.update
