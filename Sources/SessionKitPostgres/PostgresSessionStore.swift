@@ -369,10 +369,10 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
             key, newKey: newKey, changes: changes, basedOn: read, ifVersion: expectedVersion, now: now,
             rememberEndedUntil: rememberEndedUntil)
         let changed =
-            if statement.newKey == nil && statement.rememberEndedUntil == nil {
-                try await rows(PostgresStatements.Apply(change: statement), on: connection).first
-            } else {
+            if statement.movesKey {
                 try await rows(PostgresStatements.Rotate(change: statement), on: connection).first
+            } else {
+                try await rows(PostgresStatements.Apply(change: statement), on: connection).first
             }
         if let changed { return .applied(changed) }
         return try await unchanged(key, ifVersion: expectedVersion, now: now, on: connection)

@@ -240,6 +240,9 @@ enum PostgresStatements {
         /// at its version, the row leaves the values out, and they are `read`'s with `changes` applied.
         var read: StoredSession?
 
+        /// Whether this is a rotation, which ``Rotate`` sends; ``Apply`` sends the rest.
+        var movesKey: Bool { newKey != nil || rememberEndedUntil != nil }
+
         /// The bindings of ``update``, and `$17` when `remembering` (``Rotate``'s).
         func makeBindings(remembering: Bool) -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 17)
