@@ -54,6 +54,7 @@ def columns(data):
 def interpolated(sql):
     sql = re.sub(r'\\\(columns\(data: "((?:[^"\\]|\\.)*)"\)\)', lambda m: columns(m.group(1)), sql)
     sql = sql.replace("\\(columns)", columns("data::text"))
+    # `Rotate` names `Change.update`, which is read first (and names nothing itself).
     return sql.replace("\\(Change.update)", UPDATE) if "\\(Change.update)" in sql else sql
 
 
