@@ -47,10 +47,16 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         /// the manager's `storeTimeout` by closing the connection at the limit, with no task
         /// of its own; every other call, and every call while none is held, goes through the
         /// client's pool in a task the manager leaves behind at the limit. At the limit every
-        /// call then on that connection fails with it. The default is 4; 0 holds none, and
-        /// ``PostgresSessionStore/migrate()`` refuses a negative number. They count against
-        /// the client's `maximumConnections`.
-        public var heldConnections: Int = 4
+        /// call then on that connection fails with it. The default is 8; 0 holds none, and
+        /// ``PostgresSessionStore/migrate()`` refuses a negative number.
+        ///
+        /// Calls share a connection by queueing on it (postgres-nio sends a connection's next
+        /// statement when the last has answered), so a busy server needs more than a few: on
+        /// Vapor, 8 read 10-14% faster than 4, and 16 no faster than 8 (BENCHMARKS.md). Held
+        /// connections never go back to the pool while the store runs: keep the client's
+        /// `maximumConnections` (20 by default) above this number, or sign-ins, rotations and
+        /// the store's other calls wait for a connection that never comes.
+        public var heldConnections: Int = 8
 
         /// The defaults.
         public init() {}

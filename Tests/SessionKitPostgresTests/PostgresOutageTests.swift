@@ -74,7 +74,7 @@ struct PostgresOutageTests {
     /// and the test would fail at its own time limit); with none it goes through the pool in
     /// a task that the limit leaves behind. How soon is not asserted: on a loaded machine the
     /// limit's ticker can wait for a thread.
-    @Test(.timeLimit(.minutes(1)), arguments: [4, 0])
+    @Test(.timeLimit(.minutes(1)), arguments: [PostgresSessionStore.Configuration().heldConnections, 0])
     func aTimeLimitedCallToAPausedServerIsCutShort(heldConnections: Int) async throws {
         let server = OwnPostgres()
         defer { server.remove() }
