@@ -5,7 +5,7 @@
 // version. A read is one prepared SELECT by primary key; a write one prepared UPDATE that
 // merges the changed value into the jsonb, as the store's does. Nothing is decoded past
 // what postgres-nio hands back: what the store adds over these is SessionKit's.
-public import Foundation
+import Foundation
 public import Logging
 public import NIOCore
 public import PostgresNIO
@@ -45,6 +45,11 @@ public struct PostgresAlone: Sendable {
     /// A live row's version, or `nil` when there is none.
     public func select(_ key: ByteBuffer) async throws -> Int64? {
         try await first(Select(key: key, now: Date()))?.3
+    }
+
+    /// A live row's data (a JSON object, as text) and version, or `nil` when there is none.
+    public func selectData(_ key: ByteBuffer) async throws -> (data: String, version: Int64)? {
+        try await first(Select(key: key, now: Date())).map { ($0.0, $0.3) }
     }
 
     /// Sets the counter of a live row and extends it by an hour; its new version, or `nil`
