@@ -8,28 +8,33 @@ import Synchronization
 /// request path's look-ups and changes, which several calls share at once (postgres-nio
 /// queues a connection's statements).
 ///
-/// They exist for the time limit. postgres-nio ends neither a statement nor the wait for a
-/// lease when its task is cancelled, so a call through the pool can be cut short only by
-/// leaving it behind in a task of its own, which costs every call a task and the pool's
-/// idle and keep-alive timers each time the connection goes back. A call on a held
-/// connection runs on its caller's task instead: at the limit the connection is closed,
-/// which ends every statement on it, and a new one is leased in its place.
+/// They exist for the time limit. postgres-nio does not end a statement when its task is
+/// cancelled, so a call through the pool can be cut short only by leaving it behind in a
+/// task of its own, which costs every call a task and the pool's idle and keep-alive timers
+/// each time the connection goes back. A call on a held connection runs on its caller's
+/// task instead: at the limit the connection is closed, which ends every statement on it,
+/// and a new one is leased in its place.
+///
+/// The held connections never take the pool's last: a connection is held only once the
+/// pool has lent one more beside it (given back at once), so the calls that go through the
+/// pool (the store's sign-ins and rotations, the application's own queries) always find one,
+/// and a client with fewer connections than wanted holds fewer. The holders lease one after
+/// another, each starting the next once it holds its connection, so that they do not take
+/// turns refusing one another; one the pool cannot spare a connection for asks again later.
 ///
 /// Leasing starts with the first call. While none is held (at start-up, or after a close
 /// while the server is away) ``connection()`` answers `nil` and the call goes through the
 /// pool. When the store goes, its connections go back to the pool.
 final class PostgresHeldConnections: Sendable {
     private let holdings: Holdings
-    private let client: PostgresClient
+    private let holders: Holders
     private let wanted: Int
-    private let logger: Logger
 
     /// Up to `count` connections of `client`'s; none when `count` is 0 or less.
     init(client: PostgresClient, count: Int, logger: Logger) {
-        self.client = client
         wanted = max(0, count)
-        self.logger = logger
         holdings = Holdings()
+        holders = Holders(client: client, holdings: holdings, logger: logger)
     }
 
     deinit { holdings.stop() }
@@ -41,26 +46,72 @@ final class PostgresHeldConnections: Sendable {
     func connection() -> PostgresConnection? {
         guard wanted > 0 else { return nil }
         let (connection, start) = holdings.next()
-        if start {
-            for _ in 0..<wanted { Task { [client, holdings, logger] in await Self.hold(client, holdings, logger: logger) } }
-        }
+        if start { holders.start(remaining: wanted) }
         return connection
     }
 
-    /// Leases a connection and holds it until it closes, again and again, until the store goes.
-    private static func hold(_ client: PostgresClient, _ holdings: Holdings, logger: Logger) async {
-        var pause = Duration.milliseconds(250)
-        while !holdings.isStopped {
-            do {
-                try await client.withConnection { connection in
-                    await holdings.hold(connection)
+    /// What the holders' tasks work with: not the held connections' owner, whose going
+    /// stops them.
+    private struct Holders: Sendable {
+        /// How long the pool has to lend the connection that shows it can spare one to hold:
+        /// time to open one, and short, since the one to hold waits meanwhile.
+        static let spareWithin = Duration.milliseconds(500)
+
+        let client: PostgresClient
+        let holdings: Holdings
+        let logger: Logger
+
+        /// Starts the holder of one connection, which starts the next (`remaining` counting
+        /// itself) once it holds its own.
+        func start(remaining: Int) {
+            guard remaining > 0 else { return }
+            Task { await hold(remaining: remaining) }
+        }
+
+        /// Leases a connection and holds it until it closes, again and again, until the store
+        /// goes; holds none while the pool cannot spare one more beside it, and asks again
+        /// after a pause that grows to 30 seconds.
+        private func hold(remaining: Int) async {
+            var startedNext = false
+            var pause = Duration.milliseconds(250)
+            while !holdings.isStopped {
+                var held = false
+                do {
+                    held = try await client.withConnection { connection in
+                        guard await poolLendsAnother() else { return false }
+                        if !startedNext {
+                            startedNext = true
+                            start(remaining: remaining - 1)
+                        }
+                        await holdings.hold(connection)
+                        return true
+                    }
+                    if !held { logger.debug("the client's pool has no connection to spare for session calls") }
+                } catch {
+                    // The pool refuses leases while it cannot connect for long, or once it has shut down.
+                    logger.debug("no connection to hold for session calls", metadata: ["error": "\(error)"])
                 }
-                pause = .milliseconds(250)
-            } catch {
-                // The pool refuses leases while it cannot connect for long, or once it has shut down.
-                logger.debug("no connection to hold for session calls", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(30))
+                if held {
+                    pause = .milliseconds(250)
+                } else {
+                    try? await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(30))
+                }
+            }
+        }
+
+        /// Whether the pool lends a connection within ``spareWithin`` (one more beside those
+        /// leased already), which goes back at once. A lease still waiting at the limit is
+        /// withdrawn: postgres-nio ends the wait for a lease when its task is cancelled.
+        private func poolLendsAnother() async -> Bool {
+            await withTaskGroup(of: Bool.self) { [client] group in
+                group.addTask { (try? await client.withConnection { _ in true }) ?? false }
+                group.addTask {
+                    try? await Task.sleep(for: Self.spareWithin)
+                    return false
+                }
+                defer { group.cancelAll() }
+                return await group.next() ?? false
             }
         }
     }

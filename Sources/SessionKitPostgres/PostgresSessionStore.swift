@@ -26,10 +26,9 @@ public import SessionKit
 /// from the client (``Configuration/heldConnections``), and the store keeps them within the
 /// manager's `storeTimeout` itself (`TimeLimitedSessionStore`): a call still waiting at the
 /// limit is answered `timedOut` and its connection closed, which ends every statement on
-/// it; another is leased in its place. postgres-nio ends neither a statement nor the wait
-/// for a pooled connection when a task is cancelled, so a call through the pool is held to
-/// the limit only by running it in a task the manager leaves behind, which costs more CPU
-/// per call (BENCHMARKS.md).
+/// it; another is leased in its place. postgres-nio does not end a statement when its task
+/// is cancelled, so a call through the pool is held to the limit only by running it in a
+/// task the manager leaves behind, which costs more CPU per call (BENCHMARKS.md).
 public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSessionStore, DeviceBindingSessionStore,
     TimeLimitedSessionStore
 {
@@ -53,9 +52,11 @@ public final class PostgresSessionStore: UserIndexedSessionStore, AdministeredSe
         /// Calls share a connection by queueing on it (postgres-nio sends a connection's next
         /// statement when the last has answered), so a busy server needs more than a few: on
         /// Vapor, 8 read 10-14% faster than 4, and 16 no faster than 8 (BENCHMARKS.md). Held
-        /// connections never go back to the pool while the store runs: keep the client's
-        /// `maximumConnections` (20 by default) above this number, or sign-ins, rotations and
-        /// the store's other calls wait for a connection that never comes.
+        /// connections do not go back to the pool while the store runs, but they never take
+        /// its last: the store holds a connection only once the pool has lent one more beside
+        /// it, so sign-ins, rotations, the store's other calls and the application's own
+        /// queries always find one. A client whose `maximumConnections` (20 by default) is at
+        /// or below this number has fewer held, at most one fewer than its maximum.
         public var heldConnections: Int = 8
 
         /// The defaults.

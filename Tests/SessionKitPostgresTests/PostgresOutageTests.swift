@@ -96,6 +96,29 @@ struct PostgresOutageTests {
         }
     }
 
+    /// A client with fewer connections than the store would hold: the store holds one fewer
+    /// than the client's maximum, and the calls that go through the pool (an insert, the
+    /// application's own query) still get a connection. Holding them all would leave those
+    /// calls waiting for ever, and the test would fail at its time limit.
+    @Test(.timeLimit(.minutes(1)), arguments: [1, 3])
+    func heldConnectionsLeaveThePoolAConnection(maximumConnections: Int) async throws {
+        #expect(maximumConnections <= PostgresSessionStore.Configuration().heldConnections)
+        try await withPostgresStore(maximumConnections: maximumConnections) { store, client in
+            let now = Date()
+            let key = SessionToken.generate().storageKey
+            // The first time-limited call starts the holders.
+            #expect(try await store.lookUp(key, now: now, within: .seconds(5)).session == nil)
+            try await Self.expectHeld(maximumConnections - 1, by: store)
+            let session = StoredSession(key: key, createdAt: now, lastSeenAt: now, idleDeadline: now + 600, absoluteDeadline: now + 600)
+            try await store.insert(session, now: now)
+            for try await (one, ) in try await client.query("SELECT 1", logger: Logger(label: "test")).decode(Int.self) {
+                #expect(one == 1)
+            }
+            #expect(try await store.lookUp(key, now: now, within: .seconds(5)).session?.key == key)
+            #expect(store.heldConnectionCount == maximumConnections - 1)
+        }
+    }
+
     private static func expectHeld(_ count: Int, by store: PostgresSessionStore) async throws {
         let held = try await TestServices.poll(within: .seconds(30), every: .milliseconds(50)) { store.heldConnectionCount == count }
         #expect(held, "the store held \(store.heldConnectionCount) connections, not \(count)")

@@ -14,11 +14,13 @@ func withPostgresStore<Result: Sendable>(
     url: String? = nil,
     schema: String? = nil,
     migrated: Bool = true,
+    maximumConnections: Int? = nil,
     configuration storeConfiguration: PostgresSessionStore.Configuration = PostgresSessionStore.Configuration(),
     _ body: @escaping @Sendable (PostgresSessionStore, PostgresClient) async throws -> Result
 ) async throws -> Result {
     var configuration = try PostgresClient.Configuration(sessionKitURL: try url ?? TestServices.value("SESSIONKIT_POSTGRES_URL"))
     if let schema { configuration.options.additionalStartupParameters = [("search_path", schema)] }
+    if let maximumConnections { configuration.options.maximumConnections = maximumConnections }
     let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "postgres"))
     return try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
         group.addTask { await client.run() }
