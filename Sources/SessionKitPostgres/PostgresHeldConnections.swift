@@ -18,23 +18,26 @@ import Synchronization
 /// The held connections never take the pool's last: a connection is held only once the
 /// pool has lent one more beside it (given back at once), so the calls that go through the
 /// pool (the store's sign-ins and rotations, the application's own queries) always find one,
-/// and a client with fewer connections than wanted holds fewer. The holders lease one after
-/// another, each starting the next once it holds its connection, so that they do not take
-/// turns refusing one another; one the pool cannot spare a connection for asks again later.
+/// and a client with fewer connections than wanted holds fewer. At start-up the holders lease
+/// one after another, each starting the next once it holds its connection, so that they do
+/// not take turns refusing one another; one the pool cannot spare a connection for asks
+/// again later. Holders whose connections closed at once (at a time limit, or when the
+/// server went) lease again together: on a small pool some may refuse one another for a
+/// while, but none holds the pool's last.
 ///
 /// Leasing starts with the first call. While none is held (at start-up, or after a close
 /// while the server is away) ``connection()`` answers `nil` and the call goes through the
 /// pool. When the store goes, its connections go back to the pool.
 final class PostgresHeldConnections: Sendable {
     private let holdings: Holdings
-    private let holders: Holders
+    private let tasks: HolderTasks
     private let wanted: Int
 
     /// Up to `count` connections of `client`'s; none when `count` is 0 or less.
     init(client: PostgresClient, count: Int, logger: Logger) {
         wanted = max(0, count)
         holdings = Holdings()
-        holders = Holders(client: client, holdings: holdings, logger: logger)
+        tasks = HolderTasks(client: client, holdings: holdings, logger: logger)
     }
 
     deinit { holdings.stop() }
@@ -46,13 +49,13 @@ final class PostgresHeldConnections: Sendable {
     func connection() -> PostgresConnection? {
         guard wanted > 0 else { return nil }
         let (connection, start) = holdings.next()
-        if start { holders.start(remaining: wanted) }
+        if start { tasks.start(remaining: wanted) }
         return connection
     }
 
-    /// What the holders' tasks work with: not the held connections' owner, whose going
-    /// stops them.
-    private struct Holders: Sendable {
+    /// The holders: a task per connection to hold, each leasing and holding one. They work
+    /// with this value, not with the held connections' owner, whose going stops them.
+    private struct HolderTasks: Sendable {
         /// How long the pool has to lend the connection that shows it can spare one to hold:
         /// time to open one, and short, since the one to hold waits meanwhile.
         static let spareWithin = Duration.milliseconds(500)
